@@ -1,0 +1,50 @@
+"""robot_logger: ament_python package and pip-installable CLI."""
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "robot_logger"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+    ],
+    python_requires=">=3.10",
+    install_requires=[
+        "rosbags==0.11.9",
+        "cyclonedds==11.0.1",
+        "numpy>=1.26,<3",
+        "h5py>=3.10,<4",
+        "click>=8.1,<9",
+        "tqdm>=4.66,<5",
+        "pyyaml>=6,<7",
+        "matplotlib>=3.8,<4",
+        "psutil>=5.9,<8",
+        "zstandard>=0.22,<1",
+        "mcap>=1.1,<2",
+        "open3d-cpu==0.20.0",
+    ],
+    extras_require={
+        "ray": ["ray==2.60.0"],
+        "test": ["pytest>=8", "hypothesis>=6.100", "ray==2.60.0", "torch==2.13.0"],
+    },
+    zip_safe=True,
+    maintainer="robot_logger team",
+    maintainer_email="robot-logger@example.com",
+    description="Robot-cell recorder and bag-to-HDF5 dataset builder",
+    license="Apache-2.0",
+    tests_require=["pytest"],
+    entry_points={
+        "console_scripts": [
+            "robot-logger = robot_logger.cli:main",
+            "recorder = robot_logger.nodes.recorder_node:main",
+            "sim_cell = robot_logger.nodes.sim_cell_node:main",
+        ],
+    },
+)
