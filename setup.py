@@ -29,6 +29,7 @@ setup(
         "zstandard>=0.22,<1",
         "mcap>=1.1,<2",
         "open3d-cpu==0.20.0",
+        "pillow>=10,<14",
     ],
     extras_require={
         "ray": ["ray==2.60.0"],
