@@ -1,0 +1,156 @@
+"""SequenceDataset: windows equal the stored arrays, edge padding, splits, normalization, workers."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from dataset_factory import TRAIN, write_dataset
+
+from robot_logger.dataset.loader import SequenceDataset
+from robot_logger.errors import DatasetError
+
+KEYS = ["cam1", "arm1_pos", "lidar"]
+
+
+@pytest.fixture(scope="module")
+def dataset_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_dataset(tmp_path_factory.mktemp("loader") / "demo.h5")
+
+
+def _stored(path: Path, demo: str, key: str) -> np.ndarray:
+    with h5py.File(path, "r") as f:
+        return f[f"data/{demo}/{key}"][()]
+
+
+def _expected_window(array: np.ndarray, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+    wanted = np.arange(start, stop)
+    return array[np.clip(wanted, 0, len(array) - 1)], (wanted >= 0) & (wanted < len(array))
+
+
+@pytest.mark.parametrize("cache_lowdim", [True, False])
+@pytest.mark.parametrize("seq_length,frame_stack,horizon", [(1, 1, 1), (3, 2, 4), (2, 3, 1)])
+def test_every_window_equals_the_stored_arrays(dataset_path: Path, seq_length: int,
+                                               frame_stack: int, horizon: int,
+                                               cache_lowdim: bool) -> None:
+    ds = SequenceDataset(dataset_path, KEYS, seq_length=seq_length, frame_stack=frame_stack,
+                         action_horizon=horizon, split=None, cache_lowdim=cache_lowdim)
+    assert ds.demos == ["demo_0", "demo_1", "demo_2"]
+    assert len(ds) == 7 + 5 + 9  # pad=True: one sample per frame
+    for index in range(len(ds)):
+        episode, t = ds.locate(index)
+        demo = ds.demos[episode]
+        sample = ds[index]
+        for key in ["obs/cam1", "obs/arm1_pos", "obs/lidar", "obs/lidar_mask", "valid/cam1"]:
+            want, real = _expected_window(_stored(dataset_path, demo, key),
+                                          t - frame_stack + 1, t + seq_length)
+            np.testing.assert_array_equal(sample[key], want, err_msg=f"{key} {demo} t={t}")
+            np.testing.assert_array_equal(sample["pad_mask"], real)
+        want, real = _expected_window(_stored(dataset_path, demo, "actions"),
+                                      t, t + seq_length + horizon - 1)
+        np.testing.assert_array_equal(sample["actions"], want)
+        np.testing.assert_array_equal(sample["actions_pad_mask"], real)
+
+
+def test_padding_repeats_the_edge_frames_at_both_ends(dataset_path: Path) -> None:
+    ds = SequenceDataset(dataset_path, ["arm1_pos"], frame_stack=3, action_horizon=4, split=None)
+    pos = _stored(dataset_path, "demo_1", "obs/arm1_pos")
+    actions = _stored(dataset_path, "demo_1", "actions")
+    first = ds[7]  # demo_1, frame 0
+    assert ds.locate(7) == (1, 0)
+    np.testing.assert_array_equal(first["obs/arm1_pos"], pos[[0, 0, 0]])
+    assert first["pad_mask"].tolist() == [False, False, True]
+    last = ds[7 + 4]  # demo_1, frame 4 (the last)
+    np.testing.assert_array_equal(last["actions"], actions[[4, 4, 4, 4]])
+    assert last["actions_pad_mask"].tolist() == [True, False, False, False]
+    assert last["pad_mask"].all()
+
+
+def test_without_padding_only_full_windows(dataset_path: Path) -> None:
+    ds = SequenceDataset(dataset_path, ["arm1_pos"], seq_length=2, frame_stack=2,
+                         action_horizon=3, split=None, pad=False)
+    # anchors t with t-1 >= 0 and t+3 <= T-1: T-4 per episode
+    assert len(ds) == (7 - 4) + (5 - 4) + (9 - 4)
+    for index in range(len(ds)):
+        sample = ds[index]
+        assert sample["pad_mask"].all() and sample["actions_pad_mask"].all()
+
+
+def test_split_selects_episodes_from_mask(dataset_path: Path) -> None:
+    train = SequenceDataset(dataset_path, ["arm1_pos"], split="train")
+    valid = SequenceDataset(dataset_path, ["arm1_pos"], split="valid")
+    assert train.demos == list(TRAIN) and len(train) == 7 + 9
+    assert valid.demos == ["demo_1"] and len(valid) == 5
+    with pytest.raises(DatasetError, match="no split 'test'.*train"):
+        SequenceDataset(dataset_path, ["arm1_pos"], split="test")
+
+
+def test_normalization_round_trip(dataset_path: Path) -> None:
+    raw = SequenceDataset(dataset_path, ["arm1_pos", "cam1"], action_horizon=5)
+    norm = SequenceDataset(dataset_path, ["arm1_pos", "cam1"], action_horizon=5, normalize=True)
+    with h5py.File(dataset_path, "r") as f:
+        mean, std = f["meta/stats/actions/mean"][()], f["meta/stats/actions/std"][()]
+        pos_mean, pos_std = f["meta/stats/arm1_pos/mean"][()], f["meta/stats/arm1_pos/std"][()]
+    for index in (0, 5, len(raw) - 1):
+        a, b = raw[index], norm[index]
+        np.testing.assert_allclose(b["actions"], (a["actions"] - mean) / std, rtol=1e-5)
+        np.testing.assert_allclose(norm.unnormalize_actions(b["actions"]), a["actions"],
+                                   rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(b["obs/arm1_pos"], (a["obs/arm1_pos"] - pos_mean) / pos_std,
+                                   rtol=1e-5)
+        np.testing.assert_array_equal(b["obs/cam1"], a["obs/cam1"])  # images are not scaled
+    every_action = np.concatenate([raw[i]["actions"] for i in range(len(raw))])
+    normalized = np.concatenate([norm[i]["actions"] for i in range(len(norm))])
+    assert abs(normalized.mean()) < 0.2 < every_action.std()
+
+
+def test_errors_name_the_problem(tmp_path: Path, dataset_path: Path) -> None:
+    with pytest.raises(DatasetError, match="missing.h5"):
+        SequenceDataset(tmp_path / "missing.h5", ["arm1_pos"])
+    with pytest.raises(DatasetError, match="no obs key 'cam9'.*arm1_pos"):
+        SequenceDataset(dataset_path, ["cam9"])
+    with pytest.raises(ValueError, match="action_horizon"):
+        SequenceDataset(dataset_path, ["arm1_pos"], action_horizon=0)
+    with pytest.raises(IndexError):
+        SequenceDataset(dataset_path, ["arm1_pos"])[100]
+
+
+def test_pickles_without_its_handle_and_reopens(dataset_path: Path) -> None:
+    ds = SequenceDataset(dataset_path, KEYS, cache_lowdim=False)
+    before = ds[3]
+    clone = pickle.loads(pickle.dumps(ds))
+    assert clone._file is None
+    for key, value in clone[3].items():
+        np.testing.assert_array_equal(value, before[key])
+
+
+def test_follows_external_links_to_shards(tmp_path: Path, dataset_path: Path) -> None:
+    top = tmp_path / "top.h5"
+    with h5py.File(top, "w") as f:
+        for name in ("demo_0", "demo_1", "demo_2"):
+            f[f"data/{name}"] = h5py.ExternalLink(str(dataset_path), f"/data/{name}")
+        f["mask/train"] = h5py.ExternalLink(str(dataset_path), "/mask/train")
+    linked = SequenceDataset(top, KEYS, cache_lowdim=False)
+    direct = SequenceDataset(dataset_path, KEYS, cache_lowdim=False)
+    assert len(linked) == len(direct)
+    for index in range(len(direct)):
+        for key, value in direct[index].items():
+            np.testing.assert_array_equal(linked[index][key], value)
+
+
+def test_dataloader_two_workers_match_single_process(dataset_path: Path) -> None:
+    torch = pytest.importorskip("torch", reason="torch is not installed (pip install torch)")
+    ds = SequenceDataset(dataset_path, KEYS, frame_stack=2, action_horizon=3, cache_lowdim=False)
+    ds[0]  # open the file in the parent first: forked workers must not reuse that handle
+    single = list(torch.utils.data.DataLoader(ds, batch_size=4, num_workers=0))
+    for context in ("fork", "spawn"):
+        multi = list(torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2,
+                                                 multiprocessing_context=context))
+        assert len(multi) == len(single)
+        for got, want in zip(multi, single):
+            assert got.keys() == want.keys()
+            for key in want:
+                assert torch.equal(got[key], want[key]), (context, key)
