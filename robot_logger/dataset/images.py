@@ -1,4 +1,4 @@
-"""Camera messages -> uint8 pixel arrays: raw `sensor_msgs/Image` and `sensor_msgs/CompressedImage`.
+"""Camera messages -> uint8 pixel arrays: raw sensor_msgs/Image and sensor_msgs/CompressedImage.
 
 Raw images are decoded as numpy views of the message buffer (row padding and channel order
 are handled by slicing), so rgb8/mono8 cost no copy and bgr8/rgba8/bgra8 exactly one.
@@ -27,7 +27,7 @@ RAW_ENCODINGS: dict[str, tuple[int, tuple[int, ...]]] = {
     "mono8": (1, (0,)),
 }
 COMPRESSED_FORMATS = ("jpeg", "jpg", "png")
-# Pillow modes we pass through unchanged; any other mode (palette, CMYK, LA, ...) is converted to RGB.
+# Pillow modes passed through as they are; any other (palette, CMYK, LA, ...) is converted to RGB.
 _PIL_CHANNELS = {"L": 1, "RGB": 3}
 
 
@@ -36,13 +36,14 @@ def decode_image(msg: Any, msgtype: str) -> np.ndarray:
 
     The result may be a read-only view of `msg.data`; copy it to keep it past the message's life
     in a reused buffer, or to modify it. DatasetError names the problem for a data length that
-    does not match height x step, an unsupported encoding, or compressed data that cannot be decoded.
+    does not match height x step, an unsupported encoding, or undecodable compressed data.
     """
     if msgtype == IMAGE:
         return _decode_raw(msg)
     if msgtype == COMPRESSED_IMAGE:
         return _decode_compressed(msg)
-    raise DatasetError(f"not an image message type: {msgtype} (expected {IMAGE} or {COMPRESSED_IMAGE})")
+    raise DatasetError(f"not an image message type: {msgtype} "
+                       f"(expected {IMAGE} or {COMPRESSED_IMAGE})")
 
 
 def _decode_raw(msg: Any) -> np.ndarray:
@@ -54,7 +55,8 @@ def _decode_raw(msg: Any) -> np.ndarray:
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     data = np.frombuffer(msg.data, np.uint8)
     if step < width * channels:
-        raise DatasetError(f"{encoding} image step {step} is less than width {width} x {channels} bytes")
+        raise DatasetError(f"{encoding} image step {step} is less than "
+                           f"width {width} x {channels} bytes")
     if data.size != height * step:
         raise DatasetError(f"{encoding} image data is {data.size} bytes, expected height {height} "
                            f"x step {step} = {height * step}")
@@ -67,7 +69,8 @@ def _decode_raw(msg: Any) -> np.ndarray:
 def _decode_compressed(msg: Any) -> np.ndarray:
     fmt = str(msg.format).lower()
     if fmt and not any(name in fmt for name in COMPRESSED_FORMATS):
-        raise DatasetError(f"unsupported compressed image format {msg.format!r} (supported: jpeg, png)")
+        raise DatasetError(f"unsupported compressed image format {msg.format!r} "
+                           "(supported: jpeg, png)")
     try:
         with PILImage.open(io.BytesIO(np.frombuffer(msg.data, np.uint8).tobytes())) as img:
             img.load()
@@ -75,7 +78,8 @@ def _decode_compressed(msg: Any) -> np.ndarray:
                 img = img.convert("RGB")
             pixels = np.asarray(img)
     except (OSError, ValueError, SyntaxError) as err:
-        raise DatasetError(f"cannot decode compressed image (format {msg.format!r}): {err}") from err
+        raise DatasetError(f"cannot decode compressed image (format {msg.format!r}): "
+                           f"{err}") from err
     return pixels.reshape(pixels.shape[0], pixels.shape[1], _PIL_CHANNELS[img.mode])
 
 
@@ -86,7 +90,8 @@ def resize(image: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
     """
     height, width = (int(v) for v in size_hw)
     if height <= 0 or width <= 0:
-        raise DatasetError(f"resize size must be two positive integers [H, W], not {list(size_hw)}")
+        raise DatasetError("resize size must be two positive integers [H, W], "
+                           f"not {list(size_hw)}")
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (1, 3, 4):
         raise DatasetError(f"resize takes (H, W, C) uint8 images with C in 1, 3, 4, not "
                            f"{image.dtype} {image.shape}")
