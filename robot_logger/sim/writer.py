@@ -1,0 +1,100 @@
+"""Write a simulated cell into a rosbag2 bag (mcap or sqlite3) with rosbags' Writer.
+
+A `truncate` fault leaves the bag as a SIGKILLed `ros2 bag record` would: no metadata.yaml; for
+mcap the chunk still in memory is lost, the last chunk on disk is cut in half and there is no
+summary or footer; for sqlite3 the committed messages stay and the metadata table is empty.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import struct
+from collections.abc import Callable
+from pathlib import Path
+
+from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
+
+from robot_logger.errors import BagError, ConfigError
+from robot_logger.messages import typestore
+from robot_logger.sim.cell import Cell
+
+__all__ = ["STORAGES", "write_bag"]
+
+STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
+PROGRESS_STEP_NS = 100_000_000
+MCAP_CHUNK_OPCODE = 0x06
+MCAP_MAGIC_SIZE = 8
+
+
+def write_bag(path: str | Path, cell: Cell, *, storage: str = "mcap",
+              progress: Callable[[float], None] | None = None) -> dict[str, int]:
+    """Write every message of `cell` into a new bag at `path`; return the count per topic.
+
+    `progress(seconds)` is called with the simulated seconds written so far. With a truncate
+    fault the counts are the messages handed to the writer before it was "killed".
+    """
+    path = Path(path)
+    if storage not in STORAGES:
+        raise ConfigError(f"storage must be one of {', '.join(STORAGES)}, not {storage!r}")
+    if path.exists():
+        raise BagError(f"{path} exists already; choose another output path or remove it")
+    spec = cell.spec
+    kill_ns = None if cell.faults.truncate is None else \
+        spec.start_ns + int(cell.faults.truncate * spec.duration_ns)
+    counts = dict.fromkeys(cell.topics(), 0)
+    writer = Writer(path, version=Writer.VERSION_LATEST, storage_plugin=STORAGES[storage])
+    try:
+        writer.open()
+        connections = {topic: writer.add_connection(topic, msgtype, typestore=typestore())
+                       for topic, msgtype in cell.topics().items()}
+        next_report = spec.start_ns + PROGRESS_STEP_NS
+        for message in cell.messages():
+            if kill_ns is not None and message.log_ns >= kill_ns:
+                break
+            writer.write(connections[message.topic], message.log_ns, message.data)
+            counts[message.topic] += 1
+            if progress is not None and message.log_ns >= next_report:
+                progress((message.log_ns - spec.start_ns) / 1e9)
+                next_report += PROGRESS_STEP_NS
+    except WriterError as err:
+        writer.abort()
+        raise BagError(f"cannot write {path}: {err}") from err
+    except BaseException:
+        writer.abort()
+        raise
+    if kill_ns is None:
+        writer.close()
+    elif storage == "mcap":
+        writer.abort()
+        _cut_last_chunk(path / f"{path.name}.mcap")
+    else:
+        writer.close()
+        _forget_metadata(path, path / f"{path.name}.db3")
+    return counts
+
+
+def _cut_last_chunk(mcap_path: Path) -> None:
+    """Cut an mcap file (without summary) in the middle of its last chunk record."""
+    last_chunk = None
+    with mcap_path.open("rb") as bio:
+        offset = MCAP_MAGIC_SIZE
+        bio.seek(offset)
+        while header := bio.read(9):
+            if len(header) < 9:
+                break
+            opcode, length = struct.unpack("<BQ", header)
+            if opcode == MCAP_CHUNK_OPCODE:
+                last_chunk = (offset, 9 + length)
+            offset += 9 + length
+            bio.seek(offset)
+    if last_chunk is not None:
+        with mcap_path.open("r+b") as bio:
+            bio.truncate(last_chunk[0] + last_chunk[1] // 2)
+
+
+def _forget_metadata(bag: Path, db_path: Path) -> None:
+    """Remove what a killed sqlite3 recorder never wrote: metadata.yaml and the metadata row."""
+    (bag / "metadata.yaml").unlink()
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("DELETE FROM metadata")
+    conn.close()
