@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import h5py
@@ -154,3 +158,60 @@ def test_dataloader_two_workers_match_single_process(dataset_path: Path) -> None
             assert got.keys() == want.keys()
             for key in want:
                 assert torch.equal(got[key], want[key]), (context, key)
+
+
+def test_robomimic_reading_path_key_by_key(dataset_path: Path) -> None:
+    """What robomimic's SequenceDataset/file_utils read, in the order they read it."""
+    with h5py.File(dataset_path, "r") as f:
+        demos = [elem.decode("utf-8") for elem in np.array(f["mask/train"][:])]
+        assert demos and set(demos) <= set(f["data"].keys())
+        assert isinstance(json.loads(f["data"].attrs["env_args"]), dict)
+        lengths = {ep: int(f[f"data/{ep}"].attrs["num_samples"]) for ep in f["data"]}
+        assert int(f["data"].attrs["total"]) == sum(lengths.values())
+        for ep, n in lengths.items():
+            assert f[f"data/{ep}/actions"].shape[0] == n
+            assert f[f"data/{ep}/actions"][()].astype("float32").ndim == 2
+            for key in ("rewards", "dones"):
+                assert f[f"data/{ep}/{key}"].shape == (n,)
+            for key in f[f"data/{ep}/obs"]:
+                assert f[f"data/{ep}/obs/{key}"].shape[0] == n
+
+
+_ROBOMIMIC_SCRIPT = """
+import sys
+import numpy as np
+import robomimic.utils.obs_utils as ObsUtils
+from robomimic.utils.dataset import SequenceDataset
+ObsUtils.initialize_obs_utils_with_obs_specs({"obs": {"low_dim": ["arm1_pos"], "rgb": ["cam1"]}})
+ds = SequenceDataset(hdf5_path=sys.argv[1], obs_keys=["arm1_pos", "cam1"],
+                     dataset_keys=["actions", "rewards", "dones"], frame_stack=2, seq_length=3,
+                     filter_by_attribute="train", hdf5_cache_mode="low_dim", load_next_obs=False)
+samples = [ds[i] for i in range(len(ds))]
+np.savez(sys.argv[2], **{f"{i}/{k}": v for i, s in enumerate(samples)
+                         for k, v in [*s["obs"].items(), ("actions", s["actions"])]})
+"""
+
+
+@pytest.mark.slow
+def test_robomimic_sequence_dataset_reads_our_file(dataset_path: Path, tmp_path: Path) -> None:
+    """robomimic 0.3.0's own SequenceDataset (installed without its heavy deps) on our file."""
+    pytest.importorskip("torch", reason="robomimic's dataset code needs torch")
+    target = tmp_path / "site"
+    install = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                              "--target", str(target), "robomimic==0.3.0", "termcolor"],
+                             capture_output=True, text=True, check=False)
+    if install.returncode != 0:
+        pytest.skip(f"robomimic could not be installed from PyPI: {install.stderr[-300:]}")
+    out = tmp_path / "robomimic.npz"
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    subprocess.run([sys.executable, "-c", _ROBOMIMIC_SCRIPT, str(dataset_path), str(out)],
+                   env=env, check=True, capture_output=True, cwd=tmp_path)
+    theirs = np.load(out)
+    ours = SequenceDataset(dataset_path, ["arm1_pos", "cam1"], frame_stack=2, seq_length=3)
+    assert len(theirs.files) == 3 * len(ours)
+    for index in range(len(ours)):
+        sample = ours[index]
+        for key in ("arm1_pos", "cam1"):
+            np.testing.assert_array_equal(theirs[f"{index}/{key}"], sample[f"obs/{key}"])
+        # robomimic's actions span the obs window (history too); ours start at the anchor
+        np.testing.assert_array_equal(theirs[f"{index}/actions"][1:], sample["actions"][:3])
