@@ -1,0 +1,130 @@
+"""Time alignment: put samples of one stream on the reference clock (pure, vectorised numpy).
+
+    ref_ns = reference_times(start_ns, end_ns, rate_hz=10)
+    order = clean_order(stamps_ns)                      # sort by stamp, drop duplicate stamps
+    out = align(ref_ns, stamps_ns[order], values[order], method="interpolate", tolerance_ns=20_000_000)
+    out.values, out.valid, out.age_ns
+
+Rules (DESIGN.md): `nearest` takes the sample closest in time (the earlier one on a tie);
+`previous` the latest sample at or before the reference time (sample-and-hold, never from the
+future); `interpolate` is linear between the two samples around the reference time. A frame is
+valid when the sample(s) it uses lie within the tolerance; an invalid frame holds the nearest
+sample's value, so arrays stay dense and NaN-free. `age_ns` is sample time minus reference time
+(for interpolate: of the nearer of the two samples used).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["Aligned", "reference_times", "effective_stamps", "clean_order", "choose", "align",
+           "align_joints"]
+
+
+class Aligned(NamedTuple):
+    """One stream on the reference clock: values (T, ...), valid (T,) bool, age_ns (T,) int64."""
+
+    values: np.ndarray
+    valid: np.ndarray
+    age_ns: np.ndarray
+
+
+def reference_times(start_ns: int, end_ns: int, rate_hz: float) -> np.ndarray:
+    """Reference clock start, start + 1/rate, ... up to and including end (int64 ns)."""
+    if end_ns < start_ns:
+        return np.zeros(0, np.int64)
+    period_ns = 1e9 / rate_hz
+    count = int(np.floor((end_ns - start_ns) / period_ns)) + 1
+    return start_ns + np.round(np.arange(count) * period_ns).astype(np.int64)
+
+
+def effective_stamps(header_ns: np.ndarray, log_ns: np.ndarray) -> np.ndarray:
+    """Header stamps, falling back to the log time where a stamp is zero (unset)."""
+    header_ns = np.asarray(header_ns, np.int64)
+    return np.where(header_ns > 0, header_ns, np.asarray(log_ns, np.int64))
+
+
+def clean_order(stamps_ns: np.ndarray) -> np.ndarray:
+    """Indices that sort samples by stamp (stable) and keep the first of duplicated stamps."""
+    order = np.argsort(stamps_ns, kind="stable")
+    ordered = np.asarray(stamps_ns)[order]
+    keep = np.ones(len(order), bool)
+    keep[1:] = ordered[1:] != ordered[:-1]
+    return order[keep]
+
+
+def choose(ref_ns: np.ndarray, sample_ns: np.ndarray, method: str,
+           tolerance_ns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sample index, valid and age_ns per reference time for `nearest`/`previous`.
+
+    `sample_ns` must be sorted and non-empty. `previous` falls back to the first sample after the
+    reference time (marked invalid) when there is none at or before it.
+    """
+    count = len(sample_ns)
+    if method == "previous":
+        idx = np.searchsorted(sample_ns, ref_ns, side="right") - 1
+        future = idx < 0
+        idx = np.maximum(idx, 0)
+    else:
+        after = np.minimum(np.searchsorted(sample_ns, ref_ns, side="left"), count - 1)
+        before = np.maximum(after - 1, 0)
+        take_before = np.abs(ref_ns - sample_ns[before]) <= np.abs(sample_ns[after] - ref_ns)
+        idx = np.where(take_before, before, after)
+        future = np.zeros(len(ref_ns), bool)
+    age = sample_ns[idx] - ref_ns
+    valid = (np.abs(age) <= tolerance_ns) & ~future
+    return idx, valid, age
+
+
+def align(ref_ns: np.ndarray, sample_ns: np.ndarray, values: np.ndarray, *, method: str,
+          tolerance_ns: int) -> Aligned:
+    """Values (N, ...) at sorted unique `sample_ns` -> values (T, ...) at `ref_ns` (float64 in)."""
+    ref_ns = np.asarray(ref_ns, np.int64)
+    sample_ns = np.asarray(sample_ns, np.int64)
+    values = np.asarray(values)
+    if len(sample_ns) == 0:
+        shape = (len(ref_ns),) + values.shape[1:]
+        return Aligned(np.zeros(shape, values.dtype), np.zeros(len(ref_ns), bool),
+                       np.zeros(len(ref_ns), np.int64))
+    if method != "interpolate":
+        idx, valid, age = choose(ref_ns, sample_ns, method, tolerance_ns)
+        return Aligned(values[idx], valid, age)
+    nearest, _, near_age = choose(ref_ns, sample_ns, "nearest", tolerance_ns)
+    hi = np.minimum(np.searchsorted(sample_ns, ref_ns, side="left"), len(sample_ns) - 1)
+    lo = np.maximum(hi - 1, 0)
+    inside = (sample_ns[lo] <= ref_ns) & (ref_ns <= sample_ns[hi])
+    span = (sample_ns[hi] - sample_ns[lo]).astype(np.float64)
+    weight = np.where(span > 0, (ref_ns - sample_ns[lo]) / np.where(span > 0, span, 1.0), 0.0)
+    weight = weight.reshape((-1,) + (1,) * (values.ndim - 1))
+    mixed = values[lo] + (values[hi] - values[lo]) * weight
+    exact = sample_ns[hi] == ref_ns
+    valid = exact | (inside & (ref_ns - sample_ns[lo] <= tolerance_ns)
+                     & (sample_ns[hi] - ref_ns <= tolerance_ns))
+    out = np.where(valid.reshape(weight.shape), mixed, values[nearest])
+    return Aligned(out, valid, near_age)
+
+
+def align_joints(ref_ns: np.ndarray, per_joint: list[tuple[np.ndarray, np.ndarray]], *,
+                 method: str, tolerance_ns: int) -> Aligned:
+    """Align joints that may be sampled at different times (arms publishing subsets).
+
+    `per_joint[j]` is (stamps_ns, values) of joint j, in any order with duplicates. Returns values
+    (T, J); a frame is valid when every joint is, and age_ns is the largest |age| over joints
+    (with its sign). A joint with no sample at all is zero and invalid.
+    """
+    columns, valids, ages = [], [], []
+    for stamps, vals in per_joint:
+        order = clean_order(stamps)
+        aligned = align(ref_ns, np.asarray(stamps)[order], np.asarray(vals, np.float64)[order],
+                        method=method, tolerance_ns=tolerance_ns)
+        columns.append(aligned.values)
+        valids.append(aligned.valid)
+        ages.append(aligned.age_ns)
+    count = len(ref_ns)
+    if not columns:
+        return Aligned(np.zeros((count, 0)), np.zeros(count, bool), np.zeros(count, np.int64))
+    age = np.stack(ages, axis=1)
+    worst = np.take_along_axis(age, np.argmax(np.abs(age), axis=1)[:, None], axis=1)[:, 0]
+    return Aligned(np.stack(columns, axis=1), np.logical_and.reduce(valids), worst)

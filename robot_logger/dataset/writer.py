@@ -1,0 +1,205 @@
+"""HDF5 writer for the dataset layout (schema.py): a temp file renamed at the end, never a half file.
+
+    with DatasetWriter("out.h5", overwrite=False) as out:
+        demo = out.episode("demo_0", attrs={...})
+        demo.array("timestamps", ref_ns)
+        frames = demo.frames("obs/cam1", count=T, frame_shape=(48, 64, 3), dtype=np.uint8,
+                             compression="gzip", level=1)
+        frames.write(0, image)
+        out.finish(root_attrs=..., masks=..., stats=..., joint_names=..., data_attrs=...)
+
+The file is written as `out.h5.partial` and renamed when the block ends without error; any failure
+(a full disk included) removes the partial file and raises DatasetError. An existing output is
+only replaced with `overwrite=True`, and only once the new file is complete.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import zlib
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Mapping
+
+import h5py
+import numpy as np
+
+from robot_logger.dataset import schema
+from robot_logger.errors import DatasetError, RobotLoggerError
+
+__all__ = ["DatasetWriter", "EpisodeWriter", "FrameSink", "partial_path", "h5_filter", "json_attr"]
+
+PARTIAL_SUFFIX = ".partial"
+
+
+def partial_path(path: Path) -> Path:
+    """Where a dataset is written before the final rename."""
+    return path.with_name(path.name + PARTIAL_SUFFIX)
+
+
+def h5_filter(compression: str, level: int) -> dict[str, Any]:
+    """h5py create_dataset keywords for a compression name from the config."""
+    if compression == "gzip":
+        return {"compression": "gzip", "compression_opts": level}
+    if compression == "lzf":
+        return {"compression": "lzf"}
+    if compression == "blosc":
+        try:
+            import hdf5plugin
+        except ImportError as err:
+            raise DatasetError("compression blosc needs the hdf5plugin package "
+                               "(pip install hdf5plugin), or use gzip/lzf/none") from err
+        return dict(hdf5plugin.Blosc(cname="lz4", clevel=max(level, 1)))
+    return {}
+
+
+class FrameSink:
+    """One (T, *frame_shape) dataset chunked a frame at a time, written frame by frame.
+
+    gzip and uncompressed frames go straight to their chunk (zlib in Python, no HDF5 pipeline);
+    other filters use a normal h5py write.
+    """
+
+    def __init__(self, dataset: h5py.Dataset, compression: str, level: int) -> None:
+        self.dataset = dataset
+        self._direct = compression in ("gzip", "none")
+        self._level = level if compression == "gzip" else None
+        self._zeros = (0,) * (dataset.ndim - 1)
+
+    def write(self, index: int, frame: np.ndarray) -> None:
+        """Store frame `index` (shape and dtype must match the dataset)."""
+        frame = np.ascontiguousarray(frame, self.dataset.dtype)
+        if frame.shape != self.dataset.shape[1:]:
+            raise DatasetError(f"{self.dataset.name}: frame {index} has shape {frame.shape}, "
+                               f"the stream's frames are {self.dataset.shape[1:]} "
+                               "(set resize: [H, W] in the config to make them equal)")
+        if not self._direct:
+            self.dataset[index] = frame
+            return
+        data = memoryview(frame).cast("B")
+        if self._level is not None:
+            data = zlib.compress(data, self._level)
+        self.dataset.id.write_direct_chunk((index,) + self._zeros, data)
+
+
+class EpisodeWriter:
+    """The group of one episode (`/data/demo_<i>`)."""
+
+    def __init__(self, group: h5py.Group) -> None:
+        self.group = group
+
+    def array(self, key: str, values: np.ndarray, dtype: Any = None,
+              attrs: Mapping[str, Any] | None = None) -> None:
+        """A small array (timestamps, low-dim obs, actions, masks...) stored contiguously."""
+        dset = self.group.create_dataset(key, data=np.asarray(values, dtype))
+        for name, value in (attrs or {}).items():
+            dset.attrs[name] = value
+
+    def frames(self, key: str, *, count: int, frame_shape: tuple[int, ...], dtype: Any,
+               compression: str, level: int) -> FrameSink:
+        """An empty (count, *frame_shape) dataset chunked (1, *frame_shape), to fill frame by frame."""
+        dset = self.group.create_dataset(
+            key, shape=(count,) + tuple(frame_shape), dtype=dtype,
+            chunks=(1,) + tuple(frame_shape) if count else None,
+            **(h5_filter(compression, level) if count else {}))
+        return FrameSink(dset, compression, level)
+
+
+class DatasetWriter:
+    """Context manager owning the output file; see the module docstring."""
+
+    def __init__(self, path: str | Path, *, overwrite: bool = False) -> None:
+        self.path = Path(path)
+        self.partial = partial_path(self.path)
+        self.overwrite = overwrite
+        self.file: h5py.File | None = None
+
+    def __enter__(self) -> DatasetWriter:
+        if self.path.exists() and not self.overwrite:
+            raise DatasetError(f"{self.path} exists; pass --overwrite to replace it")
+        if not self.path.parent.is_dir():
+            raise DatasetError(f"{self.path}: no such directory {self.path.parent}")
+        try:
+            self.file = h5py.File(self.partial, "w")
+        except OSError as err:
+            raise DatasetError(f"{self.partial}: cannot create ({_reason(err)})") from err
+        self.file.create_group(schema.DATA)
+        return self
+
+    @property
+    def h5(self) -> h5py.File:
+        if self.file is None:
+            raise DatasetError(f"{self.path}: the writer is not open")
+        return self.file
+
+    def episode(self, name: str, attrs: Mapping[str, Any]) -> EpisodeWriter:
+        """Create `/data/<name>` with its attrs."""
+        group = self.h5[schema.DATA].create_group(name)
+        for key, value in attrs.items():
+            group.attrs[key] = value
+        return EpisodeWriter(group)
+
+    def copy_episode(self, source: h5py.Group, name: str) -> None:
+        """Copy a finished episode from another file (a worker's shard), chunks as stored."""
+        self.h5.copy(source, self.h5[schema.DATA], name=name)
+
+    def finish(self, *, root_attrs: Mapping[str, Any], data_attrs: Mapping[str, Any],
+               masks: Mapping[str, list[str]], stats: Mapping[str, Mapping[str, np.ndarray]],
+               joint_names: Mapping[str, list[str]]) -> None:
+        """Write the dataset-level attrs, masks, stats and joint names."""
+        h5 = self.h5
+        for key, value in {schema.ATTR_FORMAT: schema.FORMAT,
+                           schema.ATTR_FORMAT_VERSION: schema.FORMAT_VERSION, **root_attrs}.items():
+            h5.attrs[key] = value
+        demos = schema.sorted_demos(h5[schema.DATA].keys())
+        h5[schema.DATA].attrs[schema.ATTR_TOTAL] = int(
+            sum(int(h5[schema.DATA][d].attrs["num_samples"]) for d in demos))
+        for key, value in data_attrs.items():
+            h5[schema.DATA].attrs[key] = value
+        mask = h5.create_group(schema.MASK)
+        for split, names in masks.items():
+            mask.create_dataset(split, data=np.array([n.encode() for n in names], dtype="S"))
+        stats_group = h5.require_group(schema.STATS)
+        for key, values in stats.items():
+            for stat, array in values.items():
+                stats_group.create_dataset(f"{key}/{stat}", data=np.asarray(array, np.float32))
+        names_group = h5.require_group(schema.JOINT_NAMES)
+        for stream, names in joint_names.items():
+            names_group.create_dataset(stream, data=np.array([n.encode() for n in names],
+                                                             dtype="S"))
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 _tb: TracebackType | None) -> None:
+        try:
+            if self.file is not None:
+                self.file.close()
+        except Exception as err:  # noqa: BLE001 - any close failure means the file is unusable
+            exc = exc or err
+        self.file = None
+        if exc is None:
+            try:
+                os.replace(self.partial, self.path)
+            except OSError as err:
+                self.partial.unlink(missing_ok=True)
+                raise DatasetError(f"{self.path}: cannot rename {self.partial.name} into place "
+                                   f"({_reason(err)})") from err
+            return
+        self.partial.unlink(missing_ok=True)
+        if isinstance(exc, (RobotLoggerError, KeyboardInterrupt)) or not isinstance(exc, Exception):
+            return
+        raise DatasetError(f"{self.path}: cannot write dataset ({_reason(exc)}); "
+                           "no partial file was left") from exc
+
+
+def _reason(err: BaseException) -> str:
+    text = str(err)
+    if getattr(err, "errno", None) == errno.ENOSPC or "No space left" in text:
+        return "disk full"
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def json_attr(value: Any) -> str:
+    """Compact JSON for an HDF5 string attribute."""
+    return json.dumps(value, sort_keys=True, default=str)
