@@ -31,22 +31,15 @@ import h5py
 import numpy as np
 
 from robot_logger.dataset import schema
+from robot_logger.dataset.reading import episode_names, open_dataset
 from robot_logger.errors import DatasetError
 
-__all__ = ["SequenceDataset", "open_dataset"]
+__all__ = ["SequenceDataset"]
 
 _STD_FLOOR = 1e-6  # constant features are not scaled up
 _LOWDIM_MAX_FRAME_BYTES = 64 * 1024  # per-frame size up to which a key counts as low-dim (cacheable)
 _CACHE_MIN_BYTES = 1 << 20
 _CACHE_MAX_BYTES = 256 << 20
-
-
-def open_dataset(path: str | os.PathLike[str], **cache: int) -> h5py.File:
-    """Open a dataset file read-only; DatasetError naming the file when it is missing or not HDF5."""
-    try:
-        return h5py.File(path, "r", **cache)
-    except (OSError, ValueError) as err:
-        raise DatasetError(f"cannot open dataset {path}: {err}") from err
 
 
 @dataclass(frozen=True)
@@ -109,10 +102,8 @@ class SequenceDataset:
 
     # ---- construction -------------------------------------------------------------------------
     def _split_demos(self, handle: h5py.File, split: str | None) -> list[str]:
-        if schema.DATA not in handle:
-            raise DatasetError(f"{self.path}: no /{schema.DATA} group; not a robot_logger dataset")
         if split is None:
-            return schema.sorted_demos(handle[schema.DATA].keys())
+            return episode_names(handle, self.path)
         mask = f"{schema.MASK}/{split}"
         if mask not in handle:
             known = sorted(handle[schema.MASK].keys()) if schema.MASK in handle else []

@@ -1,0 +1,67 @@
+"""Read-side helpers shared by the loader, `stats` and `preview`: open a dataset, list its episodes,
+tell its obs streams apart and name its phase labels."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import h5py
+import numpy as np
+
+from robot_logger.dataset import schema
+from robot_logger.errors import DatasetError
+
+__all__ = ["open_dataset", "episode_names", "obs_kinds", "phase_names", "IMAGE", "LIDAR", "LOWDIM"]
+
+IMAGE, LIDAR, LOWDIM = "image", "lidar", "lowdim"
+
+
+def open_dataset(path: str | os.PathLike[str], **cache: int) -> h5py.File:
+    """Open a dataset file read-only; DatasetError naming the file when it is missing or not HDF5.
+
+    `cache` takes h5py's chunk-cache keywords (rdcc_nbytes, rdcc_nslots); files reached through
+    external links inherit them.
+    """
+    try:
+        return h5py.File(path, "r", **cache)
+    except (OSError, ValueError) as err:
+        raise DatasetError(f"cannot open dataset {path}: {err}") from err
+
+
+def episode_names(handle: h5py.File, path: str | os.PathLike[str]) -> list[str]:
+    """Episode names in numeric order; DatasetError when the file has no /data group."""
+    if schema.DATA not in handle:
+        raise DatasetError(f"{path}: no /{schema.DATA} group; not a robot_logger dataset")
+    return schema.sorted_demos(handle[schema.DATA].keys())
+
+
+def obs_kinds(demo: h5py.Group) -> dict[str, str]:
+    """Obs stream name -> image (uint8 (T,H,W,C)), lidar ((T,P,4) + mask) or lowdim ((T,D)).
+
+    LiDAR point masks (`<lidar>_mask`) are companions, not streams, and are left out.
+    """
+    if schema.OBS not in demo:
+        return {}
+    obs = demo[schema.OBS]
+    kinds = {}
+    for name in sorted(obs.keys()):
+        ds = obs[name]
+        base = name[: -len(schema.POINT_MASK_SUFFIX)]
+        if name.endswith(schema.POINT_MASK_SUFFIX) and base in obs and obs[base].ndim == 3:
+            continue
+        if ds.dtype == np.uint8 and ds.ndim == 4:
+            kinds[name] = IMAGE
+        elif ds.ndim == 3:
+            kinds[name] = LIDAR
+        else:
+            kinds[name] = LOWDIM
+    return kinds
+
+
+def phase_names(demo: h5py.Group) -> list[str]:
+    """The names behind `labels/phase` indices (JSON list attr), [] without labels."""
+    if schema.PHASE not in demo:
+        return []
+    raw = demo[schema.PHASE].attrs.get(schema.PHASE_NAMES_ATTR, "[]")
+    return list(json.loads(raw.decode() if isinstance(raw, bytes) else str(raw)))
