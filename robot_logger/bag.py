@@ -77,7 +77,7 @@ def storage_files(folder: Path) -> list[Path]:
 
 
 def header_stamp_ns(raw: bytes | memoryview) -> int:
-    """`header.stamp` in ns, straight from the CDR bytes of a message whose first field is a Header.
+    """`header.stamp` (ns) straight from the CDR bytes of a message whose first field is a Header.
 
     Bytes 0-3 are the CDR encapsulation header (byte 1 says the byte order); the Header's
     `stamp.sec` (int32) and `stamp.nanosec` (uint32) follow at offsets 4 and 8.
@@ -259,7 +259,7 @@ def _listed_files(folder: Path) -> list[Path]:
 
 
 def _check_sidecars(path: Path, files: list[Path]) -> None:
-    """A non-empty sqlite -wal or -journal holds data rosbags would skip silently: ask for repair."""
+    """A non-empty sqlite -wal or -journal holds data rosbags would skip: ask for a repair."""
     for file in files:
         for suffix in ("-wal", "-journal"):
             side = file.with_name(file.name + suffix)
@@ -315,27 +315,44 @@ def _matched_count(dirreader: Any) -> int:
 
 
 def _typestore(connections: list[Connection]) -> tuple[Typestore, list[str]]:
-    """Types from the bag's definitions plus ROS 2 Humble; warnings name types we cannot decode."""
-    defined = {c.msgtype: c.msgdef for c in connections
-               if c.msgdef.format != MessageDefinitionFormat.NONE}
+    """Types from the bag's definitions plus ROS 2 Humble; warnings name types we cannot decode.
+
+    Bags whose definitions all match Humble (ours, most recordings) share the cached Humble
+    store; only bags with custom or different types pay for building a store of their own.
+    """
     base = messages.typestore()
-    store = base
+    parsed: dict[str, Any] = {}
     warnings: list[str] = []
     failed: set[str] = set()
-    if defined:
+    for conn in connections:
+        if conn.msgdef.format == MessageDefinitionFormat.NONE or conn.msgtype in failed:
+            continue
+        if conn.msgtype in parsed:
+            continue
+        try:
+            for name, fielddef in _parse_definition(conn.msgtype, conn.msgdef.format,
+                                                    conn.msgdef.data).items():
+                parsed.setdefault(name, fielddef)
+        except (TypesysError, *READ_ERRORS) as err:
+            failed.add(conn.msgtype)
+            warnings.append(f"{conn.msgtype}: the bag's definition does not parse "
+                            f"({_reason(err)}); its messages are counted, not decoded")
+    new = {name: fd for name, fd in parsed.items() if not _same_fields(base, name, fd)}
+    store = base
+    if new:
         store = get_typestore(Stores.EMPTY)
-        for msgtype, msgdef in defined.items():
-            try:
-                store.register(_parse_definition(msgtype, msgdef.format, msgdef.data))
-            except (TypesysError, *READ_ERRORS) as err:
-                failed.add(msgtype)
-                warnings.append(f"{msgtype}: the bag's definition does not parse "
-                                f"({_reason(err)}); its messages are counted, not decoded")
-        store.register({k: v for k, v in base.fielddefs.items() if k not in store.fielddefs})
+        store.register(new)
+        store.register({k: v for k, v in base.fielddefs.items() if k not in new})
     with_messages = {c.msgtype for c in connections if c.msgcount}
     for msgtype in sorted(with_messages - store.fielddefs.keys() - failed):
         warnings.append(f"{msgtype}: unknown message type; its messages are counted, not decoded")
     return store, warnings
+
+
+def _same_fields(store: Typestore, name: str, fielddef: Any) -> bool:
+    have = store.fielddefs.get(name)
+    return have is not None and [(f[0].lower(), f[1]) for f in have[1]] == [
+        (f[0].lower(), f[1]) for f in fielddef[1]]
 
 
 def _parse_definition(msgtype: str, fmt: MessageDefinitionFormat, text: str) -> dict[str, Any]:

@@ -1,0 +1,109 @@
+"""`robot-logger info` and `repair`: look inside a bag; mend one a killed recorder left behind."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+
+from robot_logger.bag_info import BagInfo, TopicReport, inspect_bag
+from robot_logger.cli.common import echo_json, json_option, progress_bar, quiet_option
+from robot_logger.errors import BagError
+from robot_logger.streamstats import MAX_GAPS_LISTED
+
+__all__ = ["COMMANDS", "info"]
+
+strict_option = click.option(
+    "--strict", is_flag=True,
+    help="Treat warnings (undecodable types, count mismatches) as errors.")
+
+
+@click.command()
+@click.argument("bag", type=click.Path(path_type=Path))
+@json_option
+@quiet_option
+@strict_option
+def info(bag: Path, as_json: bool, quiet: bool, strict: bool) -> None:
+    """Topics, types, counts, rates, gaps, header-vs-log latency and episodes of BAG.
+
+    BAG is a rosbag2 folder (mcap or sqlite3) or a bare .mcap/.db3 file. Periods, gaps
+    (periods longer than 3x the median) and disorder are measured on header stamps when a type
+    has a header, else on log (receive) times.
+
+    \b
+    Example:
+      robot-logger sim -o demo_bag --duration 5
+      robot-logger info demo_bag
+      robot-logger info demo_bag --json | python3 -m json.tool
+    """
+    with progress_bar(None, "reading", quiet=quiet, unit="msg") as bar:
+        report = inspect_bag(bag, progress=bar.update)
+    if strict and report.warnings:
+        raise BagError(f"{bag}: {report.warnings[0]} (--strict)")
+    if as_json:
+        echo_json(report.to_dict())
+    else:
+        click.echo(format_info(report))
+
+
+def _ms(value_ns: int | None) -> str:
+    if value_ns is None:
+        return "-"
+    return f"{value_ns / 1e6:.2f}" if abs(value_ns) >= 10_000 else f"{value_ns / 1e6:.2g}"
+
+
+def _utc(stamp_ns: int) -> str:
+    when = datetime.fromtimestamp(stamp_ns / 1e9, tz=timezone.utc)
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _topic_row(t: TopicReport) -> list[str]:
+    s = t.stats
+    return [
+        t.topic, t.msgtype if t.decodable else f"{t.msgtype} (undecodable)", str(s.count),
+        "-" if s.rate_hz is None else f"{s.rate_hz:.1f}",
+        f"{_ms(s.period_p50_ns)}/{_ms(s.period_p99_ns)}", s.clock,
+        str(s.gap_count) if s.count > 1 else "-",
+        f"{_ms(s.latency_p50_ns)}/{_ms(s.latency_p99_ns)}",
+        "-" if s.backwards is None else str(s.backwards),
+        "-" if s.duplicates is None else str(s.duplicates),
+    ]
+
+
+def format_info(report: BagInfo) -> str:
+    """The human-readable `info` text: bag summary, a topic table, episodes, warnings."""
+    duration_s = report.duration_ns / 1e9
+    lines = [
+        f"bag:       {report.path}",
+        f"storage:   {report.storage}, {report.size_bytes / 1e6:.2f} MB",
+        f"messages:  {report.message_count} in {duration_s:.3f} s"
+        + (f" (from {_utc(report.start_ns)})" if report.message_count else ""),
+    ]
+    episodes = report.episodes.episodes
+    if episodes:
+        outcomes = ", ".join(f"{k} {v}" for k, v in report.episodes.outcomes.items())
+        tasks = ", ".join(sorted({e.task for e in episodes}))
+        lines.append(f"episodes:  {len(episodes)} ({outcomes}); tasks: {tasks}")
+    else:
+        lines.append("episodes:  none announced (a build treats the whole bag as one episode)")
+    header = ["topic", "type", "count", "rate Hz", "period p50/p99 ms", "clock", "gaps",
+              "latency p50/p99 ms", "back", "dup"]
+    rows = [header] + [_topic_row(t) for t in report.topics]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines.append("")
+    lines += ["  ".join(c.ljust(w) if i < 2 else c.rjust(w)
+                        for i, (c, w) in enumerate(zip(r, widths))).rstrip() for r in rows]
+    gaps = sorted(((length, t.topic, (start - (t.stats.first_ns or 0)) / 1e9)
+                   for t in report.topics for start, length in t.stats.gaps), reverse=True)
+    if gaps:
+        lines.append("\nlongest gaps (topic: length, where from the topic's first stamp):")
+        lines += [f"  {topic}: {_ms(length)} ms at +{offset_s:.3f} s"
+                  for length, topic, offset_s in gaps[:MAX_GAPS_LISTED]]
+    if report.warnings:
+        lines.append("\nwarnings:")
+        lines += [f"  - {w}" for w in report.warnings]
+    return "\n".join(lines)
+
+
+COMMANDS = [info]
