@@ -6,7 +6,9 @@ import pytest
 from robot_logger.dataset.labels import (Episode, Phase, episodes_from_events, load_labels_file,
                                          phase_labels, rewards_dones)
 from robot_logger.errors import ConfigError, DatasetError
-from robot_logger.events import Event
+from robot_logger.events import Event, decode
+from robot_logger.messages import EVENTS_TOPIC, deserialize
+from robot_logger.sim import Cell, CellSpec, parse_faults
 
 S = 1_000_000_000
 BAG_START = 1_700_000_000 * S
@@ -210,3 +212,29 @@ def test_rewards_dones_edge_cases():
     assert rewards_dones(1, "success")[0].tolist() == [1.0]
     with pytest.raises(DatasetError, match="outcome must be one of"):
         rewards_dones(3, "great")
+
+
+def test_repeated_events_count_once():
+    events = [(at(1), start("t")), (at(1.001), start("t")), (at(2), phase("a")),
+              (at(2.001), phase("a")), (at(3), end("success")), (at(3.001), end("success"))]
+    assert episodes_from_events(events, BAG_START, BAG_END) == [
+        Episode(at(1), at(3), "t", "success", (Phase("a", at(2), at(3)),))]
+
+
+@pytest.mark.parametrize("faults", ["", "/robot_logger/events:dup=0.5"])
+def test_simulated_cell_events_match_its_plan(faults):
+    cell = Cell(CellSpec(arms=1, cameras=0, lidar=False, duration_s=6, episodes=3,
+                         joint_rate_hz=20), parse_faults(faults))
+    events = [(m.log_ns, decode(deserialize(m.data, m.msgtype).data))
+              for m in cell.messages() if m.topic == EVENTS_TOPIC]
+    episodes = episodes_from_events(events, cell.spec.start_ns,
+                                    cell.spec.start_ns + cell.spec.duration_ns)
+    truth = cell.episodes()
+    assert [(e.task, e.outcome) for e in episodes] == [(t.task, t.outcome) for t in truth]
+    tolerance_ns = 5_000_000  # events carry log time: delivery latency, not the planned instant
+    for episode, plan in zip(episodes, truth):
+        assert [p.name for p in episode.phases] == [name for name, _, _ in plan.phases]
+        got = [episode.start_ns, episode.end_ns, *(t for p in episode.phases
+                                                    for t in (p.start_ns, p.end_ns))]
+        want = [plan.start_ns, plan.end_ns, *(t for _, s, e in plan.phases for t in (s, e))]
+        np.testing.assert_allclose(got, want, rtol=0, atol=tolerance_ns)

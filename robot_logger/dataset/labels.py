@@ -71,13 +71,18 @@ def episodes_from_events(events: Sequence[tuple[int, Event]], bag_start_ns: int,
     """Episodes described by (log time ns, Event) pairs.
 
     An episode left open ends at the next `episode_start` or at the bag end, with outcome
-    "unknown"; phase and end events outside an episode are ignored. When the events describe
-    no episode at all, the whole bag is one episode with outcome "unknown".
+    "unknown"; phase and end events outside an episode are ignored, and so is an event equal to
+    the one before it (a redelivered message). When the events describe no episode at all, the
+    whole bag is one episode with outcome "unknown".
     """
     episodes: list[Episode] = []
     current: tuple[int, str] | None = None  # (start_ns, task) of the open episode
     phases: list[tuple[str, int]] = []  # (name, start_ns) of its phases so far
+    previous: Event | None = None
     for stamp_ns, event in sorted(events, key=lambda pair: pair[0]):
+        if event == previous:
+            continue
+        previous = event
         if event.type == "episode_start":
             if current is not None:
                 episodes.append(_closed(*current, phases, stamp_ns, "unknown"))
