@@ -99,30 +99,32 @@ def test_empty_cloud():
     assert out.shape == (0, 4)
 
 
-def test_data_length_mismatch_raises():
-    msg = cloud_msg(POINTS, XYZI, 16)
+def cut_data(msg):
     msg.data = msg.data[:-16]
-    with pytest.raises(DatasetError, match=r"368 bytes, but width 24 x height 1 x point_step 16"):
-        points_from_pointcloud2(msg)
 
 
-def test_field_outside_point_step_raises():
-    msg = cloud_msg(POINTS, XYZI, 16)
+def move_intensity(msg):
     msg.fields[3].offset = 14
-    with pytest.raises(DatasetError, match="'intensity' .*outside point_step 16"):
-        points_from_pointcloud2(msg)
 
 
-def test_missing_xyz_raises():
-    msg = cloud_msg(POINTS, [("x", 0, F32), ("y", 4, F32), ("intensity", 8, F32)], 12)
-    with pytest.raises(DatasetError, match=r"no z field \(fields: x, y, intensity\)"):
-        points_from_pointcloud2(msg)
+def drop_z(msg):
+    msg.fields = [f for f in msg.fields if f.name != "z"]
 
 
-def test_unknown_datatype_of_coordinate_raises():
-    msg = cloud_msg(POINTS, XYZI, 16)
+def unknown_x_datatype(msg):
     msg.fields[0].datatype = 42
-    with pytest.raises(DatasetError, match="'x' has unknown datatype 42"):
+
+
+@pytest.mark.parametrize("damage, match", [
+    (cut_data, r"368 bytes, but width 24 x height 1 x point_step 16"),
+    (move_intensity, r"'intensity' \(offset 14, 4 bytes\) lies outside point_step 16"),
+    (drop_z, r"no z field \(fields: x, y, intensity\)"),
+    (unknown_x_datatype, "'x' has unknown datatype 42"),
+])
+def test_inconsistent_clouds_raise(damage, match):
+    msg = cloud_msg(POINTS, XYZI, 16)
+    damage(msg)
+    with pytest.raises(DatasetError, match=match):
         points_from_pointcloud2(msg)
 
 
