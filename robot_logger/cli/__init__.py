@@ -14,7 +14,7 @@ from robot_logger.cli.common import RobotLoggerGroup
 
 __all__ = ["main"]
 
-COMMAND_MODULES = ("sim", "build")
+COMMAND_MODULES = ("sim", "bag", "record", "build", "explore")
 
 
 @click.group(cls=RobotLoggerGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -61,13 +61,22 @@ def _fault_help() -> str:
 
 
 @click.command(epilog=_fault_help())
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
-              help="Bag folder to create (must not exist).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Bag folder to create (must not exist); required unless --publish.")
+@click.option("--publish", is_flag=True,
+              help="Publish the cell live as ROS 2 topics, paced on the wall clock, instead of writing a bag.")
+@click.option("--transport", type=click.Choice(["rclpy", "dds"]), default=None,
+              help="With --publish: rclpy or dds [default: rclpy when ROS 2 is installed].")
+@click.option("--wait-subscribers", type=float, default=0.0, show_default=True,
+              help="With --publish: first wait up to this many seconds for a reader on every topic.")
+@click.option("--qos", "qos_file", type=click.Path(dir_okay=False), default=None,
+              help="With --publish: YAML of per-topic writer QoS overrides (rosbag2 override format).")
 @click.option("--storage", type=click.Choice(sorted(STORAGES)), default="mcap", show_default=True)
 @cell_options
 @json_option
 @quiet_option
-def sim(output: Path, storage: str, as_json: bool, quiet: bool, **cell_args: object) -> None:
+def sim(output: Path | None, publish: bool, transport: str | None, wait_subscribers: float,
+        qos_file: str | None, storage: str, as_json: bool, quiet: bool, **cell_args: object) -> None:
     """Write a synthetic robot-cell bag: arms, cameras, LiDAR and episode events.
 
     Joint states follow smooth, exactly known trajectories; header.stamp is the sample time and
@@ -79,8 +88,15 @@ def sim(output: Path, storage: str, as_json: bool, quiet: bool, **cell_args: obj
       robot-logger sim -o demo_bag --duration 10
       robot-logger sim -o faulty_bag --duration 5 --storage sqlite3 \\
           --faults '/cell/cam1/image_raw:drop=0.1;*:jitter_ms=1;truncate=0.8'
+      robot-logger sim --publish --duration 30     # live, for `robot-logger record`
     """
     cell = cell_from_options(**cell_args)  # type: ignore[arg-type]
+    if publish:
+        from robot_logger.cli.record import publish_live  # DDS only when publishing
+        publish_live(cell, transport, wait_subscribers, qos_file, as_json=as_json, quiet=quiet)
+        return
+    if output is None:
+        raise ConfigError("-o/--output is required (or --publish to publish the cell live)")
     if output.exists():
         raise ConfigError(f"{output} exists already; choose another --output or remove it")
     with progress_bar(cell.spec.duration_s, "simulating", quiet=quiet, unit="s") as bar:

@@ -1,0 +1,265 @@
+"""The recorder's disk side: a writer thread behind a bounded queue, periodic flush, splits, min-free.
+
+Loss bound on a killed recorder: every `flush_interval_s` (1 s) the writer closes the pending MCAP
+chunk and flushes it to the OS (sqlite3: commits the transaction), so after a SIGKILL `robot-logger
+repair` recovers everything except what arrived in the last flush interval plus what was still
+queued (the status reports the queue depth; it is near zero unless the disk is slower than the
+stream). Flushing hands data to the kernel: it survives a killed process, not a power cut.
+
+Splits (`split_size_bytes` of message data, `split_duration_ns` of receive time) write
+`OUT/OUT_000`, `OUT/OUT_001`, ...: each a complete bag with its own metadata.yaml. A split bag
+opens with the episode start and phase events in force, so each split labels on its own.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rosbags.interfaces import Connection
+from rosbags.rosbag2 import Writer, WriterError
+from rosbags.rosbag2.enums import CompressionFormat, CompressionMode, StoragePlugin
+
+from robot_logger import events
+from robot_logger.errors import BagError, ConfigError
+from robot_logger.messages import EVENTS_TOPIC, STRING, deserialize, typestore
+from robot_logger.record.mcap_storage import SendTimeMcapWriter, SendTimeWriter
+
+__all__ = ["SinkOptions", "SinkStats", "BagSink", "STORAGES"]
+
+STORAGES = ("mcap", "sqlite3")
+MIB = 1 << 20
+
+
+@dataclass(frozen=True)
+class SinkOptions:
+    """How and where to write; validated once."""
+
+    storage: str = "mcap"
+    compression: str | None = None          # None | "zstd" (mcap: chunks, sqlite3: per message)
+    split_size_bytes: int = 0               # 0: no size split
+    split_duration_ns: int = 0              # 0: no time split
+    flush_interval_s: float = 1.0
+    queue_limit_bytes: int = 512 * MIB
+    min_free_bytes: int = 1 << 30
+    custom_data: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.storage not in STORAGES:
+            raise ConfigError(f"storage must be one of {', '.join(STORAGES)}, not {self.storage!r}")
+        if self.compression not in (None, "zstd"):
+            raise ConfigError(f"compression must be zstd or none, not {self.compression!r}")
+        for name in ("split_size_bytes", "split_duration_ns", "queue_limit_bytes", "min_free_bytes"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must not be negative")
+        if not 0 < self.flush_interval_s <= 1.0:
+            raise ConfigError("flush_interval_s must be in (0, 1] (the documented loss bound)")
+
+
+@dataclass
+class SinkStats:
+    """What the writer did so far (read by the monitor; plain counters, updated by one thread)."""
+
+    written: dict[str, int] = field(default_factory=dict)     # messages per topic
+    dropped: dict[str, int] = field(default_factory=dict)     # queue overflow per topic
+    bytes_written: int = 0
+    queue_messages: int = 0
+    queue_bytes: int = 0
+    bags: list[Path] = field(default_factory=list)
+    disk_free_bytes: int = 0
+
+
+class BagSink:
+    """Accepts batches from the transport thread without blocking; one thread writes them."""
+
+    def __init__(self, path: str | Path, options: SinkOptions) -> None:
+        self.path = Path(path)
+        if self.path.exists():
+            raise BagError(f"{self.path} exists already; choose a new output name")
+        if not self.path.parent.is_dir():
+            raise BagError(f"{self.path.parent} is not a directory")
+        self.options = options
+        self.stats = SinkStats(disk_free_bytes=shutil.disk_usage(self.path.parent).free)
+        self.stop_reason: str | None = None   # set when the sink stopped by itself (disk, error)
+        self._types: dict[str, str] = {}
+        self._queue: deque[tuple[str, int, list[tuple[bytes, int]]]] = deque()
+        self._lock = threading.Condition()
+        self._closing = False
+        self._episode: list[tuple[bytes, int]] = []   # events in force: start, then last phase
+        self._thread = threading.Thread(target=self._run, name="bag-writer", daemon=True)
+        self._thread.start()
+
+    # ---- transport thread ----------------------------------------------------------------
+    def add_topic(self, topic: str, msgtype: str) -> None:
+        """Declare a topic before putting its messages."""
+        with self._lock:
+            self._types[topic] = msgtype
+            self.stats.written.setdefault(topic, 0)
+            self.stats.dropped.setdefault(topic, 0)
+
+    def put(self, topic: str, recv_ns: int, samples: list[tuple[bytes, int]]) -> int:
+        """Queue samples (CDR, send ns) received at `recv_ns`; returns how many were dropped."""
+        nbytes = sum(len(data) for data, _ in samples)
+        with self._lock:
+            if self._closing or self.stats.queue_bytes + nbytes > self.options.queue_limit_bytes:
+                self.stats.dropped[topic] += len(samples)
+                return len(samples)
+            self._queue.append((topic, recv_ns, samples))
+            self.stats.queue_messages += len(samples)
+            self.stats.queue_bytes += nbytes
+            self._lock.notify()
+        return 0
+
+    @property
+    def stopped(self) -> bool:
+        """True once the writer stopped by itself (disk nearly full or a write error)."""
+        return self.stop_reason is not None
+
+    def close(self) -> SinkStats:
+        """Write what is queued, close the bag, stop the thread."""
+        with self._lock:
+            self._closing = True
+            self._lock.notify()
+        self._thread.join()
+        return self.stats
+
+    # ---- writer thread -------------------------------------------------------------------
+    def _run(self) -> None:
+        bag = _OpenBag(self._next_path(), self.options)
+        last_flush = time.monotonic()
+        try:
+            while True:
+                with self._lock:
+                    if not self._queue and not self._closing:
+                        self._lock.wait(timeout=self.options.flush_interval_s / 4)
+                    items = list(self._queue)
+                    self._queue.clear()
+                    done = self._closing
+                for topic, recv_ns, samples in items:
+                    bag = self._write(bag, topic, recv_ns, samples)
+                if time.monotonic() - last_flush >= self.options.flush_interval_s:
+                    bag.flush()
+                    last_flush = time.monotonic()
+                    self._check_disk()
+                if done or self.stop_reason:
+                    break
+        except (OSError, WriterError) as err:
+            self.stop_reason = f"cannot write {bag.path}: {err}"
+        finally:
+            try:
+                bag.close(self.options.custom_data)
+            except (OSError, WriterError) as err:
+                self.stop_reason = self.stop_reason or (
+                    f"cannot close {bag.path}: {err}; run `robot-logger repair {bag.path}`")
+            with self._lock:
+                self._closing = True
+                self._drop_queued()
+
+    def _write(self, bag: "_OpenBag", topic: str, recv_ns: int,
+               samples: list[tuple[bytes, int]]) -> "_OpenBag":
+        if bag.should_split(recv_ns):
+            bag.close(self.options.custom_data)
+            bag = _OpenBag(self._next_path(), self.options)
+            for data, send_ns in self._episode:
+                bag.write(EVENTS_TOPIC, STRING, recv_ns, send_ns, data)
+        msgtype = self._types[topic]
+        nbytes = 0
+        for data, send_ns in samples:
+            bag.write(topic, msgtype, recv_ns, send_ns, data)
+            nbytes += len(data)
+        if topic == EVENTS_TOPIC:
+            self._track_episode(samples)
+        with self._lock:
+            self.stats.written[topic] += len(samples)
+            self.stats.bytes_written += nbytes
+            self.stats.queue_messages -= len(samples)
+            self.stats.queue_bytes -= nbytes
+        return bag
+
+    def _track_episode(self, samples: list[tuple[bytes, int]]) -> None:
+        for data, send_ns in samples:
+            event = events.decode(deserialize(data, STRING).data)
+            if event is None:
+                continue
+            if event.type == "episode_start":
+                self._episode = [(data, send_ns)]
+            elif event.type == "phase" and self._episode:
+                self._episode = self._episode[:1] + [(data, send_ns)]
+            elif event.type == "episode_end":
+                self._episode = []
+
+    def _drop_queued(self) -> None:
+        for topic, _recv_ns, samples in self._queue:
+            self.stats.dropped[topic] += len(samples)
+        self._queue.clear()
+        self.stats.queue_messages = self.stats.queue_bytes = 0
+
+    def _check_disk(self) -> None:
+        free = shutil.disk_usage(self.path.parent).free
+        self.stats.disk_free_bytes = free
+        if free < self.options.min_free_bytes:
+            self.stop_reason = (f"disk nearly full: {free / MIB:.0f} MiB free under {self.path.parent}, "
+                                f"below the minimum of {self.options.min_free_bytes / MIB:.0f} MiB; "
+                                "recording stopped and the bag was closed cleanly")
+
+    def _next_path(self) -> Path:
+        if not (self.options.split_size_bytes or self.options.split_duration_ns):
+            path = self.path
+        else:
+            self.path.mkdir(exist_ok=True)
+            path = self.path / f"{self.path.name}_{len(self.stats.bags):03d}"
+        self.stats.bags.append(path)
+        return path
+
+
+class _OpenBag:
+    """One rosbags Writer plus the bookkeeping for flushes and splits."""
+
+    def __init__(self, path: Path, options: SinkOptions) -> None:
+        self.path = path
+        self._options = options
+        self._writer = SendTimeWriter(path, version=Writer.VERSION_LATEST,
+                                      storage_plugin=StoragePlugin[options.storage.upper()])
+        if options.compression:
+            mode = CompressionMode.STORAGE if options.storage == "mcap" else CompressionMode.MESSAGE
+            self._writer.set_compression(mode, CompressionFormat.ZSTD)
+        try:
+            self._writer.open()
+        except WriterError as err:
+            raise BagError(f"cannot create bag {path}: {err}") from err
+        self._connections: dict[str, Connection] = {}
+        self._first_ns = 0
+        self._nbytes = 0
+
+    def write(self, topic: str, msgtype: str, recv_ns: int, send_ns: int, data: bytes) -> None:
+        conn = self._connections.get(topic)
+        if conn is None:
+            conn = self._writer.add_connection(topic, msgtype, typestore=typestore())
+            self._connections[topic] = conn
+        self._writer.write_message(conn, recv_ns, send_ns, data)
+        self._first_ns = self._first_ns or recv_ns
+        self._nbytes += len(data)
+
+    def should_split(self, recv_ns: int) -> bool:
+        opts = self._options
+        return bool(self._first_ns) and (
+            (opts.split_size_bytes and self._nbytes >= opts.split_size_bytes)
+            or (opts.split_duration_ns and recv_ns - self._first_ns >= opts.split_duration_ns))
+
+    def flush(self) -> None:
+        storage = self._writer.storage
+        if isinstance(storage, SendTimeMcapWriter):
+            storage.flush_chunk()
+        elif storage is not None:
+            storage.conn.commit()
+
+    def close(self, custom_data: dict[str, str]) -> None:
+        if self._writer.storage is None:
+            return
+        for key, value in custom_data.items():
+            self._writer.set_custom_data(key, value)
+        self._writer.close()

@@ -1,0 +1,176 @@
+"""The recorder: choose topics, subscribe (late topics too), hand raw samples to the bag writer.
+
+The calling thread runs the transport loop; a BagSink thread writes; a SyncMonitor keeps the health
+that goes out on `/robot_logger/status` once a second and to the `on_status` callback (the CLI table).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from robot_logger.bag import header_stamp_ns
+from robot_logger.errors import ConfigError
+from robot_logger.messages import EVENTS_TOPIC, STATUS_TOPIC, STRING, serialize, string, typestore
+from robot_logger.record.bagsink import BagSink, SinkOptions
+from robot_logger.record.monitor import SyncMonitor
+from robot_logger.record.qos import STATUS, QosProfile, default_profile
+from robot_logger.record.transport import Batch, Transport
+
+__all__ = ["RecordOptions", "TopicSelector", "Recorder"]
+
+log = logging.getLogger(__name__)
+NS = 1_000_000_000
+TAKE_TIMEOUT_S = 0.05
+DISCOVERY_PERIOD_S = 0.5
+
+
+def _compile(pattern: str | None, what: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile(pattern) if pattern else None
+    except re.error as err:
+        raise ConfigError(f"{what} {pattern!r} is not a valid regular expression: {err}") from err
+
+
+@dataclass(frozen=True)
+class TopicSelector:
+    """Which topics to record: names, a regex, or all; minus an exclude regex. Events always."""
+
+    topics: tuple[str, ...] = ()
+    regex: str | None = None
+    all_topics: bool = False
+    exclude: str | None = None
+
+    def __post_init__(self) -> None:
+        bad = [t for t in self.topics if not t.startswith("/")]
+        if bad:
+            raise ConfigError(f"topic {bad[0]!r} must start with '/'")
+        _compile(self.regex, "--regex")
+        _compile(self.exclude, "--exclude")
+
+    def wants(self, topic: str) -> bool:
+        """True when `topic` is to be recorded."""
+        exclude = _compile(self.exclude, "--exclude")
+        if exclude and exclude.search(topic):
+            return False
+        if topic in self.topics or topic == EVENTS_TOPIC:
+            return True
+        regex = _compile(self.regex, "--regex")
+        if regex and regex.search(topic):
+            return True
+        return self.all_topics and topic != STATUS_TOPIC
+
+
+@dataclass(frozen=True)
+class RecordOptions:
+    """Everything `robot-logger record` and the recorder node configure."""
+
+    selector: TopicSelector = TopicSelector(all_topics=True)
+    sink: SinkOptions = SinkOptions()
+    duration_s: float | None = None
+    qos_overrides: dict[str, QosProfile] = field(default_factory=dict)
+    expected_hz: dict[str, float] = field(default_factory=dict)
+    status_period_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.duration_s is not None and self.duration_s <= 0:
+            raise ConfigError(f"duration must be positive, not {self.duration_s}")
+
+    def qos_for(self, topic: str) -> QosProfile:
+        """Override from the QoS file, else the built-in default for the topic."""
+        return self.qos_overrides.get(topic) or default_profile(topic)
+
+
+class Recorder:
+    """Records until `stop` is set, `duration_s` passes, or the bag writer stops (disk nearly full)."""
+
+    def __init__(self, transport: Transport, path: str | Path, options: RecordOptions,
+                 on_status: Callable[[dict[str, object]], None] | None = None) -> None:
+        self.transport = transport
+        self.options = options
+        self.on_status = on_status
+        self.sink = BagSink(path, options.sink)
+        self.monitor = SyncMonitor(options.expected_hz, start_ns=time.time_ns())
+        self.skipped: dict[str, str] = {}   # topic -> why it is not recorded
+        self._has_header: dict[str, bool] = {}
+        self._status_pub = transport.publisher(STATUS_TOPIC, STRING, STATUS)
+        self._subscribe(EVENTS_TOPIC, STRING)
+        for topic in options.selector.topics:
+            self.monitor.add_topic(topic)
+
+    def run(self, stop: threading.Event) -> dict[str, object]:
+        """Record; returns the final status (with `stop_reason` and per-topic `written`)."""
+        start = time.monotonic()
+        deadline = start + self.options.duration_s if self.options.duration_s else None
+        next_discovery = next_status = start
+        reason = "stopped"
+        try:
+            while True:
+                now = time.monotonic()
+                if stop.is_set():
+                    break
+                if deadline is not None and now >= deadline:
+                    reason = f"duration of {self.options.duration_s:g} s reached"
+                    break
+                if self.sink.stopped:
+                    break
+                if now >= next_discovery:
+                    self._discover()
+                    next_discovery = now + DISCOVERY_PERIOD_S
+                for batch in self.transport.take(TAKE_TIMEOUT_S):
+                    self._accept(batch)
+                if now >= next_status:
+                    self._publish(self.status())
+                    next_status += self.options.status_period_s
+        finally:
+            self.sink.close()
+        final = self.status()
+        final["stop_reason"] = self.sink.stop_reason or reason
+        return final
+
+    def status(self) -> dict[str, object]:
+        """Monitor status plus queue, writer and discovery facts."""
+        stats = self.sink.stats
+        return self.monitor.status(
+            time.time_ns(), queue_messages=stats.queue_messages, queue_bytes=stats.queue_bytes,
+            bytes_written=stats.bytes_written, disk_free_bytes=stats.disk_free_bytes,
+            written=dict(stats.written), dropped_queue=dict(stats.dropped),
+            unmatched=self.transport.unmatched(), skipped=dict(self.skipped),
+            bags=[str(p) for p in stats.bags], transport=self.transport.name,
+            domain_id=self.transport.domain_id)
+
+    def _discover(self) -> None:
+        for topic, msgtype in sorted(self.transport.discover().items()):
+            if topic in self._has_header or topic in self.skipped or not self.options.selector.wants(topic):
+                continue
+            if msgtype not in typestore().fielddefs:
+                self.skipped[topic] = f"message type {msgtype} is unknown (not a ROS 2 Humble type)"
+                log.warning("not recording %s: %s", topic, self.skipped[topic])
+                continue
+            self._subscribe(topic, msgtype)
+
+    def _subscribe(self, topic: str, msgtype: str) -> None:
+        fields = typestore().fielddefs[msgtype][1]
+        self._has_header[topic] = bool(fields) and fields[0][1] == (2, "std_msgs/msg/Header")
+        self.sink.add_topic(topic, msgtype)
+        self.monitor.add_topic(topic)
+        self.transport.subscribe(topic, msgtype, self.options.qos_for(topic))
+
+    def _accept(self, batch: Batch) -> None:
+        self.sink.put(batch.topic, batch.recv_ns, batch.samples)
+        if self._has_header[batch.topic]:
+            stamps = [header_stamp_ns(data) for data, _send in batch.samples]
+        else:
+            stamps = [0] * len(batch.samples)
+        self.monitor.feed(batch.topic, stamps, batch.recv_ns, sum(len(d) for d, _ in batch.samples))
+
+    def _publish(self, status: dict[str, object]) -> None:
+        self._status_pub.publish(serialize(string(json.dumps(status)), STRING))
+        if self.on_status is not None:
+            self.on_status(status)
