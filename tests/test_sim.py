@@ -352,8 +352,10 @@ def test_cellspec_rejects_bad_fields_by_name(field, value):
 
 
 def test_cellspec_rejects_episodes_that_do_not_fit():
-    with pytest.raises(ConfigError, match="episodes: 10 work cycles do not fit in duration_s=2"):
-        CellSpec(duration_s=2.0, episodes=10)
+    with pytest.raises(ConfigError, match="episodes: 30 work cycles do not fit in duration_s=2"):
+        CellSpec(duration_s=2.0, episodes=30)
+    with pytest.raises(ConfigError, match="episodes: 1 work cycles do not fit in duration_s=0.05"):
+        CellSpec(duration_s=0.05)
 
 
 def test_cli_sim_writes_bag_and_json_summary(tmp_path):

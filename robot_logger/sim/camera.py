@@ -45,17 +45,17 @@ class Camera:
         uv = cam[..., :2] / safe[..., None] * self.focal + np.array([self.width / 2, self.height / 2])
         return uv, depth
 
-    def render(self, frame_index: int, skeletons: list[np.ndarray], out: np.ndarray) -> None:
-        """Paint frame `frame_index` with arm skeletons (6, 3) each into `out` (H, W, 3) uint8."""
+    def render(self, frame_index: int, skeletons: np.ndarray, out: np.ndarray) -> None:
+        """Paint frame `frame_index` with the arms' skeletons (arms, 6, 3) into `out` (H, W, 3) uint8."""
         out[:] = self.backgrounds[frame_index % NOISE_VARIANTS]
-        projected = [self.project(s) for s in skeletons]
-        for uv, depth in sorted(projected, key=lambda p: -float(p[1].mean())):
-            if np.any(depth < 0.1):
+        uv, depth = self.project(skeletons)
+        radius = self.focal * np.r_[LINK_RADII, LINK_RADII[-1]] / np.maximum(depth, 1e-3)
+        for arm in np.argsort(-depth.mean(axis=1)):
+            if depth[arm].min() < 0.1:
                 continue
-            radius = self.focal * np.r_[LINK_RADII, LINK_RADII[-1]] / depth
             for link in range(len(LINK_RADII)):
                 color = TOOL_COLOR if link == len(LINK_RADII) - 1 else ARM_COLOR
-                _capsule(out, uv[link], uv[link + 1], radius[link], radius[link + 1], color)
+                _capsule(out, uv[arm, link], uv[arm, link + 1], radius[arm, link], radius[arm, link + 1], color)
 
 
 def _pixel_rays(camera: Camera) -> np.ndarray:
@@ -87,8 +87,9 @@ def _background(camera: Camera, dirs: np.ndarray) -> np.ndarray:
 
 def _noisy(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """NOISE_VARIANTS uint8 copies of `image` with independent Gaussian sensor noise."""
-    noise = rng.normal(0.0, NOISE_SIGMA, size=(NOISE_VARIANTS,) + image.shape)
-    return np.clip(image[None] + noise, 0, 255).astype(np.uint8)
+    noise = rng.standard_normal(size=(NOISE_VARIANTS,) + image.shape, dtype=np.float32) * np.float32(NOISE_SIGMA)
+    noise += image.astype(np.float32)
+    return np.clip(noise, 0, 255, out=noise).astype(np.uint8)
 
 
 def _capsule(out: np.ndarray, a: np.ndarray, b: np.ndarray, ra: float, rb: float, color: np.ndarray) -> None:
@@ -102,7 +103,8 @@ def _capsule(out: np.ndarray, a: np.ndarray, b: np.ndarray, ra: float, rb: float
     uu = np.arange(u0, u1, dtype=np.float32)[None, :] - np.float32(a[0])
     vv = np.arange(v0, v1, dtype=np.float32)[:, None] - np.float32(a[1])
     du, dv = np.float32(b[0] - a[0]), np.float32(b[1] - a[1])
-    t = np.clip((uu * du + vv * dv) / max(du * du + dv * dv, 1e-6), 0.0, 1.0)
+    t = (uu * du + vv * dv) * np.float32(1.0 / max(du * du + dv * dv, 1e-6))
+    np.minimum(np.maximum(t, 0.0, out=t), 1.0, out=t)
     dist2 = (uu - t * du) ** 2 + (vv - t * dv) ** 2
     radius2 = (ra + (rb - ra) * t) ** 2
     inside = dist2 < radius2

@@ -74,10 +74,10 @@ class Cell:
         """The planned work cycles (what the events announce, before any fault on the events topic)."""
         return list(self._episodes)
 
-    def skeletons(self, t_ns: int) -> list[np.ndarray]:
-        """Every arm's joint positions in space (6, 3) at time t_ns."""
-        return [skeleton(plan.truth(np.array([t_ns]))[0][0], base)
-                for plan, base in zip(self._plans, self._bases)]
+    def skeletons(self, t_ns: np.ndarray) -> np.ndarray:
+        """Every arm's joint positions in space at times t_ns: (N, arms, 6, 3)."""
+        t = np.atleast_1d(np.asarray(t_ns, np.int64))
+        return np.stack([skeleton(plan.truth(t)[0], base) for plan, base in zip(self._plans, self._bases)], axis=1)
 
     def messages(self) -> Iterator[SimMessage]:
         """Every message of every topic, faults applied, in log-time order (streamed)."""
@@ -147,26 +147,29 @@ class Cell:
         frame = np.empty((spec.image_height, spec.image_width, 3), np.uint8)
         period_ns = int(round(1e9 / spec.camera_rate_hz))
 
-        def render(t_ns: int) -> bytes:
-            camera.render(t_ns // period_ns, self.skeletons(t_ns), frame)
-            return frame.tobytes()
+        def render(t_ns: int, skeletons: np.ndarray) -> memoryview:
+            camera.render(t_ns // period_ns, skeletons, frame)
+            return memoryview(frame).cast("B")
         return self._frame_encoder(template, render)
 
     def _lidar_encoder(self) -> Encoder:
         spec = self.spec
         lidar = Lidar(spec.lidar_points, spec.arms, spec.seed)
         template = pointcloud_template(spec.lidar_points, "lidar")
-        return self._frame_encoder(template, lambda t_ns: lidar.points(self.skeletons(t_ns)).tobytes())
+        return self._frame_encoder(template, lambda _t_ns, skeletons: memoryview(lidar.points(skeletons)).cast("B"))
 
-    @staticmethod
-    def _frame_encoder(template: PayloadTemplate, render: Callable[[int], bytes]) -> Encoder:
-        """Render one payload per delivered sample (a duplicate reuses the previous render)."""
+    def _frame_encoder(self, template: PayloadTemplate, render: Callable[[int, np.ndarray], memoryview]) -> Encoder:
+        """Render one payload per delivered sample (a duplicate reuses the previous render).
+
+        `render(t_ns, skeletons)` may reuse its buffer: each payload is copied into its message at once.
+        """
         def encode(sample_ns: np.ndarray, stamp_ns: np.ndarray, _index: np.ndarray) -> list[bytes]:
+            skeletons = self.skeletons(sample_ns)
             out: list[bytes] = []
-            previous: tuple[int, bytes] | None = None
-            for sample, stamp in zip(sample_ns.tolist(), stamp_ns.tolist()):
+            previous: tuple[int, memoryview] | None = None
+            for k, (sample, stamp) in enumerate(zip(sample_ns.tolist(), stamp_ns.tolist())):
                 if previous is None or previous[0] != sample:
-                    previous = (sample, render(sample))
+                    previous = (sample, render(sample, skeletons[k]))
                 out.append(template.encode(stamp, previous[1]))
             return out
         return encode

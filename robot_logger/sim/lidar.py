@@ -40,28 +40,28 @@ class Lidar:
         self.around = self.rng.uniform(0.0, 2 * np.pi, size=(links, per_link))
         self.total = total_points
 
-    def points(self, skeletons: list[np.ndarray]) -> np.ndarray:
-        """(total_points, 4) float32 scan: static scene then arm surfaces, all with range noise."""
+    def points(self, skeletons: np.ndarray) -> np.ndarray:
+        """(total_points, 4) float32 scan for arm skeletons (arms, 6, 3): static scene, then the arms."""
         out = np.empty((self.total, 4), np.float32)
         static = len(self.static_range)
         noisy = self.static_range + self.rng.normal(0.0, RANGE_NOISE_M, size=static)
         out[:static, :3] = self.dirs * noisy[:, None]
         out[:static, 3] = self.static_intensity
-        arm_points = np.concatenate([self._surface(s) for s in skeletons]) if skeletons else np.empty((0, 3))
+        arm_points = self._surface(skeletons)
         arm_points += self.rng.normal(0.0, RANGE_NOISE_M, size=arm_points.shape)
         out[static:, :3] = arm_points - MOUNT
         out[static:, 3] = ARM_INTENSITY
         return out
 
-    def _surface(self, skeleton: np.ndarray) -> np.ndarray:
-        """Points on the link cylinders of one arm skeleton (6, 3)."""
-        start, end = skeleton[:-1], skeleton[1:]
+    def _surface(self, skeletons: np.ndarray) -> np.ndarray:
+        """Points on the link cylinders of arm skeletons (arms, 6, 3), as (arms·links·per_link, 3)."""
+        start, end = skeletons[:, :-1], skeletons[:, 1:]
         axis = end - start
-        unit = axis / np.maximum(np.linalg.norm(axis, axis=1, keepdims=True), 1e-9)
-        helper = np.where(np.abs(unit[:, 2:3]) < 0.9, [[0.0, 0.0, 1.0]], [[1.0, 0.0, 0.0]])
+        unit = axis / np.maximum(np.linalg.norm(axis, axis=-1, keepdims=True), 1e-9)
+        helper = np.where(np.abs(unit[..., 2:3]) < 0.9, [0.0, 0.0, 1.0], [1.0, 0.0, 0.0])
         side = np.cross(unit, helper)
-        side /= np.linalg.norm(side, axis=1, keepdims=True)
+        side /= np.linalg.norm(side, axis=-1, keepdims=True)
         other = np.cross(unit, side)
-        ring = (np.cos(self.around)[..., None] * side[:, None] + np.sin(self.around)[..., None] * other[:, None])
-        pts = start[:, None] + self.along[..., None] * axis[:, None] + LINK_RADII[:, None, None] * ring
+        ring = (np.cos(self.around)[..., None] * side[:, :, None] + np.sin(self.around)[..., None] * other[:, :, None])
+        pts = start[:, :, None] + self.along[..., None] * axis[:, :, None] + LINK_RADII[:, None, None] * ring
         return pts.reshape(-1, 3)

@@ -14,7 +14,7 @@ __all__ = ["CellSpec", "EpisodeTruth", "joint_topic", "camera_topic", "LIDAR_TOP
 
 LIDAR_TOPIC = "/cell/lidar/points"
 NOMINAL_CYCLE_S = 8.0   # length of one work cycle when CellSpec.episodes is None
-MIN_CYCLE_S = 0.5       # shortest work cycle we accept when episodes are squeezed into a duration
+MIN_CYCLE_S = 0.1       # shortest work cycle we accept (phases of a few ms still plan cleanly)
 MAX_ARMS = 8
 MAX_CAMERAS = 8
 
@@ -78,10 +78,10 @@ class CellSpec:
                 raise ConfigError(f"{name} must be a positive number, not {value!r}")
         if self.episodes is not None:
             _check_int(self, "episodes", 1, 10**7)
-            if self.duration_s / self.episodes < MIN_CYCLE_S:
-                raise ConfigError(
-                    f"episodes: {self.episodes} work cycles do not fit in duration_s={self.duration_s:g}"
-                    f" (each needs at least {MIN_CYCLE_S:g} s); use fewer episodes or a longer duration")
+        if self.duration_s / self.episode_count < MIN_CYCLE_S:
+            raise ConfigError(
+                f"episodes: {self.episode_count} work cycles do not fit in duration_s={self.duration_s:g}"
+                f" (each needs at least {MIN_CYCLE_S:g} s); use fewer episodes or a longer duration")
 
     @property
     def duration_ns(self) -> int:
