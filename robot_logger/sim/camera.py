@@ -35,7 +35,8 @@ class Camera:
         self.rotation = np.stack([right, down, forward])             # world -> camera (x right, y down)
         self.focal = 0.85 * width
         self.height, self.width = height, width
-        self.backgrounds = _noisy(_background(self, _pixel_rays(self)), np.random.default_rng([seed, 3, index]))
+        background, self.depth = _background(self, _pixel_rays(self))
+        self.backgrounds = _noisy(background, np.random.default_rng([seed, 3, index]))
 
     def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Pixel coordinates (..., 2) and depth (...) of world points (..., 3)."""
@@ -55,7 +56,8 @@ class Camera:
                 continue
             for link in range(len(LINK_RADII)):
                 color = TOOL_COLOR if link == len(LINK_RADII) - 1 else ARM_COLOR
-                _capsule(out, uv[arm, link], uv[arm, link + 1], radius[arm, link], radius[arm, link + 1], color)
+                _capsule(out, self.depth, uv[arm, link:link + 2], radius[arm, link:link + 2],
+                         depth[arm, link:link + 2], color)
 
 
 def _pixel_rays(camera: Camera) -> np.ndarray:
@@ -67,8 +69,9 @@ def _pixel_rays(camera: Camera) -> np.ndarray:
     return dirs / np.linalg.norm(dirs, axis=1, keepdims=True)
 
 
-def _background(camera: Camera, dirs: np.ndarray) -> np.ndarray:
-    """(H, W, 3) float image of the static scene: tiled floor with safety lines, walls, tables."""
+def _background(camera: Camera, dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The static scene — tiled floor with safety lines, walls, tables — as an (H, W, 3) float image
+    and its (H, W) float32 depth along the optical axis (for occlusion of the arms)."""
     dist, surface, normal = cast(camera.position, dirs)
     hit = camera.position + dirs * dist[:, None]
     tiles = (np.floor(hit[:, 0] / 0.5) + np.floor(hit[:, 1] / 0.5)) % 2
@@ -82,7 +85,8 @@ def _background(camera: Camera, dirs: np.ndarray) -> np.ndarray:
     color[table] = np.array([110.0, 115.0, 125.0]) + 40.0 * (normal[table, 2:3] > 0.5)
     light = 0.55 + 0.45 * np.abs(normal @ np.array([0.3, -0.4, 0.87]))
     falloff = 1.0 / (1.0 + 0.04 * dist)
-    return (color * (light * falloff * 1.25)[:, None]).reshape(camera.height, camera.width, 3)
+    depth = (dist * (dirs @ camera.rotation[2])).astype(np.float32).reshape(camera.height, camera.width)
+    return (color * (light * falloff * 1.25)[:, None]).reshape(camera.height, camera.width, 3), depth
 
 
 def _noisy(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -92,21 +96,25 @@ def _noisy(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(noise, 0, 255, out=noise).astype(np.uint8)
 
 
-def _capsule(out: np.ndarray, a: np.ndarray, b: np.ndarray, ra: float, rb: float, color: np.ndarray) -> None:
-    """Draw a shaded capsule from pixel `a` (radius ra) to `b` (radius rb) into `out`, clipped."""
+def _capsule(out: np.ndarray, scene_depth: np.ndarray, ends: np.ndarray, radii: np.ndarray,
+             depths: np.ndarray, color: np.ndarray) -> None:
+    """Draw a shaded capsule between pixel `ends` (2, 2) with `radii` (2,) and camera `depths` (2,)
+    into `out`, clipped to the image and hidden where the static scene is nearer."""
     height, width = out.shape[:2]
-    reach = max(ra, rb) + 1.0
-    u0, u1 = int(max(0, min(a[0], b[0]) - reach)), int(min(width, max(a[0], b[0]) + reach + 1))
-    v0, v1 = int(max(0, min(a[1], b[1]) - reach)), int(min(height, max(a[1], b[1]) + reach + 1))
+    (au, av), (bu, bv) = ends
+    reach = float(radii.max()) + 1.0
+    u0, u1 = int(max(0, min(au, bu) - reach)), int(min(width, max(au, bu) + reach + 1))
+    v0, v1 = int(max(0, min(av, bv) - reach)), int(min(height, max(av, bv) + reach + 1))
     if u0 >= u1 or v0 >= v1:
         return
-    uu = np.arange(u0, u1, dtype=np.float32)[None, :] - np.float32(a[0])
-    vv = np.arange(v0, v1, dtype=np.float32)[:, None] - np.float32(a[1])
-    du, dv = np.float32(b[0] - a[0]), np.float32(b[1] - a[1])
+    uu = np.arange(u0, u1, dtype=np.float32)[None, :] - np.float32(au)
+    vv = np.arange(v0, v1, dtype=np.float32)[:, None] - np.float32(av)
+    du, dv = np.float32(bu - au), np.float32(bv - av)
     t = (uu * du + vv * dv) * np.float32(1.0 / max(du * du + dv * dv, 1e-6))
     np.minimum(np.maximum(t, 0.0, out=t), 1.0, out=t)
     dist2 = (uu - t * du) ** 2 + (vv - t * dv) ** 2
-    radius2 = (ra + (rb - ra) * t) ** 2
-    inside = dist2 < radius2
+    radius2 = (np.float32(radii[0]) + np.float32(radii[1] - radii[0]) * t) ** 2
+    inside = (dist2 < radius2) & (np.float32(depths[0]) + np.float32(depths[1] - depths[0]) * t
+                                  < scene_depth[v0:v1, u0:u1])
     shade = 1.0 - 0.55 * (dist2[inside] / radius2[inside])
     out[v0:v1, u0:u1][inside] = (shade[:, None] * color).astype(np.uint8)
