@@ -110,7 +110,8 @@ class _Checker:
             if obj is not None and name not in obj.attrs:
                 self.problem(where, f"attr {name} missing")
 
-    def dataset(self, where: str, dtype: str, rank: int, length: int | None) -> h5py.Dataset | None:
+    def dataset(self, where: str, dtype: str, rank: int, length: int | None,
+                expected: str = "the episode has T") -> h5py.Dataset | None:
         dset = self.get(where)
         if dset is None:
             return None
@@ -122,7 +123,7 @@ class _Checker:
                                 f"with {rank}")
             return None
         if length is not None and dset.shape[0] != length:
-            self.problem(where, f"has {dset.shape[0]} rows, the episode has T={length}")
+            self.problem(where, f"has {dset.shape[0]} rows, {expected}={length}")
         return dset
 
     def demo(self, where: str) -> int:
@@ -246,7 +247,8 @@ class _Checker:
             keys[schema.ACTIONS] = (self.action_dim,)
         for key, trailing in sorted(keys.items()) if has_train else []:
             for stat in schema.STAT_NAMES:
-                self.dataset(f"{schema.STATS}/{key}/{stat}", "float32", 1, trailing[0])
+                self.dataset(f"{schema.STATS}/{key}/{stat}", "float32", 1, trailing[0],
+                             "the features are F")
         for key, trailing in sorted(lowdim.items()):
             names = self.get(f"{schema.JOINT_NAMES}/{key}")
             if isinstance(names, h5py.Dataset) and names.shape != trailing:

@@ -32,6 +32,7 @@ from robot_logger.errors import DatasetError, RobotLoggerError
 __all__ = ["DatasetWriter", "EpisodeWriter", "FrameSink", "partial_path", "h5_filter", "json_attr"]
 
 PARTIAL_SUFFIX = ".partial"
+H5_FAILURES = (OSError, ValueError, RuntimeError, KeyError)  # what h5py and the OS raise
 
 
 def partial_path(path: Path) -> Path:
@@ -187,7 +188,7 @@ class DatasetWriter:
                                    f"({_reason(err)})") from err
             return
         self.partial.unlink(missing_ok=True)
-        if isinstance(exc, (RobotLoggerError, KeyboardInterrupt)) or not isinstance(exc, Exception):
+        if isinstance(exc, RobotLoggerError) or not isinstance(exc, H5_FAILURES):
             return
         raise DatasetError(f"{self.path}: cannot write dataset ({_reason(exc)}); "
                            "no partial file was left") from exc
