@@ -60,16 +60,19 @@ def event_msgs(episodes: list[tuple[str, str]], period_ns: int = 500_000_000,
     return text_msgs(messages.EVENTS_TOPIC, texts, period_ns, start_ns)
 
 
+def image_msg(topic: str, i: int, period_ns: int, shape: tuple[int, int] = (48, 64),
+              start_ns: int = START_NS) -> Msg:
+    """The i-th rgb8 Image of a stream: stamped i periods after start, pixels all i % 256."""
+    stamp = start_ns + i * period_ns
+    pixels = np.full((*shape, 3), i % 256, np.uint8)
+    raw = messages.serialize(messages.image(stamp, pixels), messages.IMAGE)
+    return Msg(topic, messages.IMAGE, stamp + 20_000_000, raw)
+
+
 def image_msgs(topic: str, n: int, period_ns: int, shape: tuple[int, int] = (48, 64),
                start_ns: int = START_NS) -> list[Msg]:
-    """rgb8 Images whose pixels all equal the message index (mod 256)."""
-    out = []
-    for i in range(n):
-        stamp = start_ns + i * period_ns
-        pixels = np.full((*shape, 3), i % 256, np.uint8)
-        raw = messages.serialize(messages.image(stamp, pixels), messages.IMAGE)
-        out.append(Msg(topic, messages.IMAGE, stamp + 20_000_000, raw))
-    return out
+    """The first n images of a stream (image_msg)."""
+    return [image_msg(topic, i, period_ns, shape, start_ns) for i in range(n)]
 
 
 def write_bag(path: Path, msgs: Iterable[Msg], storage: str = "mcap") -> Path:
