@@ -16,7 +16,7 @@ MakeBag = Callable[..., tuple[Path, Cell]]
 
 @pytest.fixture
 def make_bag(tmp_path: Path) -> MakeBag:
-    """Factory: make_bag(name_or_path="bag", faults="", storage="mcap", **CellSpec fields) -> (path, cell).
+    """Factory: make_bag(name="bag", faults="", storage="mcap", **CellSpec fields) -> (path, cell).
 
     Defaults are small (2 s, 48x64 images, 512 LiDAR points) so a bag takes well under a second.
     A relative name is created under tmp_path; the path must not exist yet.

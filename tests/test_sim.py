@@ -1,4 +1,4 @@
-"""robot_logger.sim: counts, ground truth, sensor content, events, faults, determinism, storages, CLI."""
+"""robot_logger.sim: counts, ground truth, sensors, events, faults, determinism, storages, CLI."""
 
 from __future__ import annotations
 
@@ -19,15 +19,15 @@ from rosbags.highlevel import AnyReader
 from robot_logger import events
 from robot_logger.cli import main
 from robot_logger.errors import ConfigError
-from robot_logger.messages import (IMAGE, JOINT_STATE, POINTCLOUD2, deserialize, image, joint_state,
-                                   pointcloud2, serialize, stamp_to_ns, typestore)
+from robot_logger.messages import (IMAGE, JOINT_STATE, POINTCLOUD2, deserialize, image,
+                                   joint_state, pointcloud2, serialize, stamp_to_ns, typestore)
 from robot_logger.sim import Cell, CellSpec, parse_faults
 from robot_logger.sim.cdr import JointStateTemplate, image_template, pointcloud_template
 from robot_logger.sim.faults import TopicFaults
 
 SMALL = {"duration_s": 2.0, "image_height": 48, "image_width": 64, "lidar_points": 512}
-ARM1, CAM1, LIDAR, EVENTS = ("/cell/arm1/joint_states", "/cell/cam1/image_raw", "/cell/lidar/points",
-                             "/robot_logger/events")
+ARM1, CAM1 = "/cell/arm1/joint_states", "/cell/cam1/image_raw"
+LIDAR, EVENTS = "/cell/lidar/points", "/robot_logger/events"
 
 
 def small_cell(faults: str = "", **fields: object) -> Cell:
@@ -40,10 +40,11 @@ def stream(cell: Cell, topic: str) -> list:
 
 def read_bag(path) -> list[tuple[str, int, object]]:
     with AnyReader([path], default_typestore=typestore()) as reader:
-        return [(c.topic, t, reader.deserialize(raw, c.msgtype)) for c, t, raw in reader.messages()]
+        return [(c.topic, t, reader.deserialize(raw, c.msgtype))
+                for c, t, raw in reader.messages()]
 
 
-# --- bags: exact counts, both storages ---------------------------------------------------------
+# --- bags: exact counts, both storages -----------------------------------------------------------
 
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
 def test_bag_has_exact_counts_and_decodes(make_bag, storage):
@@ -61,7 +62,8 @@ def test_bag_has_exact_counts_and_decodes(make_bag, storage):
 
 
 def test_counts_follow_rates_and_duration():
-    cell = small_cell(duration_s=1.5, arms=3, cameras=1, lidar=False, joint_rate_hz=200.0, camera_rate_hz=15.0)
+    cell = small_cell(duration_s=1.5, arms=3, cameras=1, lidar=False, joint_rate_hz=200.0,
+                      camera_rate_hz=15.0)
     counts = Counter(m.topic for m in cell.messages())
     assert counts == {"/cell/arm1/joint_states": 300, "/cell/arm2/joint_states": 300,
                       "/cell/arm3/joint_states": 300, CAM1: 22, EVENTS: counts[EVENTS]}
@@ -69,7 +71,7 @@ def test_counts_follow_rates_and_duration():
                              CAM1: IMAGE, EVENTS: "std_msgs/msg/String"}
 
 
-# --- joint ground truth ---------------------------------------------------------------------------
+# --- joint ground truth --------------------------------------------------------------------------
 
 def test_joint_states_equal_truth_at_their_stamps():
     cell = small_cell(cameras=0, lidar=False)
@@ -111,7 +113,7 @@ def test_joint_truth_rejects_unknown_arm():
         small_cell().joint_truth(3, np.array([0]))
 
 
-# --- cameras and LiDAR ----------------------------------------------------------------------------
+# --- cameras and LiDAR ---------------------------------------------------------------------------
 
 def frames(cell: Cell, topic: str = CAM1) -> tuple[np.ndarray, np.ndarray]:
     msgs = [deserialize(m.data, IMAGE) for m in stream(cell, topic)]
@@ -123,11 +125,11 @@ def frames(cell: Cell, topic: str = CAM1) -> tuple[np.ndarray, np.ndarray]:
 def test_images_move_with_the_arms_and_compress_like_images():
     cell = small_cell(duration_s=3.0, lidar=False, episodes=1)
     stamps, images = frames(cell)
-    speed = np.abs(cell.joint_truth(1, stamps)[1]).sum(axis=1) + np.abs(cell.joint_truth(2, stamps)[1]).sum(axis=1)
+    speed = sum(np.abs(cell.joint_truth(arm, stamps)[1]).sum(axis=1) for arm in (1, 2))
     changed = (np.abs(np.diff(images, axis=0)).max(axis=3) > 40).sum(axis=(1, 2))
     moving, still = changed[speed[1:] > 1.0], changed[speed[1:] < 1e-9]
     assert len(moving) and len(still)
-    assert moving.mean() > 5 and still.max() == 0, "only arm motion changes pixels beyond sensor noise"
+    assert moving.mean() > 5 and still.max() == 0, "only arm motion changes pixels beyond noise"
     raw = images[len(images) // 2].astype(np.uint8).tobytes()
     assert 0.05 < len(zlib.compress(raw)) / len(raw) < 0.8
 
@@ -154,16 +156,20 @@ def test_cdr_templates_match_the_rosbags_serializer():
     stamps = np.array([1_700_000_000_123_456_789, 5])
     rows = JointStateTemplate(names).batch(stamps, pos, vel, eff)
     for k in range(2):
-        assert rows[k].tobytes() == serialize(joint_state(stamps[k], names, pos[k], vel[k], eff[k]), JOINT_STATE)
+        expected = joint_state(stamps[k], names, pos[k], vel[k], eff[k])
+        assert rows[k].tobytes() == serialize(expected, JOINT_STATE)
     pixels = rng.integers(0, 255, (5, 7, 3), dtype=np.uint8)
-    assert image_template(5, 7, "cam").encode(42, pixels.tobytes()) == serialize(image(42, pixels, "rgb8", "cam"), IMAGE)
+    assert image_template(5, 7, "cam").encode(42, pixels.tobytes()) == \
+        serialize(image(42, pixels, "rgb8", "cam"), IMAGE)
     cloud = rng.normal(size=(9, 4)).astype(np.float32)
-    assert pointcloud_template(9, "lidar").encode(7, cloud.tobytes()) == serialize(pointcloud2(7, cloud), POINTCLOUD2)
+    assert pointcloud_template(9, "lidar").encode(7, cloud.tobytes()) == \
+        serialize(pointcloud2(7, cloud), POINTCLOUD2)
 
 
-# --- latency --------------------------------------------------------------------------------------
+# --- latency -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("topic, low_ms, high_ms", [(ARM1, 0.1, 2.0), (CAM1, 5.0, 40.0), (LIDAR, 10.0, 60.0)])
+@pytest.mark.parametrize("topic, low_ms, high_ms",
+                         [(ARM1, 0.1, 2.0), (CAM1, 5.0, 40.0), (LIDAR, 10.0, 60.0)])
 def test_log_time_lags_header_stamp_by_transport_latency(topic, low_ms, high_ms):
     msgs = stream(small_cell(duration_s=3.0), topic)
     latency_ms = np.array([m.log_ns - m.stamp_ns for m in msgs]) / 1e6
@@ -172,7 +178,7 @@ def test_log_time_lags_header_stamp_by_transport_latency(topic, low_ms, high_ms)
     assert np.all(np.diff([m.log_ns for m in msgs]) > 0)
 
 
-# --- episode events -------------------------------------------------------------------------------
+# --- episode events ------------------------------------------------------------------------------
 
 def test_events_decode_into_the_planned_episodes():
     cell = small_cell(duration_s=20.0, episodes=8, cameras=0, lidar=False, arms=1, seed=5)
@@ -194,13 +200,15 @@ def test_events_decode_into_the_planned_episodes():
     for got, want in zip(rebuilt, truth):
         assert got["task"] == want.task and got["outcome"] == want.outcome
         assert [name for name, _ in got["phases"]] == [p[0] for p in want.phases]
-        assert 0 < got["start"] - want.start_ns < 2_000_000 and 0 < got["end"] - want.end_ns < 2_000_000
+        assert 0 < got["start"] - want.start_ns < 2_000_000
+        assert 0 < got["end"] - want.end_ns < 2_000_000
         assert want.phases[0][1] == want.start_ns and want.phases[-1][2] == want.end_ns
         assert all(a[2] == b[1] for a, b in zip(want.phases, want.phases[1:]))
     assert {e.outcome for e in truth} == {"success", "failure"}
     assert {e.task.split(" ")[0] for e in truth} == {"pick", "weld"}
     assert all(a.end_ns < b.start_ns for a, b in zip(truth, truth[1:]))
-    assert cell.spec.start_ns < truth[0].start_ns and truth[-1].end_ns < cell.spec.start_ns + cell.spec.duration_ns
+    assert cell.spec.start_ns < truth[0].start_ns
+    assert truth[-1].end_ns < cell.spec.start_ns + cell.spec.duration_ns
 
 
 def test_default_episode_count_fills_the_duration():
@@ -208,14 +216,15 @@ def test_default_episode_count_fills_the_duration():
     assert len(small_cell(duration_s=1.0, cameras=0, lidar=False).episodes()) == 1
 
 
-# --- faults ---------------------------------------------------------------------------------------
+# --- faults --------------------------------------------------------------------------------------
 
 JOINTS_ONLY = {"arms": 1, "cameras": 0, "lidar": False, "duration_s": 4.0}
 
 
 def joint_stream(faults: str = "") -> tuple[np.ndarray, np.ndarray, list[bytes]]:
     msgs = stream(small_cell(faults, **JOINTS_ONLY), ARM1)
-    return (np.array([m.stamp_ns for m in msgs]), np.array([m.log_ns for m in msgs]), [m.data for m in msgs])
+    return (np.array([m.stamp_ns for m in msgs]), np.array([m.log_ns for m in msgs]),
+            [m.data for m in msgs])
 
 
 def cdr_stamps(datas: list[bytes]) -> np.ndarray:
@@ -309,9 +318,11 @@ def test_truncated_sqlite3_keeps_committed_messages_without_metadata(make_bag):
 
 
 @pytest.mark.parametrize("text, part", [
-    ("drop=1.5", "drop='1.5'"), ("/a:drop", "'drop'"), ("*:outage=3-2", "'3-2'"), ("*:outage=2", "'2'"),
+    ("drop=1.5", "drop='1.5'"), ("/a:drop", "'drop'"), ("*:outage=3-2", "'3-2'"),
+    ("*:outage=2", "'2'"),
     ("*:bogus=1", "'bogus'"), ("/cell/arm1/joint_states:truncate=0.5", "truncate"),
-    ("truncate=1", "truncate='1'"), ("*:jitter_ms=-1", "jitter_ms"), ("*:offset_ms=abc", "offset_ms"),
+    ("truncate=1", "truncate='1'"), ("*:jitter_ms=-1", "jitter_ms"),
+    ("*:offset_ms=abc", "offset_ms"),
 ])
 def test_parse_faults_names_the_bad_part(text, part):
     with pytest.raises(ConfigError, match=part.replace("*", r"\*")):
@@ -319,7 +330,7 @@ def test_parse_faults_names_the_bad_part(text, part):
 
 
 def test_parse_faults_later_rules_override_key_by_key():
-    faults = parse_faults(" *:drop=0.1,jitter_ms=1 ; /cell/cam*/image_raw:drop=0.5 ; truncate=0.8 ")
+    faults = parse_faults(" *:drop=0.1,jitter_ms=1 ; /cell/cam*/image_raw:drop=0.5 ;truncate=0.8")
     assert faults.truncate == 0.8
     assert faults.for_topic(CAM1) == TopicFaults(drop=0.5, jitter_ms=1.0)
     assert faults.for_topic(ARM1) == TopicFaults(drop=0.1, jitter_ms=1.0)
@@ -328,7 +339,7 @@ def test_parse_faults_later_rules_override_key_by_key():
         small_cell("/cell/cam9/image_raw:drop=0.1")
 
 
-# --- determinism, spec validation, CLI ------------------------------------------------------------
+# --- determinism, spec validation, CLI -----------------------------------------------------------
 
 def digest(cell: Cell) -> str:
     h = hashlib.sha256()
@@ -340,12 +351,13 @@ def digest(cell: Cell) -> str:
 
 def test_same_seed_same_bag_other_seed_other_bag():
     faults = "*:drop=0.1,jitter_ms=1,dup=0.05,reorder=0.05"
-    assert digest(small_cell(faults, seed=7, duration_s=1.0)) == digest(small_cell(faults, seed=7, duration_s=1.0))
-    assert digest(small_cell(faults, seed=7, duration_s=1.0)) != digest(small_cell(faults, seed=8, duration_s=1.0))
+    first, again, other = (digest(small_cell(faults, seed=s, duration_s=1.0)) for s in (7, 7, 8))
+    assert first == again != other
 
 
-@pytest.mark.parametrize("field, value", [("arms", 0), ("cameras", -1), ("duration_s", 0), ("episodes", 0),
-                                          ("image_width", 8), ("lidar", "yes"), ("joint_rate_hz", float("nan"))])
+@pytest.mark.parametrize("field, value", [
+    ("arms", 0), ("cameras", -1), ("duration_s", 0), ("episodes", 0), ("image_width", 8),
+    ("lidar", "yes"), ("joint_rate_hz", float("nan"))])
 def test_cellspec_rejects_bad_fields_by_name(field, value):
     with pytest.raises(ConfigError, match=field):
         CellSpec(**{field: value})
@@ -360,8 +372,9 @@ def test_cellspec_rejects_episodes_that_do_not_fit():
 
 def test_cli_sim_writes_bag_and_json_summary(tmp_path):
     out = tmp_path / "cli_bag"
-    args = ["sim", "-o", str(out), "--duration", "1", "--image-size", "64x48", "--lidar-points", "256",
-            "--cameras", "1", "--storage", "sqlite3", "--faults", f"{CAM1}:drop=0.5", "--json", "--quiet"]
+    args = ["sim", "-o", str(out), "--duration", "1", "--image-size", "64x48",
+            "--lidar-points", "256", "--cameras", "1", "--storage", "sqlite3",
+            "--faults", f"{CAM1}:drop=0.5", "--json", "--quiet"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
@@ -371,7 +384,8 @@ def test_cli_sim_writes_bag_and_json_summary(tmp_path):
 
 
 @pytest.mark.parametrize("extra, message", [
-    ([], "exists already"), (["--faults", "drop=7"], "drop='7'"), (["--arms", "0"], "arms must be"),
+    ([], "exists already"), (["--faults", "drop=7"], "drop='7'"),
+    (["--arms", "0"], "arms must be"),
     (["--image-size", "big"], "WIDTHxHEIGHT"),
 ])
 def test_cli_sim_errors_are_one_line_exit_2(tmp_path, extra, message):

@@ -64,10 +64,11 @@ def bench_writer(spec: CellSpec, path: Path, storage: str) -> Timer:
     repeats = max(1, round(spec.duration_s / REPLAY_S))
     with Timer() as timer, Writer(path, version=Writer.VERSION_LATEST,
                                   storage_plugin=STORAGES[storage]) as writer:
-        connections = {t: writer.add_connection(t, m, typestore=typestore()) for t, m in cell.topics().items()}
+        connections = {topic: writer.add_connection(topic, msgtype, typestore=typestore())
+                       for topic, msgtype in cell.topics().items()}
         for k in range(repeats):
-            for message in first:
-                writer.write(connections[message.topic], message.log_ns + k * window_ns, message.data)
+            for m in first:
+                writer.write(connections[m.topic], m.log_ns + k * window_ns, m.data)
     return timer
 
 
@@ -81,7 +82,8 @@ def _until(cell: Cell, end_ns: int) -> Iterator[SimMessage]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--duration", type=float, default=20.0, help="simulated seconds (default 20)")
+    parser.add_argument("--duration", type=float, default=20.0,
+                        help="simulated seconds (default 20)")
     parser.add_argument("--storage", choices=sorted(STORAGES), default="mcap")
     args = parser.parse_args()
     spec = CellSpec(duration_s=args.duration)
@@ -92,11 +94,13 @@ def main() -> None:
         baseline = bench_writer(spec, workdir / "baseline", args.storage)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    print(f"default cell, {args.duration:g} s simulated, {size / 1e9:.2f} GB of messages, storage {args.storage}")
-    print(f"{'stage':<10} {'wall s':>7} {'cpu s':>7} {'sim s/wall s':>13} {'sim s/cpu s':>12} {'MB/s wall':>10}")
+    print(f"default cell, {args.duration:g} s simulated, {size / 1e9:.2f} GB of messages,"
+          f" storage {args.storage}")
+    print(f"{'stage':<10} {'wall s':>7} {'cpu s':>7} {'sim s/wall s':>13} {'sim s/cpu s':>12}"
+          f" {'MB/s wall':>10}")
     for name, t in (("generate", generate), ("sim", sim), ("baseline", baseline)):
-        print(f"{name:<10} {t.wall:7.2f} {t.cpu:7.2f} {args.duration / t.wall:13.2f} {args.duration / t.cpu:12.2f}"
-              f" {size / t.wall / 1e6:10.0f}")
+        print(f"{name:<10} {t.wall:7.2f} {t.cpu:7.2f} {args.duration / t.wall:13.2f}"
+              f" {args.duration / t.cpu:12.2f} {size / t.wall / 1e6:10.0f}")
     print(f"sim / baseline: wall {sim.wall / baseline.wall:.2f}, cpu {sim.cpu / baseline.cpu:.2f}"
           f"  (target: sim >= 1.0 simulated s per wall s)")
 

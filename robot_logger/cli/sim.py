@@ -27,17 +27,20 @@ def cell_options(command: click.Command) -> click.Command:
     options = [
         click.option("--duration", "duration_s", type=float, default=60.0, show_default=True,
                      help="Simulated seconds."),
-        click.option("--arms", type=int, default=2, show_default=True, help="Six-joint arms (500 Hz JointState)."),
-        click.option("--cameras", type=int, default=2, show_default=True, help="rgb8 cameras (30 Hz)."),
+        click.option("--arms", type=int, default=2, show_default=True,
+                     help="Six-joint arms (500 Hz JointState)."),
+        click.option("--cameras", type=int, default=2, show_default=True,
+                     help="rgb8 cameras (30 Hz)."),
         click.option("--lidar/--no-lidar", default=True, show_default=True,
                      help="A 10 Hz PointCloud2 LiDAR."),
         click.option("--episodes", type=int, default=None,
                      help="Work cycles to fit into the duration [default: one per ~8 s]."),
         click.option("--seed", type=int, default=0, show_default=True,
-                     help="Everything random (motion, outcomes, latency, faults) follows from it."),
+                     help="Everything random (motion, outcomes, latency, faults) follows."),
         click.option("--image-size", default="640x480", show_default=True, callback=_image_size,
                      help="Camera resolution WIDTHxHEIGHT."),
-        click.option("--lidar-points", type=int, default=30000, show_default=True, help="Points per scan."),
+        click.option("--lidar-points", type=int, default=30000, show_default=True,
+                     help="Points per scan."),
         click.option("--faults", default="", metavar="SPEC", help="Inject faults; syntax below."),
     ]
     for option in reversed(options):
@@ -45,12 +48,14 @@ def cell_options(command: click.Command) -> click.Command:
     return command
 
 
-def cell_from_options(duration_s: float, arms: int, cameras: int, lidar: bool, episodes: int | None,
-                      seed: int, image_size: tuple[int, int], lidar_points: int, faults: str) -> Cell:
+def cell_from_options(duration_s: float, arms: int, cameras: int, lidar: bool,
+                      episodes: int | None, seed: int, image_size: tuple[int, int],
+                      lidar_points: int, faults: str) -> Cell:
     """The Cell the cell_options describe (ConfigError names the bad option)."""
     width, height = image_size
-    spec = CellSpec(arms=arms, cameras=cameras, lidar=lidar, duration_s=duration_s, episodes=episodes,
-                    seed=seed, image_height=height, image_width=width, lidar_points=lidar_points)
+    spec = CellSpec(arms=arms, cameras=cameras, lidar=lidar, duration_s=duration_s,
+                    episodes=episodes, seed=seed, image_height=height, image_width=width,
+                    lidar_points=lidar_points)
     return Cell(spec, parse_faults(faults))
 
 
@@ -64,19 +69,23 @@ def _fault_help() -> str:
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Bag folder to create (must not exist); required unless --publish.")
 @click.option("--publish", is_flag=True,
-              help="Publish the cell live as ROS 2 topics, paced on the wall clock, instead of writing a bag.")
+              help="Publish the cell live as ROS 2 topics, paced on the wall clock, instead of"
+                   " writing a bag.")
 @click.option("--transport", type=click.Choice(["rclpy", "dds"]), default=None,
               help="With --publish: rclpy or dds [default: rclpy when ROS 2 is installed].")
 @click.option("--wait-subscribers", type=float, default=0.0, show_default=True,
-              help="With --publish: first wait up to this many seconds for a reader on every topic.")
+              help="With --publish: first wait up to this many seconds for a reader on every"
+                   " topic.")
 @click.option("--qos", "qos_file", type=click.Path(dir_okay=False), default=None,
-              help="With --publish: YAML of per-topic writer QoS overrides (rosbag2 override format).")
+              help="With --publish: YAML of per-topic writer QoS overrides (rosbag2 override"
+                   " format).")
 @click.option("--storage", type=click.Choice(sorted(STORAGES)), default="mcap", show_default=True)
 @cell_options
 @json_option
 @quiet_option
 def sim(output: Path | None, publish: bool, transport: str | None, wait_subscribers: float,
-        qos_file: str | None, storage: str, as_json: bool, quiet: bool, **cell_args: object) -> None:
+        qos_file: str | None, storage: str, as_json: bool, quiet: bool,
+        **cell_args: object) -> None:
     """Write a synthetic robot-cell bag: arms, cameras, LiDAR and episode events.
 
     Joint states follow smooth, exactly known trajectories; header.stamp is the sample time and
@@ -105,7 +114,8 @@ def sim(output: Path | None, publish: bool, transport: str | None, wait_subscrib
         counts = write_bag(output, cell, storage=storage, progress=advance)
     size = sum(f.stat().st_size for f in output.rglob("*") if f.is_file())
     summary = {
-        "path": str(output), "storage": storage, "size_bytes": size, "duration_s": cell.spec.duration_s,
+        "path": str(output), "storage": storage, "size_bytes": size,
+        "duration_s": cell.spec.duration_s,
         "messages": sum(counts.values()), "topics": counts, "episodes": len(cell.episodes()),
         "faults": cell_args["faults"], "truncated": cell.faults.truncate is not None,
     }
@@ -118,8 +128,8 @@ def sim(output: Path | None, publish: bool, transport: str | None, wait_subscrib
     for topic, count in counts.items():
         click.echo(f"  {topic:<{width}}  {count:>8} msgs  {cell.topics()[topic]}")
     if cell.faults.truncate is not None:
-        click.echo(f"  truncated at {cell.faults.truncate:g} of the duration, as if the recorder was killed:"
-                   " no metadata.yaml, tail lost")
+        click.echo(f"  truncated at {cell.faults.truncate:g} of the duration, as if the recorder"
+                   " was killed: no metadata.yaml, tail lost")
 
 
 COMMANDS = [sim]

@@ -13,5 +13,5 @@ from robot_logger.sim.faults import Faults, TopicFaults, parse_faults
 from robot_logger.sim.spec import CellSpec, EpisodeTruth
 from robot_logger.sim.writer import write_bag
 
-__all__ = ["Cell", "CellSpec", "EpisodeTruth", "Faults", "SimMessage", "TopicFaults", "parse_faults",
-           "write_bag"]
+__all__ = ["Cell", "CellSpec", "EpisodeTruth", "Faults", "SimMessage", "TopicFaults",
+           "parse_faults", "write_bag"]

@@ -26,13 +26,14 @@ class Camera:
 
     def __init__(self, index: int, height: int, width: int, seed: int) -> None:
         angle = np.deg2rad(-90.0 + 50.0 * (index - 1))
-        self.position = np.array([3.6 * np.cos(angle), 3.6 * np.sin(angle) - 0.5, 2.0 + 0.3 * (index % 2)])
+        self.position = np.array([3.6 * np.cos(angle), 3.6 * np.sin(angle) - 0.5,
+                                  2.0 + 0.3 * (index % 2)])
         forward = LOOK_AT - self.position
         forward /= np.linalg.norm(forward)
         right = np.cross(forward, [0.0, 0.0, 1.0])
         right /= np.linalg.norm(right)
         down = np.cross(forward, right)
-        self.rotation = np.stack([right, down, forward])             # world -> camera (x right, y down)
+        self.rotation = np.stack([right, down, forward])   # world -> camera (x right, y down)
         self.focal = 0.85 * width
         self.height, self.width = height, width
         background, self.depth = _background(self, _pixel_rays(self))
@@ -43,11 +44,12 @@ class Camera:
         cam = (points - self.position) @ self.rotation.T
         depth = cam[..., 2]
         safe = np.maximum(depth, 1e-3)
-        uv = cam[..., :2] / safe[..., None] * self.focal + np.array([self.width / 2, self.height / 2])
+        centre = np.array([self.width / 2, self.height / 2])
+        uv = cam[..., :2] / safe[..., None] * self.focal + centre
         return uv, depth
 
     def render(self, frame_index: int, skeletons: np.ndarray, out: np.ndarray) -> None:
-        """Paint frame `frame_index` with the arms' skeletons (arms, 6, 3) into `out` (H, W, 3) uint8."""
+        """Paint frame `frame_index` with arm skeletons (arms, 6, 3) into `out` (H, W, 3) uint8."""
         out[:] = self.backgrounds[frame_index % NOISE_VARIANTS]
         uv, depth = self.project(skeletons)
         radius = self.focal * np.r_[LINK_RADII, LINK_RADII[-1]] / np.maximum(depth, 1e-3)
@@ -63,20 +65,20 @@ class Camera:
 def _pixel_rays(camera: Camera) -> np.ndarray:
     """(H*W, 3) unit world directions through each pixel centre."""
     v, u = np.mgrid[0:camera.height, 0:camera.width].astype(np.float64)
-    cam = np.stack([(u + 0.5 - camera.width / 2) / camera.focal, (v + 0.5 - camera.height / 2) / camera.focal,
-                    np.ones_like(u)], axis=-1).reshape(-1, 3)
-    dirs = cam @ camera.rotation
+    cam = np.stack([(u + 0.5 - camera.width / 2) / camera.focal,
+                    (v + 0.5 - camera.height / 2) / camera.focal, np.ones_like(u)], axis=-1)
+    dirs = cam.reshape(-1, 3) @ camera.rotation
     return dirs / np.linalg.norm(dirs, axis=1, keepdims=True)
 
 
 def _background(camera: Camera, dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The static scene — tiled floor with safety lines, walls, tables — as an (H, W, 3) float image
-    and its (H, W) float32 depth along the optical axis (for occlusion of the arms)."""
+    """The static scene (tiled floor with safety lines, walls, tables) as an (H, W, 3) float
+    image, and its (H, W) float32 depth along the optical axis (to hide the arms behind it)."""
     dist, surface, normal = cast(camera.position, dirs)
     hit = camera.position + dirs * dist[:, None]
     tiles = (np.floor(hit[:, 0] / 0.5) + np.floor(hit[:, 1] / 0.5)) % 2
-    color = np.where((surface == FLOOR)[:, None], np.array([150.0, 150.0, 145.0]) + 18.0 * tiles[:, None],
-                     np.array([205.0, 210.0, 215.0]))
+    floor = np.array([150.0, 150.0, 145.0]) + 18.0 * tiles[:, None]
+    color = np.where((surface == FLOOR)[:, None], floor, np.array([205.0, 210.0, 215.0]))
     stripe = (surface == FLOOR) & (np.abs(np.abs(hit[:, 1] + 0.1) - 1.9) < 0.05)
     color[stripe] = [230.0, 200.0, 30.0]
     wall_band = (surface == WALL) & (hit[:, 2] < 0.3)
@@ -85,13 +87,15 @@ def _background(camera: Camera, dirs: np.ndarray) -> tuple[np.ndarray, np.ndarra
     color[table] = np.array([110.0, 115.0, 125.0]) + 40.0 * (normal[table, 2:3] > 0.5)
     light = 0.55 + 0.45 * np.abs(normal @ np.array([0.3, -0.4, 0.87]))
     falloff = 1.0 / (1.0 + 0.04 * dist)
-    depth = (dist * (dirs @ camera.rotation[2])).astype(np.float32).reshape(camera.height, camera.width)
-    return (color * (light * falloff * 1.25)[:, None]).reshape(camera.height, camera.width, 3), depth
+    shape = (camera.height, camera.width)
+    depth = (dist * (dirs @ camera.rotation[2])).astype(np.float32).reshape(shape)
+    return (color * (light * falloff * 1.25)[:, None]).reshape(shape + (3,)), depth
 
 
 def _noisy(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """NOISE_VARIANTS uint8 copies of `image` with independent Gaussian sensor noise."""
-    noise = rng.standard_normal(size=(NOISE_VARIANTS,) + image.shape, dtype=np.float32) * np.float32(NOISE_SIGMA)
+    noise = rng.standard_normal(size=(NOISE_VARIANTS,) + image.shape, dtype=np.float32)
+    noise *= np.float32(NOISE_SIGMA)
     noise += image.astype(np.float32)
     return np.clip(noise, 0, 255, out=noise).astype(np.uint8)
 

@@ -1,4 +1,4 @@
-"""Fast CDR for fixed-layout messages: serialize one sample with `robot_logger.messages`, then patch.
+"""Fast CDR for fixed-layout messages: serialize one sample with robot_logger.messages, then patch.
 
 A JointState with fixed joint names, an Image of fixed size or a PointCloud2 with a fixed point
 count always has the same byte layout, so thousands of messages a second cost a numpy copy each
@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from robot_logger.messages import IMAGE, JOINT_STATE, POINTCLOUD2, image, joint_state, pointcloud2, serialize
+from robot_logger.messages import (IMAGE, JOINT_STATE, POINTCLOUD2, image, joint_state,
+                                   pointcloud2, serialize)
 
 __all__ = ["JointStateTemplate", "PayloadTemplate", "image_template", "pointcloud_template"]
 
-STAMP_SLICE = slice(4, 12)   # header.stamp (int32 sec, uint32 nanosec) right after the encapsulation header
+# header.stamp (int32 sec, uint32 nanosec) right after the 4-byte encapsulation header
+STAMP_SLICE = slice(4, 12)
 
 
 def _stamp_bytes(stamp_ns: np.ndarray) -> np.ndarray:
@@ -31,12 +33,13 @@ class JointStateTemplate:
     def __init__(self, names: list[str], frame_id: str = "") -> None:
         count = len(names)
         probes = [np.arange(count) + base for base in (0.125, 100.125, 200.125)]
-        self.raw = np.frombuffer(serialize(joint_state(0, names, *probes, frame_id), JOINT_STATE), np.uint8)
-        raw = self.raw.tobytes()
+        raw = serialize(joint_state(0, names, *probes, frame_id), JOINT_STATE)
+        self.raw = np.frombuffer(raw, np.uint8)
         self.offsets = [raw.index(p.astype("<f8").tobytes()) for p in probes]
         self.width = 8 * count
 
-    def batch(self, stamp_ns: np.ndarray, pos: np.ndarray, vel: np.ndarray, eff: np.ndarray) -> np.ndarray:
+    def batch(self, stamp_ns: np.ndarray, pos: np.ndarray, vel: np.ndarray,
+              eff: np.ndarray) -> np.ndarray:
         """(N, L) uint8: one CDR message per row."""
         out = np.repeat(self.raw[None, :], len(stamp_ns), axis=0)
         out[:, STAMP_SLICE] = _stamp_bytes(stamp_ns)
@@ -46,7 +49,7 @@ class JointStateTemplate:
 
 
 class PayloadTemplate:
-    """A message whose last sequence<uint8> (`data`) has a fixed size: prefix + payload + suffix."""
+    """A message whose sequence<uint8> `data` has a fixed size: prefix + payload + suffix."""
 
     def __init__(self, raw: bytes, payload_size: int, payload_offset: int) -> None:
         self.prefix = bytearray(raw[:payload_offset])

@@ -19,7 +19,8 @@ from robot_logger import events
 from robot_logger.errors import ConfigError
 from robot_logger.messages import EVENTS_TOPIC, STRING, serialize, string
 from robot_logger.sim.camera import Camera
-from robot_logger.sim.cdr import JointStateTemplate, PayloadTemplate, image_template, pointcloud_template
+from robot_logger.sim.cdr import (JointStateTemplate, PayloadTemplate, image_template,
+                                  pointcloud_template)
 from robot_logger.sim.faults import Faults, apply_faults
 from robot_logger.sim.kinematics import arm_base, skeleton
 from robot_logger.sim.lidar import Lidar
@@ -29,7 +30,8 @@ from robot_logger.sim.spec import LIDAR_TOPIC, CellSpec, EpisodeTruth, camera_to
 __all__ = ["SimMessage", "Cell", "LATENCY_MS"]
 
 # transport latency ranges (ms) per kind of stream: log time = header stamp + latency
-LATENCY_MS = {"joints": (0.1, 2.0), "camera": (5.0, 40.0), "lidar": (10.0, 60.0), "events": (0.2, 1.0)}
+LATENCY_MS = {"joints": (0.1, 2.0), "camera": (5.0, 40.0), "lidar": (10.0, 60.0),
+              "events": (0.2, 1.0)}
 
 # (sample_ns, stamp_ns, index in the batch) of the delivered messages -> their CDR bytes
 Encoder = Callable[[np.ndarray, np.ndarray, np.ndarray], list[bytes]]
@@ -66,28 +68,31 @@ class Cell:
         return [f"arm{arm}_joint{j}" for j in range(1, 7)]
 
     def joint_truth(self, arm: int, t_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Exact position (rad), velocity (rad/s) and effort (N·m) of arm `arm` at times t_ns: (N, 6) each."""
+        """Exact position (rad), velocity (rad/s), effort (N·m) of arm `arm` at t_ns: (N, 6)."""
         self._check_arm(arm)
         return self._plans[arm - 1].truth(t_ns)
 
     def episodes(self) -> list[EpisodeTruth]:
-        """The planned work cycles (what the events announce, before any fault on the events topic)."""
+        """The planned work cycles (what the events announce, before any events-topic fault)."""
         return list(self._episodes)
 
     def skeletons(self, t_ns: np.ndarray) -> np.ndarray:
         """Every arm's joint positions in space at times t_ns: (N, arms, 6, 3)."""
         t = np.atleast_1d(np.asarray(t_ns, np.int64))
-        return np.stack([skeleton(plan.truth(t)[0], base) for plan, base in zip(self._plans, self._bases)], axis=1)
+        return np.stack([skeleton(plan.truth(t)[0], base)
+                         for plan, base in zip(self._plans, self._bases)], axis=1)
 
     def messages(self) -> Iterator[SimMessage]:
         """Every message of every topic, faults applied, in log-time order (streamed)."""
         spec = self.spec
-        streams = [self._periodic(joint_topic(arm), "joints", spec.joint_rate_hz, self._joint_encoder(arm))
-                   for arm in range(1, spec.arms + 1)]
-        streams += [self._periodic(camera_topic(cam), "camera", spec.camera_rate_hz, self._camera_encoder(cam))
+        streams = [self._periodic(joint_topic(arm), "joints", spec.joint_rate_hz,
+                                  self._joint_encoder(arm)) for arm in range(1, spec.arms + 1)]
+        streams += [self._periodic(camera_topic(cam), "camera", spec.camera_rate_hz,
+                                   self._camera_encoder(cam))
                     for cam in range(1, spec.cameras + 1)]
         if spec.lidar:
-            streams.append(self._periodic(LIDAR_TOPIC, "lidar", spec.lidar_rate_hz, self._lidar_encoder()))
+            streams.append(self._periodic(LIDAR_TOPIC, "lidar", spec.lidar_rate_hz,
+                                          self._lidar_encoder()))
         streams.append(self._events())
         return heapq.merge(*streams, key=lambda m: m.log_ns)
 
@@ -98,7 +103,8 @@ class Cell:
     def _rng(self, topic: str, purpose: int) -> np.random.Generator:
         return np.random.default_rng([self.spec.seed, purpose, list(self.topics()).index(topic)])
 
-    def _periodic(self, topic: str, kind: str, rate_hz: float, encode: Encoder) -> Iterator[SimMessage]:
+    def _periodic(self, topic: str, kind: str, rate_hz: float,
+                  encode: Encoder) -> Iterator[SimMessage]:
         """A sensor stream: n = floor(duration·rate) samples at start + phase + k·period."""
         spec = self.spec
         period_ns = int(round(1e9 / rate_hz))
@@ -118,9 +124,10 @@ class Cell:
         low_ms, high_ms = LATENCY_MS[kind]
         last_log = -1
         for sample_ns in batches:
-            latency = (low_ms + (high_ms - low_ms) * latency_rng.beta(2.0, 5.0, len(sample_ns))) * 1e6
-            log_ns = sample_ns + latency.astype(np.int64)
-            source, stamp_ns, log_ns = apply_faults(faults, fault_rng, self.spec.start_ns, sample_ns, log_ns)
+            latency_ms = low_ms + (high_ms - low_ms) * latency_rng.beta(2.0, 5.0, len(sample_ns))
+            log_ns = sample_ns + (latency_ms * 1e6).astype(np.int64)
+            source, stamp_ns, log_ns = apply_faults(faults, fault_rng, self.spec.start_ns,
+                                                    sample_ns, log_ns)
             if not len(source):
                 continue
             # one publisher, one subscriber: delivery keeps order, so log times strictly increase
@@ -156,12 +163,15 @@ class Cell:
         spec = self.spec
         lidar = Lidar(spec.lidar_points, spec.arms, spec.seed)
         template = pointcloud_template(spec.lidar_points, "lidar")
-        return self._frame_encoder(template, lambda _t_ns, skeletons: memoryview(lidar.points(skeletons)).cast("B"))
+        return self._frame_encoder(
+            template, lambda _t_ns, skeletons: memoryview(lidar.points(skeletons)).cast("B"))
 
-    def _frame_encoder(self, template: PayloadTemplate, render: Callable[[int, np.ndarray], memoryview]) -> Encoder:
+    def _frame_encoder(self, template: PayloadTemplate,
+                       render: Callable[[int, np.ndarray], memoryview]) -> Encoder:
         """Render one payload per delivered sample (a duplicate reuses the previous render).
 
-        `render(t_ns, skeletons)` may reuse its buffer: each payload is copied into its message at once.
+        `render(t_ns, skeletons)` may reuse its buffer: each payload is copied into its message
+        right away.
         """
         def encode(sample_ns: np.ndarray, stamp_ns: np.ndarray, _index: np.ndarray) -> list[bytes]:
             skeletons = self.skeletons(sample_ns)

@@ -5,7 +5,7 @@ name or a glob (`*` = every topic, `/cell/cam*/image_raw`); an item without `TOP
 every topic. Later items override earlier ones key by key. Keys:
 
   drop=P           drop each message with probability P (0 <= P < 1)
-  outage=A-B       no messages whose sample time is A..B s from the start; several: `outage=1-2+5-5.5`
+  outage=A-B       no messages sampled A..B s after the start; several: `outage=1-2+5-5.5`
   offset_ms=X      header stamps run X ms ahead (negative: behind) of the true sample time
   jitter_ms=X      Gaussian noise (sigma X ms) on header stamps
   dup=P            deliver a message twice (same stamp and data) with probability P
@@ -15,9 +15,9 @@ every topic. Later items override earlier ones key by key. Keys:
                    half and there is no summary; sqlite3 keeps what it committed, with no metadata
                    (a whole-bag key: it takes no TOPIC)
 
-Example: `/cell/cam1/image_raw:drop=0.1;/cell/arm1/joint_states:outage=2-2.5,offset_ms=30;truncate=0.8`.
-Every random choice comes from the cell's seed. offset/jitter change nothing on /robot_logger/events
-(std_msgs/String has no header).
+Example: `/cell/cam1/image_raw:drop=0.1;/cell/arm1/joint_states:outage=2-2.5,offset_ms=30;
+truncate=0.8`. Every random choice comes from the cell's seed. offset/jitter change nothing on
+/robot_logger/events (std_msgs/String has no header).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class TopicFaults:
 
 @dataclass(frozen=True)
 class Faults:
-    """Parsed `--faults`: (topic glob, faults it sets) rules in order, and the whole-bag truncation."""
+    """Parsed `--faults`: (topic glob, settings) rules in order, and the whole-bag truncation."""
 
     rules: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] = ()
     truncate: float | None = None
@@ -88,9 +88,10 @@ def parse_faults(text: str) -> Faults:
                 raise ConfigError(f"--faults: {pair!r} in {item!r} is not key=value")
             if key == "truncate":
                 if pattern != "*" or ":" in item:
-                    raise ConfigError(f"--faults: truncate applies to the whole bag; write it as its own item,"
-                                      f" not in {item!r}")
-                truncate = _number(key, value, item, low=0.0, high=1.0, open_low=True, open_high=True)
+                    raise ConfigError(f"--faults: truncate applies to the whole bag; write it as"
+                                      f" its own item, not in {item!r}")
+                truncate = _number(key, value, item, low=0.0, high=1.0, open_low=True,
+                                   open_high=True)
             elif key in TOPIC_KEYS:
                 settings.append((key, _value(key, value, item)))
             else:
@@ -136,7 +137,8 @@ def _number(key: str, text: str, item: str, *, low: float = -math.inf, high: flo
     return value
 
 
-def apply_faults(faults: TopicFaults, rng: np.random.Generator, start_ns: int, sample_ns: np.ndarray,
+def apply_faults(faults: TopicFaults, rng: np.random.Generator, start_ns: int,
+                 sample_ns: np.ndarray,
                  log_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Faults on one batch of a stream: (source index, stamp_ns, log_ns) of the messages delivered.
 
@@ -147,7 +149,8 @@ def apply_faults(faults: TopicFaults, rng: np.random.Generator, start_ns: int, s
     """
     keep = rng.random(len(sample_ns)) >= faults.drop
     for a_s, b_s in faults.outage:
-        keep &= ~((sample_ns >= start_ns + int(a_s * 1e9)) & (sample_ns < start_ns + int(b_s * 1e9)))
+        since_start = sample_ns - start_ns
+        keep &= ~((since_start >= int(a_s * 1e9)) & (since_start < int(b_s * 1e9)))
     source = np.flatnonzero(keep)
     log_ns = log_ns[source]
     if faults.reorder and len(source) > 1:
@@ -159,8 +162,10 @@ def apply_faults(faults: TopicFaults, rng: np.random.Generator, start_ns: int, s
         copies = 1 + (rng.random(len(source)) < faults.dup)
         positions = np.repeat(np.arange(len(source)), copies)
         second = np.r_[False, positions[1:] == positions[:-1]]
-        source, log_ns = source[positions], log_ns[positions] + np.where(second, DUPLICATE_DELAY_NS, 0)
+        source = source[positions]
+        log_ns = log_ns[positions] + np.where(second, DUPLICATE_DELAY_NS, 0)
     stamp_ns = sample_ns[source] + int(round(faults.offset_ms * 1e6))
     if faults.jitter_ms:
-        stamp_ns += np.round(rng.normal(0.0, faults.jitter_ms * 1e6, len(stamp_ns))).astype(np.int64)
+        noise_ns = rng.normal(0.0, faults.jitter_ms * 1e6, len(stamp_ns))
+        stamp_ns += np.round(noise_ns).astype(np.int64)
     return source, stamp_ns, log_ns

@@ -41,7 +41,7 @@ class Lidar:
         self.total = total_points
 
     def points(self, skeletons: np.ndarray) -> np.ndarray:
-        """(total_points, 4) float32 scan for arm skeletons (arms, 6, 3): static scene, then the arms."""
+        """(total_points, 4) float32 scan given arm skeletons (arms, 6, 3): scene, then arms."""
         out = np.empty((self.total, 4), np.float32)
         static = len(self.static_range)
         noisy = self.static_range + self.rng.normal(0.0, RANGE_NOISE_M, size=static)
@@ -54,7 +54,7 @@ class Lidar:
         return out
 
     def _surface(self, skeletons: np.ndarray) -> np.ndarray:
-        """Points on the link cylinders of arm skeletons (arms, 6, 3), as (arms·links·per_link, 3)."""
+        """Points on the link cylinders of skeletons (arms, 6, 3): (arms·links·per_link, 3)."""
         start, end = skeletons[:, :-1], skeletons[:, 1:]
         axis = end - start
         unit = axis / np.maximum(np.linalg.norm(axis, axis=-1, keepdims=True), 1e-9)
@@ -62,6 +62,8 @@ class Lidar:
         side = np.cross(unit, helper)
         side /= np.linalg.norm(side, axis=-1, keepdims=True)
         other = np.cross(unit, side)
-        ring = (np.cos(self.around)[..., None] * side[:, :, None] + np.sin(self.around)[..., None] * other[:, :, None])
-        pts = start[:, :, None] + self.along[..., None] * axis[:, :, None] + LINK_RADII[:, None, None] * ring
+        ring = (np.cos(self.around)[..., None] * side[:, :, None]
+                + np.sin(self.around)[..., None] * other[:, :, None])
+        pts = (start[:, :, None] + self.along[..., None] * axis[:, :, None]
+               + LINK_RADII[:, None, None] * ring)
         return pts.reshape(-1, 3)

@@ -15,13 +15,14 @@ __all__ = ["ArmPlan", "plan_episodes", "plan_arm"]
 
 # task kind -> (phase names, relative phase lengths); failures end after the first two phases.
 TASKS = {
-    "pick and place": (("approach", "grasp", "transport", "place", "retreat"), (1.2, 0.6, 1.6, 0.6, 1.0)),
+    "pick and place": (("approach", "grasp", "transport", "place", "retreat"),
+                       (1.2, 0.6, 1.6, 0.6, 1.0)),
     "weld": (("approach", "tack", "weld", "inspect", "retreat"), (1.0, 0.5, 2.5, 0.8, 1.0)),
 }
 FAILURE_RATE = 0.15
 IDLE_FRACTION = (0.05, 0.15)      # idle share of a cycle slot before and after the episode
 HOME = np.array([0.0, -0.3, 1.2, 0.0, 0.6, 0.0])
-# effort model per joint: inertia (kg·m²), viscous damping (N·m·s/rad), gravity terms for joints 2 and 3
+# effort model per joint: inertia (kg·m²), viscous damping (N·m·s/rad); gravity on joints 2 and 3
 INERTIA = np.array([2.5, 3.0, 1.2, 0.15, 0.1, 0.05])
 DAMPING = np.array([4.0, 5.0, 2.5, 0.6, 0.4, 0.2])
 GRAVITY_SHOULDER, GRAVITY_ELBOW = 40.0, 15.0
@@ -44,15 +45,17 @@ def plan_episodes(spec: CellSpec) -> list[EpisodeTruth]:
             names, lengths = names[:2] + names[-1:], lengths[:2] + lengths[-1:]
         weights = np.asarray(lengths) * rng.uniform(0.7, 1.3, size=len(lengths))
         start, end = slot_start + int(lead), slot_end - int(tail)
-        edges = start + np.round(np.cumsum(np.r_[0.0, weights]) / weights.sum() * (end - start)).astype(np.int64)
-        label = f"{'part' if kind == 'pick and place' else 'seam'} {'ABCD'[int(rng.integers(4))]}{int(rng.integers(1, 10))}"
+        shares = np.cumsum(np.r_[0.0, weights]) / weights.sum()
+        edges = start + np.round(shares * (end - start)).astype(np.int64)
+        where = f"{'ABCD'[int(rng.integers(4))]}{int(rng.integers(1, 10))}"
+        label = f"{'part' if kind == 'pick and place' else 'seam'} {where}"
         phases = tuple((n, int(a), int(b)) for n, a, b in zip(names, edges[:-1], edges[1:]))
         episodes.append(EpisodeTruth(start, end, f"{kind} {label}", outcome, phases))
     return episodes
 
 
 class ArmPlan:
-    """One arm's piecewise-quintic joint trajectory: knots at times `knot_ns` with poses `knot_q`."""
+    """One arm's piecewise-quintic trajectory: rest at pose `knot_q[k]` at time `knot_ns[k]`."""
 
     def __init__(self, knot_ns: np.ndarray, knot_q: np.ndarray) -> None:
         self.knot_ns = np.asarray(knot_ns, np.int64)
@@ -70,8 +73,9 @@ class ArmPlan:
         vel = dq / span_s[:, None] * (30.0 * s**2 * (1.0 - s) ** 2)
         acc = dq / span_s[:, None] ** 2 * (60.0 * s * (1.0 - s) * (1.0 - 2.0 * s))
         eff = INERTIA * acc + DAMPING * vel
-        eff[:, 1] += GRAVITY_SHOULDER * np.sin(pos[:, 1]) + GRAVITY_ELBOW * np.sin(pos[:, 1] + pos[:, 2])
-        eff[:, 2] += GRAVITY_ELBOW * np.sin(pos[:, 1] + pos[:, 2])
+        elbow = GRAVITY_ELBOW * np.sin(pos[:, 1] + pos[:, 2])
+        eff[:, 1] += GRAVITY_SHOULDER * np.sin(pos[:, 1]) + elbow
+        eff[:, 2] += elbow
         return pos, vel, eff
 
 
@@ -92,11 +96,13 @@ def plan_arm(spec: CellSpec, arm: int, episodes: list[EpisodeTruth]) -> ArmPlan:
     return ArmPlan(np.array(knots_ns), np.array(knots_q))
 
 
-def _phase_targets(rng: np.random.Generator, home: np.ndarray, episode: EpisodeTruth) -> list[np.ndarray]:
+def _phase_targets(rng: np.random.Generator, home: np.ndarray,
+                   episode: EpisodeTruth) -> list[np.ndarray]:
     """One waypoint per phase: above the work, at it, along it, lifted off it, back home."""
     work = home + rng.uniform([-1.2, 0.2, -0.6, -0.8, -0.5, -1.5], [1.2, 0.7, 0.2, 0.8, 0.5, 1.5])
     lift = np.array([0.0, -0.25, 0.3, 0.0, -0.1, 0.0])
-    other = work + rng.uniform([-1.0, -0.2, -0.2, -0.5, -0.3, -1.0], [1.0, 0.2, 0.2, 0.5, 0.3, 1.0])
+    reach = np.array([1.0, 0.2, 0.2, 0.5, 0.3, 1.0])
+    other = work + rng.uniform(-reach, reach)
     by_name = {
         "approach": work + lift, "grasp": work, "tack": work,
         "transport": other + lift, "weld": other, "place": other, "inspect": other + lift,

@@ -21,7 +21,8 @@ FLOOR, WALL = 0, 1
 
 
 def cast(origin: np.ndarray, dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Nearest hit of rays `origin + t·dirs` (dirs (N, 3)): distance t (N,), surface id (N,), normal (N, 3)."""
+    """Nearest hit of rays `origin + t·dirs`, dirs (N, 3): distance t (N,), surface id (N,) and
+    surface normal (N, 3)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         inv = 1.0 / dirs
         # leaving the room: the nearest positive slab exit

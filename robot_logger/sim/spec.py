@@ -43,8 +43,8 @@ class EpisodeTruth(NamedTuple):
 class CellSpec:
     """A robot cell: N six-joint arms, cameras, an optional LiDAR, and how long to run it.
 
-    `episodes=None` fits as many work cycles of about NOMINAL_CYCLE_S as the duration holds (at least
-    one); a number squeezes exactly that many cycles into the duration.
+    `episodes=None` fits as many work cycles of about NOMINAL_CYCLE_S as the duration holds (at
+    least one); a number squeezes exactly that many cycles into the duration.
     """
 
     arms: int = 2
@@ -80,8 +80,9 @@ class CellSpec:
             _check_int(self, "episodes", 1, 10**7)
         if self.duration_s / self.episode_count < MIN_CYCLE_S:
             raise ConfigError(
-                f"episodes: {self.episode_count} work cycles do not fit in duration_s={self.duration_s:g}"
-                f" (each needs at least {MIN_CYCLE_S:g} s); use fewer episodes or a longer duration")
+                f"episodes: {self.episode_count} work cycles do not fit in"
+                f" duration_s={self.duration_s:g} (each needs at least {MIN_CYCLE_S:g} s);"
+                " use fewer episodes or a longer duration")
 
     @property
     def duration_ns(self) -> int:
