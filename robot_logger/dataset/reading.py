@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -23,10 +24,13 @@ def open_dataset(path: str | os.PathLike[str], **cache: int) -> h5py.File:
     `cache` takes h5py's chunk-cache keywords (rdcc_nbytes, rdcc_nslots); files reached through
     external links inherit them.
     """
+    if not Path(path).is_file():
+        raise DatasetError(f"cannot open dataset {path}: no such file")
     try:
         return h5py.File(path, "r", **cache)
     except (OSError, ValueError) as err:
-        raise DatasetError(f"cannot open dataset {path}: {err}") from err
+        reason = "not an HDF5 file" if "signature" in str(err) else str(err)
+        raise DatasetError(f"cannot open dataset {path}: {reason}") from err
 
 
 def episode_names(handle: h5py.File, path: str | os.PathLike[str]) -> list[str]:
