@@ -88,7 +88,8 @@ def repair_bag(path: str | Path, output: str | Path | None = None) -> RepairRepo
         damaged=sum(r.damaged for _, r in recoveries),
         missing={t: n - topics.get(t, 0) for t, n in old_counts.items()
                  if isinstance(n, int) and n > topics.get(t, 0)},
-        notes=[note for _, r in recoveries for note in r.notes],
+        notes=[note for _, r in recoveries for note in r.notes]
+        + ([] if sum(topics.values()) else ["no whole message was found; the copy is empty"]),
     )
 
 
