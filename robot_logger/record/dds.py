@@ -109,6 +109,7 @@ class DdsTransport(Transport):
         self._pubs_reader = BuiltinDataReader(self._participant, BuiltinTopicDcpsPublication)
         self._publications: dict[Any, tuple[str, str, QosProfile]] = {}  # key -> topic, type, qos
         self._first_seen: dict[str, float] = {}   # topic -> monotonic time a publication appeared
+        self._never_matched: dict[str, str] = {}  # topic -> reason
         self._topics: dict[str, Topic] = {}
         self._subs: dict[str, _Subscription] = {}
         self._waitset = WaitSet(self._participant)
@@ -157,15 +158,15 @@ class DdsTransport(Transport):
 
     def unmatched(self) -> dict[str, str]:
         self._refresh_publications()
-        reasons = {}
         for sub in self._subs.values():
-            offered = [(t, q) for topic, t, q in self._publications.values() if topic == sub.topic]
-            if not offered or sub.reader.get_subscription_matched_status().total_count > 0:
+            if sub.reader.get_subscription_matched_status().total_count > 0:
+                self._never_matched.pop(sub.topic, None)
                 continue
-            reason = self._reason(sub, offered)
-            if reason or time.monotonic() - self._first_seen[sub.topic] > MATCH_GRACE_S:
-                reasons[sub.topic] = reason or "publisher discovered but never matched"
-        return reasons
+            offered = [(t, q) for topic, t, q in self._publications.values() if topic == sub.topic]
+            reason = self._reason(sub, offered) if offered else None
+            if reason or (offered and time.monotonic() - self._first_seen[sub.topic] > MATCH_GRACE_S):
+                self._never_matched[sub.topic] = reason or "publisher discovered but never matched"
+        return dict(self._never_matched)   # kept after the publisher left: it never matched
 
     @staticmethod
     def _reason(sub: _Subscription, offered: list[tuple[str, QosProfile]]) -> str | None:
