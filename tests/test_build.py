@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +11,11 @@ import h5py
 import numpy as np
 import pytest
 import yaml
+from bag_factory import START_NS, Msg, write_bag
 from click.testing import CliRunner
+from PIL import Image as PILImage
 
+from robot_logger import messages
 from robot_logger.cli import main
 from robot_logger.dataset.build import build_dataset, find_bags
 from robot_logger.dataset.images import decode_image
@@ -277,3 +281,36 @@ def test_cli_errors_are_one_line_and_exit_2(make_bag, tmp_path) -> None:
         assert result.output.startswith("error: ") and message in result.output, result.output
         assert result.output.count("\n") == 1 and "Traceback" not in result.output
     assert not list(tmp_path.glob("x.h5*"))
+
+
+def test_joints_matched_by_name_and_zero_stamps_fall_back_to_log_time(tmp_path) -> None:
+    """Messages reorder names and publish subsets; a CompressedImage camera has no stamps."""
+    slope = {"a": 1.0, "b": -2.0, "c": 0.5}
+    msgs = []
+    for i in range(300):                                   # 2 ms period, 0.6 s
+        stamp = START_NS + i * 2 * MS
+        names = [["a", "b", "c"], ["c", "a"], ["b"]][i % 3]
+        pos = [slope[n] * (stamp - START_NS) / 1e9 for n in names]
+        msg = messages.joint_state(stamp, names, pos, np.zeros(len(names)), np.zeros(0))
+        msgs.append(Msg("/arm/joint_states", messages.JOINT_STATE, stamp + MS,
+                        messages.serialize(msg, messages.JOINT_STATE)))
+    compressed = messages.typestore().types[messages.COMPRESSED_IMAGE]
+    for i in range(20):                                    # 30 ms period, header stamp 0
+        png = BytesIO()
+        PILImage.fromarray(np.full((8, 10, 3), i, np.uint8)).save(png, format="png")
+        msg = compressed(header=messages.header(0, "cam"), format="png",
+                         data=np.frombuffer(png.getvalue(), np.uint8))
+        msgs.append(Msg("/cam/image_raw/compressed", messages.COMPRESSED_IMAGE,
+                        START_NS + 3 * MS + i * 30 * MS,
+                        messages.serialize(msg, messages.COMPRESSED_IMAGE)))
+    bag = write_bag(tmp_path / "bag", msgs)
+    with build(tmp_path, bag, rate_hz=50) as h5:
+        demo = h5["data/demo_0"]
+        assert h5["meta/joint_names/arm_pos"][()].tolist() == [b"a", b"b", b"c"]
+        t = (demo["timestamps"][()] - START_NS) / 1e9
+        expected = np.stack([slope[n] * t for n in "abc"], axis=1)
+        np.testing.assert_allclose(demo["obs/arm_pos"][()], expected, atol=1e-6)
+        assert demo["valid/arm_pos"][()].all()
+        logs = START_NS + 3 * MS + np.arange(20) * 30 * MS
+        for ref, frame in zip(demo["timestamps"][()], demo["obs/cam"][()]):
+            assert frame[0, 0, 0] == np.argmin(np.abs(logs - ref))

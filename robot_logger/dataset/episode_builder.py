@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -20,6 +20,7 @@ from robot_logger.dataset.align import align_joints, effective_stamps
 from robot_logger.dataset.config import BuildConfig, StreamConfig
 from robot_logger.dataset.frames import FrameSelector
 from robot_logger.dataset.images import decode_image, resize
+from robot_logger.dataset.jointstate import FIELDS, JointBatch, parse_uniform
 from robot_logger.dataset.pointcloud import downsample, points_from_laserscan, \
     points_from_pointcloud2
 from robot_logger.dataset.stats import RunningStats
@@ -28,6 +29,17 @@ from robot_logger.errors import DatasetError
 from robot_logger.messages import LASER_SCAN
 
 __all__ = ["EpisodePlan", "EpisodeResult", "TaskContext", "EpisodeBuilder"]
+
+
+JointColumns = dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]
+_NO_SAMPLES = (np.zeros(0, np.int64), np.zeros(0))
+
+
+class _Messages(NamedTuple):
+    """Deserialized JointState messages and their header stamps (the slow path)."""
+
+    messages: list[Any]
+    stamps_ns: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -67,6 +79,7 @@ class TaskContext:
     def margin_ns(self) -> int:
         return int(round(self.config.latency_margin_ms * 1e6))
 
+    @property
     def window_ns(self) -> int:
         """How far outside an episode messages can still matter."""
         tolerances = [s.tolerance_ns(self.kinds[s.name]) for s in self.config.streams]
@@ -146,7 +159,7 @@ class EpisodeBuilder:
     def __init__(self, plan: EpisodePlan, ctx: TaskContext, out: EpisodeWriter) -> None:
         self.plan, self.ctx, self.out = plan, ctx, out
         episode = plan.episode
-        window = ctx.window_ns()
+        window = ctx.window_ns
         self.window = (episode.start_ns - window, episode.end_ns + window)
         self.header = ctx.config.time_source == "header"
         self.frames: dict[str, list[_FrameStream]] = {}
@@ -249,33 +262,40 @@ class EpisodeBuilder:
         rows = np.minimum(np.arange(len(ref)) + cfg.shift, len(ref) - 1)
         return source[rows].astype(np.float32)
 
-    def _joint_samples(self, topic: str
-                       ) -> tuple[list[str], dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]]:
+    def _joint_samples(self, topic: str) -> tuple[list[str], JointColumns]:
         """Joint names (canonical order) and field -> joint -> (stamps_ns, values) of a topic."""
         logs, raws = self.joints[topic]
-        msgtype = self.ctx.topic_types[topic]
-        msgs = [self.ctx.deserialize(raw, msgtype) for raw in raws]
         log_ns = np.asarray(logs, np.int64)
-        header_ns = np.array([m.header.stamp.sec * 1_000_000_000 + m.header.stamp.nanosec
-                              for m in msgs], np.int64)
-        self.ctx.note_offsets(topic, header_ns, log_ns)
-        stamps = effective_stamps(header_ns, log_ns) if self.header else log_ns
+        batch = parse_uniform(raws) or self._deserialized(topic, raws)
+        self.ctx.note_offsets(topic, batch.stamps_ns, log_ns)
+        stamps = effective_stamps(batch.stamps_ns, log_ns) if self.header else log_ns
+        if isinstance(batch, JointBatch):
+            return batch.names, {
+                fname: {name: (stamps, values[:, j]) if values.shape[1] else _NO_SAMPLES
+                        for j, name in enumerate(batch.names)}
+                for fname, values in batch.fields.items()}
+        msgs = batch.messages
         order: dict[str, None] = {}
         for msg in msgs:
             order.update(dict.fromkeys(msg.name))
-        uniform = all(list(m.name) == list(msgs[0].name) for m in msgs)
-        names = list(order) if uniform else sorted(order, key=_natural_key)
-        per_field: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
-        for fname in ("position", "velocity", "effort"):
-            columns: dict[str, tuple[list[int], list[float]]] = {n: ([], []) for n in names}
+        per_field: JointColumns = {}
+        for fname in FIELDS:
+            columns: dict[str, tuple[list[int], list[float]]] = {n: ([], []) for n in order}
             for stamp, msg in zip(stamps.tolist(), msgs):
-                values = getattr(msg, fname)
-                for joint, value in zip(msg.name, values.tolist()):
+                for joint, value in zip(msg.name, getattr(msg, fname).tolist()):
                     columns[joint][0].append(stamp)
                     columns[joint][1].append(value)
             per_field[fname] = {n: (np.asarray(s, np.int64), np.asarray(v, np.float64))
                                 for n, (s, v) in columns.items()}
-        return names, per_field
+        same = all(list(m.name) == list(msgs[0].name) for m in msgs)
+        return list(order) if same else sorted(order, key=_natural_key), per_field
+
+    def _deserialized(self, topic: str, raws: list[bytes]) -> _Messages:
+        """The slow path: messages whose names or layout vary, one deserialize each."""
+        msgtype = self.ctx.topic_types[topic]
+        msgs = [self.ctx.deserialize(raw, msgtype) for raw in raws]
+        return _Messages(msgs, np.array([m.header.stamp.sec * 1_000_000_000 + m.header.stamp.nanosec
+                                         for m in msgs], np.int64))
 
 
 def _natural_key(name: str) -> list[Any]:
