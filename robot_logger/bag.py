@@ -51,6 +51,7 @@ STORAGE_SUFFIXES = {".mcap": "mcap", ".db3": "sqlite3"}
 HEADER_TYPE = "std_msgs/msg/Header"
 _STAMP_LE = struct.Struct("<iI")
 _STAMP_BE = struct.Struct(">iI")
+STAMP_END = 12                  # encapsulation header (4) + sec (4) + nanosec (4)
 IDL_SEPARATOR = "=" * 80 + "\n"
 
 # What rosbags and its storage libraries raise on damaged input: each becomes a BagError.
@@ -80,8 +81,11 @@ def header_stamp_ns(raw: bytes | memoryview) -> int:
     """`header.stamp` (ns) straight from the CDR bytes of a message whose first field is a Header.
 
     Bytes 0-3 are the CDR encapsulation header (byte 1 says the byte order); the Header's
-    `stamp.sec` (int32) and `stamp.nanosec` (uint32) follow at offsets 4 and 8.
+    `stamp.sec` (int32) and `stamp.nanosec` (uint32) follow at offsets 4 and 8. Returns 0
+    (like an unset stamp) when the bytes are too short to hold one.
     """
+    if len(raw) < STAMP_END:
+        return 0
     sec, nanosec = (_STAMP_BE if raw[1] == 0 else _STAMP_LE).unpack_from(raw, 4)
     return sec * 1_000_000_000 + nanosec
 

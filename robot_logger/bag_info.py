@@ -8,7 +8,6 @@ stamps into rate, period, gap, latency and disorder figures. Episode events are 
 
 from __future__ import annotations
 
-import struct
 from array import array
 from collections import Counter
 from collections.abc import Callable
@@ -106,18 +105,13 @@ def inspect_bag(path: str | Path, *, progress: Callable[[int], None] | None = No
     """
     with open_bag(path) as bag:
         stamps = {t: _Stamps(bag.has_header(info.msgtype)) for t, info in bag.topics.items()}
-        short = Counter[str]()
         event_log: list[tuple[int, events.Event | None]] = []
         done = 0
         for topic, msgtype, log_ns, raw in bag.messages():
             buf = stamps[topic]
             buf.log_ns.append(log_ns)
             if buf.stamp_ns is not None:
-                try:
-                    buf.stamp_ns.append(header_stamp_ns(raw))
-                except (struct.error, IndexError):
-                    buf.stamp_ns.append(0)
-                    short[topic] += 1
+                buf.stamp_ns.append(header_stamp_ns(raw))
             if topic == messages.EVENTS_TOPIC and msgtype == messages.STRING:
                 event_log.append((log_ns, _event(bag, raw)))
             done += 1
@@ -125,7 +119,7 @@ def inspect_bag(path: str | Path, *, progress: Callable[[int], None] | None = No
                 progress(PROGRESS_EVERY)
         if progress is not None:
             progress(done % PROGRESS_EVERY)
-        return _report(bag, stamps, short, event_log, done)
+        return _report(bag, stamps, event_log, done)
 
 
 def _event(bag: BagReader, raw: bytes | memoryview) -> events.Event | None:
@@ -135,7 +129,7 @@ def _event(bag: BagReader, raw: bytes | memoryview) -> events.Event | None:
         return None
 
 
-def _report(bag: BagReader, stamps: dict[str, _Stamps], short: Counter[str],
+def _report(bag: BagReader, stamps: dict[str, _Stamps],
             event_log: list[tuple[int, events.Event | None]], read: int) -> BagInfo:
     warnings = list(bag.warnings)
     topics = []
@@ -147,8 +141,9 @@ def _report(bag: BagReader, stamps: dict[str, _Stamps], short: Counter[str],
         if log_ns.size != info.count:
             warnings.append(f"{topic}: the storage index says {info.count} messages, "
                             f"{log_ns.size} were read")
-        if short[topic]:
-            warnings.append(f"{topic}: {short[topic]} messages too short to hold a header")
+        if stamp_ns is not None and (zero := int(np.count_nonzero(stamp_ns == 0))):
+            warnings.append(f"{topic}: {zero} messages have no header stamp (0); "
+                            "its timing uses log times")
         if log_ns.size:
             log_first.append(int(log_ns.min()))
             log_last.append(int(log_ns.max()))

@@ -204,3 +204,7 @@ def test_flipped_bytes_never_escape_as_another_exception(tmp_path, storage):
     # Every damaged copy ended as a read or a one-line BagError (anything else fails the test),
     # and some of the damage was detected.
     assert ("error", None) in outcomes
+
+
+def test_header_stamp_of_bytes_too_short_is_zero():
+    assert header_stamp_ns(b"\0\1\0\0\5\0\0") == 0
