@@ -168,12 +168,14 @@ def preview_figure(path: str | os.PathLike[str], episode: str | None = None) -> 
         cams = [k for k, kind in kinds.items() if kind == IMAGE]
         joints = _joint_streams(demo, kinds)
         lidars = [k for k, kind in kinds.items() if kind == LIDAR]
-        heights = [1.6] * len(cams) + [2.4] * len(joints) + [3.2]
-        fig = Figure(figsize=(FIGURE_WIDTH_IN, sum(heights) + 1.0), dpi=DPI)
+        n_valid = len(demo[schema.VALID]) if schema.VALID in demo else 0
+        bottom_in = 3.2 if lidars else max(1.5, 0.8 + 0.3 * n_valid)  # LiDAR wants a square
+        heights = [1.6] * len(cams) + [2.4] * len(joints) + [bottom_in]
+        fig = Figure(figsize=(FIGURE_WIDTH_IN, sum(heights) + 1.2), dpi=DPI)
         FigureCanvasAgg(fig)
         grid = fig.add_gridspec(len(heights), _FRAMES_PER_CAMERA, height_ratios=heights,
-                                left=0.06, right=0.86, top=1 - 0.7 / (sum(heights) + 1.0),
-                                bottom=0.6 / (sum(heights) + 1.0), hspace=0.5, wspace=0.1)
+                                left=0.06, right=0.86, top=1 - 0.8 / (sum(heights) + 1.2),
+                                bottom=0.6 / (sum(heights) + 1.2), hspace=0.5, wspace=0.1)
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in demo.attrs.items()}
         fig.suptitle(f"{Path(path).name} · {name} · task: {attrs.get('task', '?')} · outcome: "
                      f"{attrs.get('outcome', '?')} · {len(t_s)} frames over {t_s[-1]:.1f} s",
