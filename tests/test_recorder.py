@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 import pytest
 from mcap.reader import make_reader
 from mcap.stream_reader import StreamReader
@@ -212,3 +213,22 @@ def test_live_recording_picks_up_a_late_topic_and_stops_after_duration(dds_env, 
     assert count_messages(tmp_path / "bag")[JOINTS] == 300
     assert statuses and all(s["transport"] == "dds" for s in statuses)
     assert result["topics"][JOINTS]["count"] == 300 and result["topics"][JOINTS]["drops"] == 0
+
+
+def test_cell_yaml_parameters_are_the_cli_flags_one_to_one():
+    """config/cell.yaml's node parameters <-> `record` / `sim --publish` flags, and they validate."""
+    from robot_logger.cli.record import record as record_command
+    from robot_logger.cli.sim import sim as sim_command
+    from robot_logger.nodes.sim_cell_node import SIM_PARAMS
+
+    doc = yaml.safe_load((Path(__file__).parents[1] / "config" / "cell.yaml").read_text())
+    recorder = doc["recorder"]["ros__parameters"]
+    assert set(recorder) == {p.name for p in RECORD_PARAMS} - {"transport"}
+    record_flags = {o for p in record_command.params for o in p.opts if o.startswith("--")}
+    assert {p.flag for p in RECORD_PARAMS} <= record_flags
+    _, _, options = record_options(recorder)
+    assert options.selector.all_topics and options.expected_hz["/cell/cam1/image_raw"] == 30.0
+    sim = doc["sim_cell"]["ros__parameters"]
+    assert set(sim) == {p.name for p in SIM_PARAMS}
+    sim_flags = {o for p in sim_command.params for o in p.opts if o.startswith("--")}
+    assert {p.flag for p in SIM_PARAMS} <= sim_flags

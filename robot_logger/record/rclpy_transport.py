@@ -16,6 +16,7 @@ from rclpy.duration import Duration
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
 from rosidl_runtime_py.utilities import get_message
 
 from robot_logger.errors import TransportError
@@ -69,10 +70,13 @@ class RclpyTransport(Transport):
 
     name = "rclpy"
 
-    def __init__(self, domain: int, node_name: str) -> None:
+    def __init__(self, domain: int, node_name: str, ros_args: list[str] | None = None) -> None:
+        """`ros_args`: the process arguments for `--ros-args` (parameters, remaps) in nodes.
+        SIGINT/SIGTERM are left to the caller, which ends its loop and closes the bag."""
         self.domain_id = domain
         self._context = rclpy.Context()
-        rclpy.init(context=self._context, domain_id=domain)
+        rclpy.init(args=ros_args, context=self._context, domain_id=domain,
+                   signal_handler_options=SignalHandlerOptions.NO)
         self.node = Node(node_name, context=self._context)
         self._executor = SingleThreadedExecutor(context=self._context)
         self._executor.add_node(self.node)
