@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import tracemalloc
 import zlib
 from collections import Counter
 
@@ -18,10 +19,10 @@ from rosbags.highlevel import AnyReader
 
 from robot_logger import events
 from robot_logger.cli import main
-from robot_logger.errors import ConfigError
+from robot_logger.errors import BagError, ConfigError
 from robot_logger.messages import (IMAGE, JOINT_STATE, POINTCLOUD2, deserialize, image,
                                    joint_state, pointcloud2, serialize, stamp_to_ns, typestore)
-from robot_logger.sim import Cell, CellSpec, parse_faults
+from robot_logger.sim import Cell, CellSpec, parse_faults, write_bag
 from robot_logger.sim.cdr import JointStateTemplate, image_template, pointcloud_template
 from robot_logger.sim.faults import TopicFaults
 
@@ -395,3 +396,32 @@ def test_cli_sim_errors_are_one_line_exit_2(tmp_path, extra, message):
     result = CliRunner().invoke(main, ["sim", "-o", str(out), "--duration", "1", *extra])
     assert result.exit_code == 2
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_write_bag_reports_progress_and_rejects_bad_storage(tmp_path):
+    seen: list[float] = []
+    counts = write_bag(tmp_path / "bag", small_cell(cameras=0, lidar=False), progress=seen.append)
+    assert counts[ARM1] == 1000
+    assert seen == sorted(seen) and 0.1 <= seen[0] and 1.9 <= seen[-1] <= 2.0
+    with pytest.raises(ConfigError, match="storage must be one of mcap, sqlite3, not 'rosbag'"):
+        write_bag(tmp_path / "other", small_cell(), storage="rosbag")
+    with pytest.raises(BagError, match="exists already"):
+        write_bag(tmp_path / "bag", small_cell())
+
+
+def traced_peak(duration_s: float) -> tuple[int, int]:
+    """Bytes streamed and peak traced memory while iterating a default-size cell."""
+    tracemalloc.start()
+    try:
+        total = sum(len(m.data) for m in Cell(CellSpec(duration_s=duration_s)).messages())
+        return total, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.slow
+def test_memory_stays_flat_while_streaming_a_full_size_cell():
+    short_total, short_peak = traced_peak(2.0)
+    long_total, long_peak = traced_peak(12.0)
+    assert long_total > 5 * short_total > 500e6
+    assert long_peak < short_peak + 20e6, "memory must not grow with the bag's length"
