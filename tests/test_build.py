@@ -19,6 +19,7 @@ from robot_logger import messages
 from robot_logger.cli import main
 from robot_logger.dataset.build import build_dataset, find_bags
 from robot_logger.dataset.images import decode_image
+from robot_logger.dataset.shards import PROVENANCE_ATTRS
 from robot_logger.dataset.validate import validate_dataset
 from robot_logger.messages import IMAGE, deserialize
 from robot_logger.sim import Cell
@@ -209,7 +210,7 @@ def test_sqlite3_and_mcap_bags_give_identical_datasets(make_bag, tmp_path) -> No
     build_dataset([mcap], tmp_path / "mcap.h5")
     build_dataset([sqlite], tmp_path / "sqlite.h5")
     assert_same_datasets(tmp_path / "mcap.h5", tmp_path / "sqlite.h5",
-                         skip_attrs=("source_bag", "source_bags"))
+                         skip_attrs=("source_bag", "source_bags", *PROVENANCE_ATTRS))
 
 
 def test_two_workers_write_the_same_dataset_as_one(make_bag, tmp_path) -> None:

@@ -7,19 +7,17 @@
    stream's stamps if the clock is a stream; number episodes by bag path and time; split.
 2. Tasks: one per bag, or a bag's episodes cut into contiguous groups when there are fewer bags
    than workers. A task reads its bag once (`episode_builder`), writing episodes as they end.
-3. With one worker the task writes straight into the output; with N workers each task writes a
-   shard in a temp folder that the main process copies in episode order (chunks copied as
-   stored). Stats are merged per episode in index order, so the result does not depend on N.
+3. Each task writes one shard (`shards.py`), run by an executor (`executors.py`: here, a local
+   process pool, or Ray); shards whose inputs did not change since an earlier run are reused.
+   Several shards are joined by an index file of external links; one shard is the output itself.
+   Stats are merged per episode in index order, so the result does not depend on N.
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -33,6 +31,8 @@ from robot_logger.dataset.config import BuildConfig, config_json, discover_confi
     load_config, resolve_streams
 from robot_logger.dataset.episode_builder import EpisodeBuilder, EpisodePlan, EpisodeResult, \
     TaskContext
+from robot_logger.dataset.executors import ExecutorSpec
+from robot_logger.dataset.shards import ShardedBuild, dataset_bytes
 from robot_logger.dataset.stats import RunningStats
 from robot_logger.dataset.writer import DatasetWriter, json_attr
 from robot_logger.errors import BagError, DatasetError
@@ -77,6 +77,8 @@ class BuildSummary:
     seconds: float
     bag_seconds: float
     warnings: list[str] = field(default_factory=list)
+    shards_built: int = 0      # shards (tasks) built by this run
+    shards_reused: int = 0     # shards found complete and unchanged from an earlier run
 
 
 def find_bags(inputs: Iterable[str | Path]) -> list[Path]:
@@ -238,25 +240,21 @@ def _demo_attrs(plan: EpisodePlan) -> dict[str, Any]:
             "task": ep.task, "outcome": ep.outcome}
 
 
-def _run_shard(task: Task, shard: Path) -> tuple[list[EpisodeResult], dict[str, list[int]]]:
-    """Worker-process entry: build one task into its own shard file."""
-    with DatasetWriter(shard, overwrite=True) as writer:
-        return run_task(task, writer)
-
-
 def build_dataset(inputs: Sequence[str | Path], output: str | Path, *,
                   config_path: str | Path | None = None, rate_hz: float | None = None,
-                  workers: int = 1, overwrite: bool = False,
+                  workers: int = 1, executor: str = "local", ray_address: str | None = None,
+                  overwrite: bool = False,
                   progress: Progress | None = None, on_plan: Callable[[float], None] | None = None
                   ) -> BuildSummary:
     """Build `output` from bags (see the module docstring); returns the summary.
 
-    `on_plan(total_bag_seconds)` is called once planning is done; `progress(seconds)` as
-    episodes finish. Raises BagError/ConfigError/DatasetError; never leaves a half file.
+    `executor` local|ray runs the tasks on `workers` processes (Ray: `ray_address`, else a
+    running cluster, else a local instance). `on_plan(total_bag_seconds)` is called once
+    planning is done; `progress(seconds)` as tasks finish. An unchanged rerun does no work.
+    Raises BagError/ConfigError/DatasetError; never leaves a half file.
     """
     started = time.perf_counter()
-    if workers < 1:
-        raise DatasetError(f"--workers must be >= 1, got {workers}")
+    spec = ExecutorSpec(executor, workers, ray_address)
     bags = find_bags(inputs)
     config = load_config(config_path) if config_path else discover_config(_union_topics(bags))
     if rate_hz is not None:
@@ -266,43 +264,17 @@ def build_dataset(inputs: Sequence[str | Path], output: str | Path, *,
                       for p in plans for e in p.episodes)
     if on_plan:
         on_plan(bag_seconds)
-    tasks = _tasks(plans, config, phase_names, workers)
-    results: list[EpisodeResult] = []
+    sharded = ShardedBuild(output, _tasks(plans, config, phase_names, workers), config, run_task,
+                           overwrite=overwrite)
+    sharded.run(spec, progress)
+    results = sharded.results
     offsets: dict[str, list[int]] = {}
-    with DatasetWriter(output, overwrite=overwrite) as writer:
-        if workers == 1 or len(tasks) == 1:
-            for task in tasks:
-                done, task_offsets = run_task(task, writer, progress)
-                results += done
-                _merge_offsets(offsets, task_offsets)
-        else:
-            _run_parallel(tasks, writer, workers, results, offsets, progress)
-        results.sort(key=lambda r: r.index)
-        writer.finish(**_dataset_meta(config, bags, plans, results))
-    return _summary(output, bags, results, offsets, warnings, started, bag_seconds)
-
-
-def _run_parallel(tasks: list[Task], writer: DatasetWriter, workers: int,
-                  results: list[EpisodeResult], offsets: dict[str, list[int]],
-                  progress: Progress | None) -> None:
-    import h5py
-
-    with tempfile.TemporaryDirectory(prefix=writer.path.name + ".shards.",
-                                     dir=writer.path.parent) as tmp:
-        shards = [Path(tmp) / f"task-{i:05d}.h5" for i in range(len(tasks))]
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(_run_shard, task, shard) for task, shard in zip(tasks, shards)]
-            for task, future in zip(tasks, futures):
-                done, task_offsets = future.result()
-                results += done
-                _merge_offsets(offsets, task_offsets)
-                if progress:
-                    progress(sum((e.episode.end_ns - e.episode.start_ns) / 1e9
-                                 for e in task.episodes))
-        for shard in shards:
-            with h5py.File(shard, "r") as source:
-                for name in schema.sorted_demos(source[schema.DATA].keys()):
-                    writer.copy_episode(source[schema.DATA][name], name)
+    for shard_offsets in sharded.offsets:
+        _merge_offsets(offsets, shard_offsets)
+    sharded.write(_dataset_meta(config, bags, plans, results))
+    summary = _summary(output, bags, results, offsets, warnings, started, bag_seconds)
+    summary.shards_built, summary.shards_reused = sharded.done, sharded.skipped
+    return summary
 
 
 def _merge_offsets(into: dict[str, list[int]], more: dict[str, list[int]]) -> None:
@@ -357,7 +329,7 @@ def _summary(output: str | Path, bags: Sequence[Path], results: list[EpisodeResu
     offsets_ms = {t: {"mean": total / n / 1e6, "min": low / 1e6, "max": high / 1e6}
                   for t, (n, total, low, high) in sorted(offsets.items())}
     return BuildSummary(str(output), [str(b) for b in bags], len(results), frames, share,
-                        offsets_ms, Path(output).stat().st_size, time.perf_counter() - started,
+                        offsets_ms, dataset_bytes(output), time.perf_counter() - started,
                         bag_seconds, warnings)
 
 
