@@ -27,6 +27,7 @@ setup(
         "matplotlib>=3.8,<4",
         "psutil>=5.9,<8",
         "zstandard>=0.22,<1",
+        "isal>=1.7,<2",
         "mcap>=1.1,<2",
         "open3d-cpu==0.20.0",
         "pillow>=10,<14",

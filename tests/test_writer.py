@@ -18,13 +18,14 @@ META = {"root_attrs": {"created_by": "test"}, "data_attrs": {"rate_hz": 10.0},
         "stats": {"arm": {"mean": np.zeros(2)}}, "joint_names": {"arm": ["j1", "j2"]}}
 
 
-def write_one(path: Path, *, compression: str = "gzip", overwrite: bool = False) -> np.ndarray:
+def write_one(path: Path, *, compression: str = "gzip", overwrite: bool = False,
+              level: int = 1) -> np.ndarray:
     frames = np.random.default_rng(0).integers(0, 255, (4, 6, 8, 3), dtype=np.uint8)
     with DatasetWriter(path, overwrite=overwrite) as out:
         demo = out.episode("demo_0", {"num_samples": 4})
         demo.array("timestamps", np.arange(4), np.int64)
         sink = demo.frames("obs/cam", count=4, frame_shape=(6, 8, 3), dtype=np.uint8,
-                           compression=compression, level=1)
+                           compression=compression, level=level)
         for i in (2, 0, 3, 1):                       # any order
             sink.write(i, frames[i])
         assert partial_path(path).exists()
@@ -32,10 +33,12 @@ def write_one(path: Path, *, compression: str = "gzip", overwrite: bool = False)
     return frames
 
 
-@pytest.mark.parametrize("compression", ["gzip", "lzf", "none", "blosc"])
-def test_frames_round_trip_with_every_filter(tmp_path: Path, compression: str) -> None:
+@pytest.mark.parametrize("compression, level", [("gzip", 1), ("gzip", 6), ("gzip", 0),
+                                                ("lzf", 1), ("none", 1), ("blosc", 1)])
+def test_frames_round_trip_with_every_filter(tmp_path: Path, compression: str,
+                                             level: int) -> None:
     path = tmp_path / "out.h5"
-    frames = write_one(path, compression=compression)
+    frames = write_one(path, compression=compression, level=level)
     assert path.exists() and not partial_path(path).exists()
     with h5py.File(path) as h5:
         cam = h5["data/demo_0/obs/cam"]

@@ -25,11 +25,13 @@ from typing import Any, Mapping
 
 import h5py
 import numpy as np
+from isal import isal_zlib
 
 from robot_logger.dataset import schema
 from robot_logger.errors import DatasetError, RobotLoggerError
 
-__all__ = ["DatasetWriter", "EpisodeWriter", "FrameSink", "partial_path", "h5_filter", "json_attr"]
+__all__ = ["DatasetWriter", "EpisodeWriter", "FrameSink", "partial_path", "h5_filter", "json_attr",
+           "deflate"]
 
 PARTIAL_SUFFIX = ".partial"
 H5_FAILURES = (OSError, ValueError, RuntimeError, KeyError)  # what h5py and the OS raise
@@ -56,10 +58,18 @@ def h5_filter(compression: str, level: int) -> dict[str, Any]:
     return {}
 
 
+def deflate(data: memoryview | bytes, level: int) -> bytes:
+    """A zlib stream as HDF5's gzip filter stores it; levels 1-3 with ISA-L (about 3x faster
+    than zlib at a similar ratio), others with zlib. Any inflate reads both."""
+    if 1 <= level <= 3:
+        return isal_zlib.compress(data, level)
+    return zlib.compress(data, level)
+
+
 class FrameSink:
     """One (T, *frame_shape) dataset chunked a frame at a time, written frame by frame.
 
-    gzip and uncompressed frames go straight to their chunk (zlib in Python, no HDF5 pipeline);
+    gzip and uncompressed frames go straight to their chunk (`deflate` here, no HDF5 pipeline);
     other filters use a normal h5py write.
     """
 
@@ -81,7 +91,7 @@ class FrameSink:
             return
         data = memoryview(frame).cast("B")
         if self._level is not None:
-            data = zlib.compress(data, self._level)
+            data = deflate(data, self._level)
         self.dataset.id.write_direct_chunk((index,) + self._zeros, data)
 
 
