@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from rosbags.highlevel import AnyReader
+from rosbags.rosbag2.storage_sqlite3 import Sqlite3Writer
 
 from bag_factory import image_msgs, storage_file, text_msgs, write_bag
 from robot_logger import messages
@@ -223,3 +225,27 @@ def test_not_a_bag(tmp_path):
         repair_bag(tmp_path)
     with pytest.raises(BagError, match="does not exist"):
         repair_bag(tmp_path / "nope")
+
+
+def test_sqlite_rows_only_in_the_wal_file_are_recovered(tmp_path):
+    """A writer killed in WAL mode: the rows sit in db3-wal, which rosbags' reader ignores."""
+    msgs = text_msgs("/chatter", [f"wal {i:04d}" for i in range(500)], 1_000_000)
+    live = tmp_path / "live.db3"
+    conn = sqlite3.connect(live)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.executescript(Sqlite3Writer.SQLITE_SCHEMA)
+    conn.execute("INSERT INTO topics VALUES(1, '/chatter', ?, 'cdr', '', '')", (messages.STRING,))
+    conn.executemany("INSERT INTO messages (topic_id, timestamp, data) VALUES(1, ?, ?)",
+                     [(m.log_ns, m.raw) for m in msgs])
+    conn.commit()
+    bag = tmp_path / "bag"
+    bag.mkdir()
+    for suffix in ("", "-wal"):                           # a snapshot before any checkpoint
+        (bag / f"bag_0.db3{suffix}").write_bytes(Path(f"{live}{suffix}").read_bytes())
+    conn.close()
+    assert (bag / "bag_0.db3-wal").stat().st_size > 0
+    with pytest.raises(BagError, match="robot-logger repair"):
+        open_bag(bag)
+    report = repair_bag(bag)
+    assert report.message_count == 500
+    assert sorted(read_back(Path(report.output))) == sorted(m.raw for m in msgs)
