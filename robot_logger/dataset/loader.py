@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import h5py
 import numpy as np
@@ -57,10 +57,24 @@ class _Window:
         return range(-self.obs_lo, length - max(self.obs_hi, self.act_hi) + 1)
 
 
-def _frames(anchor: int, lo: int, hi: int, length: int) -> tuple[np.ndarray, np.ndarray]:
-    """Frame indices of [anchor+lo, anchor+hi) clipped into the episode, and the in-episode mask."""
-    wanted = np.arange(anchor + lo, anchor + hi)
-    return np.clip(wanted, 0, length - 1), (wanted >= 0) & (wanted < length)
+class _Span(NamedTuple):
+    """Frames [start, stop) to read; `take` re-indexes them into the padded window (None: as is)."""
+
+    start: int
+    stop: int
+    take: np.ndarray | None
+    real: np.ndarray  # True where the window frame lies inside the episode
+
+
+def _span(anchor: int, lo: int, hi: int, length: int) -> _Span:
+    """The frames of window [anchor+lo, anchor+hi), edge frames repeated where it leaves the episode."""
+    start, stop = anchor + lo, anchor + hi
+    if start >= 0 and stop <= length:  # the common case: plain Python ints, no index arrays
+        return _Span(start, stop, None, np.ones(stop - start, bool))
+    wanted = np.arange(start, stop)
+    frames = np.minimum(np.maximum(wanted, 0), length - 1)
+    first = int(frames[0])
+    return _Span(first, int(frames[-1]) + 1, frames - first, (wanted >= 0) & (wanted < length))
 
 
 def _next_prime(n: int) -> int:
@@ -209,27 +223,27 @@ class SequenceDataset:
         before = int(self._ends[episode - 1]) if episode else 0
         return episode, int(self._first_anchor[episode]) + index - before
 
-    def _read(self, demo: str, key: str, frames: np.ndarray) -> np.ndarray:
+    def _read(self, demo: str, key: str, span: _Span) -> np.ndarray:
         cached = self._lowdim.get(f"{demo}/{key}")
         if cached is not None:
-            return cached[frames]
-        lo, hi = int(frames[0]), int(frames[-1]) + 1
-        block = self._dataset(f"{demo}/{key}")[lo:hi]
-        return block if hi - lo == len(frames) else block[frames - lo]
+            block = cached[span.start:span.stop]
+            return block.copy() if span.take is None else block[span.take]  # never a view
+        ds = self._dataset(f"{demo}/{key}")
+        # one frame: integer indexing is cheaper in h5py than a length-1 slice
+        block = ds[span.start][None] if span.stop - span.start == 1 else ds[span.start:span.stop]
+        return block if span.take is None else block[span.take]
 
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
         episode, anchor = self.locate(index)
         demo, length = self.demos[episode], int(self.lengths[episode])
-        obs_frames, obs_real = _frames(anchor, self.window.obs_lo, self.window.obs_hi, length)
-        act_frames, act_real = _frames(anchor, 0, self.window.act_hi, length)
-        sample = {}
-        for key in self._keys:
-            frames = act_frames if key == schema.ACTIONS else obs_frames
-            sample[key] = self._read(demo, key, frames)
+        obs = _span(anchor, self.window.obs_lo, self.window.obs_hi, length)
+        act = _span(anchor, 0, self.window.act_hi, length)
+        sample = {key: self._read(demo, key, act if key == schema.ACTIONS else obs)
+                  for key in self._keys}
         for key, (mean, std) in self.stats.items():
             sample[key] = (sample[key] - mean) / std
-        sample["pad_mask"] = obs_real
-        sample["actions_pad_mask"] = act_real
+        sample["pad_mask"] = obs.real
+        sample["actions_pad_mask"] = act.real
         return sample
 
     def unnormalize_actions(self, actions: np.ndarray) -> np.ndarray:
