@@ -9,6 +9,7 @@ import click
 
 from robot_logger.cli.common import echo_json, json_option, progress_bar, quiet_option
 from robot_logger.dataset.build import BuildSummary, build_dataset, summary_json
+from robot_logger.dataset.executors import EXECUTORS
 from robot_logger.dataset.validate import validate_dataset
 
 __all__ = ["COMMANDS", "build", "validate"]
@@ -27,13 +28,19 @@ EXIT_INVALID = 1
 @click.option("--rate", "rate_hz", type=float, default=None,
               help="Reference clock in Hz; overrides rate_hz/reference of the config.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Parallel processes (bags, and episodes of long bags); same output as 1.")
-@click.option("--overwrite", is_flag=True, help="Replace OUT.h5 if it exists.")
+              help="Parallel tasks (bags, and episodes of long bags); same output as 1.")
+@click.option("--executor", type=click.Choice(EXECUTORS), default="local", show_default=True,
+              help="local: a process pool here; ray: a Ray cluster (a running one, "
+                   "else a local Ray instance).")
+@click.option("--ray-address", default=None, metavar="HOST:PORT",
+              help="Ray cluster to join with --executor ray [default: auto-detect].")
+@click.option("--overwrite", is_flag=True,
+              help="Replace OUT.h5 if it exists (one built from the same inputs is kept).")
 @quiet_option
 @json_option
 def build(inputs: tuple[Path, ...], output: Path, config_path: Path | None,
-          rate_hz: float | None, workers: int, overwrite: bool, quiet: bool,
-          as_json: bool) -> None:
+          rate_hz: float | None, workers: int, executor: str, ray_address: str | None,
+          overwrite: bool, quiet: bool, as_json: bool) -> None:
     """Turn bags into one HDF5 training dataset (robomimic-compatible layout).
 
     Every stream is resampled onto one reference clock (header stamps by default), episodes and
@@ -41,11 +48,16 @@ def build(inputs: tuple[Path, ...], output: Path, config_path: Path | None,
     is searched for bags. Without --config, JointState topics become <name>_pos/<name>_vel,
     images and point clouds one stream each, named from the topic.
 
+    Each task (a bag, or part of one) writes a shard OUT.shards/part-XXXXX.h5 that OUT.h5 links
+    to (one shard: OUT.h5 is a plain file). A rerun reuses shards whose bag and config did not
+    change, so an interrupted build resumes and an unchanged one does nothing.
+
     \b
     Example:
       robot-logger sim -o demo_bag --duration 10
       robot-logger build demo_bag -o demo.h5 --rate 10
       robot-logger build bags/ -o cell.h5 --config config/dataset.yaml --workers 2
+      robot-logger build bags/ -o cell.h5 --executor ray --workers 64   # after ray start
     """
     bar = progress_bar(None, "build", quiet=quiet or as_json, unit="bag-s")
 
@@ -55,7 +67,8 @@ def build(inputs: tuple[Path, ...], output: Path, config_path: Path | None,
 
     try:
         summary = build_dataset(list(inputs), output, config_path=config_path, rate_hz=rate_hz,
-                                workers=workers, overwrite=overwrite,
+                                workers=workers, executor=executor, ray_address=ray_address,
+                                overwrite=overwrite,
                                 progress=lambda s: bar.update(round(s, 1)), on_plan=on_plan)
     finally:
         bar.close()
@@ -70,6 +83,7 @@ def _summary_text(summary: BuildSummary) -> str:
     lines = [f"wrote {summary.output}: {summary.episodes} episodes, {summary.frames} frames, "
              f"{summary.size_bytes / 1e6:.1f} MB in {summary.seconds:.1f} s "
              f"({rtf:.1f}x real time) from {len(summary.bags)} bag(s)",
+             f"shards: {summary.shards_built} built, {summary.shards_reused} reused unchanged",
              "valid frames per stream:"]
     lines += [f"  {name:<24} {share:7.1%}" for name, share in summary.valid_share.items()]
     if summary.offsets_ms:

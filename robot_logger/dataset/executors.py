@@ -101,7 +101,7 @@ def _connect(ray: Any, spec: ExecutorSpec) -> bool:
     """Join or start Ray; True when this call started it (and must shut it down)."""
     if ray.is_initialized():
         return False
-    quiet = {"logging_level": logging.WARNING, "log_to_driver": False}
+    quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
     try:
         ray.init(address=spec.ray_address or "auto", **quiet)
         return True
