@@ -82,11 +82,11 @@ def test_every_bad_key_is_named_with_the_file(tmp_path: Path, data: dict, key: s
 
 
 def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="cannot read config"):
+    with pytest.raises(ConfigError, match="cannot read build config"):
         load_config(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("streams: {a: [1, 2\n")
-    with pytest.raises(ConfigError, match=f"{bad}: not valid YAML"):
+    with pytest.raises(ConfigError, match=f"{bad}: invalid YAML at line"):
         load_config(bad)
     bad.write_text("- just\n- a list\n")
     with pytest.raises(ConfigError, match="top level: must be a mapping"):

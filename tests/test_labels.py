@@ -161,7 +161,7 @@ def test_labels_file_document_errors(tmp_path, text, message):
 
 def test_bad_yaml_names_the_line(tmp_path):
     path = write(tmp_path, "episodes:\n  - {start: 0, end: 1}\n  - {start: [0, end: 1}\n")
-    with pytest.raises(ConfigError, match=r"labels.yaml: invalid YAML at line 3, column \d+"):
+    with pytest.raises(ConfigError, match=r"labels.yaml: invalid YAML at line 3, column \d+ \(labels file\)"):
         load_labels_file(path, BAG_START)
 
 

@@ -169,7 +169,7 @@ def test_qos_override_file_is_validated(tmp_path):
         "/a: {reliability: sometimes}\n": "reliability must be one of",
         "/a: {depth: 0}\n": "depth must be a positive integer",
         "/a: {lifespan: 3}\n": "unknown QoS key 'lifespan'",
-        "/a: [1, 2\n": "not valid YAML",
+        "/a: [1, 2\n": "invalid YAML at line",
         "- /a\n": "expected a mapping",
     }
     for text, message in cases.items():

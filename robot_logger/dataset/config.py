@@ -23,10 +23,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
 from robot_logger import messages
 from robot_logger.errors import ConfigError
+from robot_logger.yamlfile import load_yaml
 
 __all__ = [
     "ALIGN_METHODS", "TIME_SOURCES", "COMPRESSIONS", "KIND_BY_TYPE",
@@ -200,12 +199,7 @@ def _type_name(kind: type | tuple[type, ...]) -> str:
 def load_config(path: str | Path) -> BuildConfig:
     """Read and validate a build config YAML file; ConfigError names the file and key."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read config ({err.strerror or err})") from err
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from err
+    data = load_yaml(path, "build config")
     return config_from_dict(data, str(path), base_dir=path.parent)
 
 

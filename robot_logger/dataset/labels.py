@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import yaml
-
 from robot_logger.errors import ConfigError, DatasetError
+from robot_logger.yamlfile import load_yaml
 from robot_logger.events import OUTCOMES, Event
 
 __all__ = [
@@ -110,15 +109,7 @@ def _closed(start_ns: int, task: str, phases: list[tuple[str, int]], end_ns: int
 def load_labels_file(path: str | Path, bag_start_ns: int) -> list[Episode]:
     """Episodes of a labels file (module docstring); ConfigError naming the file and key path."""
     path = Path(path)
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read labels file: {err.strerror or err}") from err
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err)
-        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from err
+    document = load_yaml(path, "labels file")
     return _LabelsParser(path, bag_start_ns).episodes(document)
 
 

@@ -16,9 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import yaml
-
 from robot_logger.errors import ConfigError
+from robot_logger.yamlfile import load_yaml
 from robot_logger.messages import EVENTS_TOPIC, STATUS_TOPIC
 
 __all__ = [
@@ -90,12 +89,7 @@ def incompatibility(offered: QosProfile, requested: QosProfile) -> str | None:
 def load_overrides(path: str | Path) -> dict[str, QosProfile]:
     """Per-topic profiles from a rosbag2-style override YAML; ConfigError names the file and key."""
     path = Path(path)
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read QoS file ({err.strerror})") from err
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from err
+    doc = load_yaml(path, "QoS file")
     if doc is None:
         return {}
     if not isinstance(doc, dict):
