@@ -1,0 +1,275 @@
+"""Benchmark `robot-logger build`: ratios against baselines measured in the same run.
+
+    .venv/bin/python tools/bench_build.py --work /tmp/bench            # 60 s + 600 s cells
+    .venv/bin/python tools/bench_build.py --work /tmp/bench --quick    # 6 s + 30 s, smoke test
+    .venv/bin/python tools/bench_build.py --work /tmp/bench --profile  # + cProfile of the full build
+
+Measured, each in a fresh child process (time and peak RSS of that process and its workers):
+1. I/O path (joints + images, compression none, 1 worker) vs reading every message raw with
+   rosbags AnyReader (no deserialize): throughput in payload bytes/s, as a ratio.
+2. Full config (config/dataset.yaml without resize: LiDAR crop/voxel/FPS, gzip-1 images) vs a
+   naive converter (deserialize every message into Python lists, np.stack, nearest frames per
+   reference time, same LiDAR sampling, h5py gzip-1): speedup; real-time factor with 1 and 2 workers.
+3. Peak RSS of the full build on a short vs a 10x longer cell bag (flat memory). The long bag
+   uses smaller camera images when the disk is short of room (a 600 s default bag is ~34 GB).
+Machines are noisy: compare the ratios of one run, not absolute times across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import pstats
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+JOINTS_AND_IMAGES = {
+    "rate_hz": 10,
+    "streams": {**{f"arm{a}_{f[:3]}": {"topic": f"/cell/arm{a}/joint_states", "field": f}
+                   for a in (1, 2) for f in ("position", "velocity")},
+                **{f"cam{c}": {"topic": f"/cell/cam{c}/image_raw"} for c in (1, 2)}},
+    "compression": {"images": "none"},
+}
+
+
+def full_config() -> dict[str, Any]:
+    """The documented example config with images kept at full size."""
+    config = yaml.safe_load((ROOT / "config" / "dataset.yaml").read_text())
+    for stream in config["streams"].values():
+        stream.pop("resize", None)
+    return config
+
+
+def peak_rss_mb() -> float:
+    """Peak RSS of this process or any of its (waited) children, MB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, kids) / 1024
+
+
+# ---------------------------------------------------------------- child-process jobs
+def job_raw_read(bag: str) -> dict[str, Any]:
+    from rosbags.highlevel import AnyReader
+
+    from robot_logger.messages import typestore
+
+    per_topic: dict[str, int] = defaultdict(int)
+    started = time.perf_counter()
+    with AnyReader([Path(bag)], default_typestore=typestore()) as reader:
+        for conn, _log_ns, raw in reader.messages():
+            per_topic[conn.topic] += len(raw)
+    return {"seconds": time.perf_counter() - started, "bytes": dict(per_topic)}
+
+
+def remove_output(out: Path) -> None:
+    """Delete an output and its shard folder, so no build can reuse an earlier one."""
+    out.unlink(missing_ok=True)
+    for shards in out.parent.glob(out.stem + ".shards*"):
+        shutil.rmtree(shards, ignore_errors=True)
+
+
+def job_build(bag: str, out: str, config: str, workers: int) -> dict[str, Any]:
+    from robot_logger.dataset.build import build_dataset
+
+    remove_output(Path(out))
+    started = time.perf_counter()
+    summary = build_dataset([bag], out, config_path=config, workers=workers, overwrite=True)
+    return {"seconds": time.perf_counter() - started, "bag_seconds": summary.bag_seconds,
+            "frames": summary.frames}
+
+
+def job_naive(bag: str, out: str, config_path: str) -> dict[str, Any]:
+    """Deserialize everything into lists, np.stack, pick nearest frames, write with h5py."""
+    import h5py
+    from rosbags.highlevel import AnyReader
+
+    from robot_logger import events, messages
+    from robot_logger.dataset import labels
+    from robot_logger.dataset.align import reference_times
+    from robot_logger.dataset.pointcloud import downsample, points_from_pointcloud2
+
+    config = yaml.safe_load(Path(config_path).read_text())
+    remove_output(Path(out))
+    started = time.perf_counter()
+    stamps: dict[str, list[int]] = defaultdict(list)
+    values: dict[str, list[Any]] = defaultdict(list)
+    found: list[tuple[int, events.Event]] = []
+    with AnyReader([Path(bag)], default_typestore=messages.typestore()) as reader:
+        start_ns, end_ns = reader.start_time, reader.end_time
+        for conn, log_ns, raw in reader.messages():
+            msg = reader.deserialize(raw, conn.msgtype)
+            if conn.msgtype == messages.STRING:
+                event = events.decode(msg.data)
+                if event:
+                    found.append((log_ns, event))
+                continue
+            stamps[conn.topic].append(messages.header_stamp_ns(msg))
+            if conn.msgtype == messages.JOINT_STATE:
+                values[conn.topic].append([list(msg.position), list(msg.velocity)])
+            elif conn.msgtype == messages.IMAGE:
+                values[conn.topic].append(msg.data.reshape(msg.height, msg.width, -1).copy())
+            else:
+                values[conn.topic].append(points_from_pointcloud2(msg))
+    stacked = {t: np.stack(v) if "lidar" not in t else v for t, v in values.items()}
+    order = {t: np.asarray(s, np.int64) for t, s in stamps.items()}
+    with h5py.File(out, "w") as h5:
+        for i, episode in enumerate(labels.episodes_from_events(found, start_ns, end_ns)):
+            ref = reference_times(episode.start_ns, episode.end_ns, config["rate_hz"])
+            demo = h5.create_group(f"data/demo_{i}")
+            demo["timestamps"] = ref
+            for name, stream in config["streams"].items():
+                s = order[stream["topic"]]
+                idx = np.clip(np.searchsorted(s, ref), 1, len(s) - 1)
+                idx -= (ref - s[idx - 1]) < (s[idx] - ref)
+                data = stacked[stream["topic"]]
+                if "field" in stream:
+                    column = ["position", "velocity"].index(stream["field"])
+                    demo[f"obs/{name}"] = np.asarray(data[idx, column], np.float32)
+                elif "points" in stream:
+                    pts = [downsample(data[j], crop=stream.get("crop"),
+                                      voxel_size=stream.get("voxel_size"),
+                                      n_points=stream["points"])[0] for j in idx]
+                    demo[f"obs/{name}"] = np.stack(pts)
+                else:
+                    demo.create_dataset(f"obs/{name}", data=data[idx],
+                                        chunks=(1,) + data.shape[1:], compression="gzip",
+                                        compression_opts=1)
+    return {"seconds": time.perf_counter() - started}
+
+
+def job_sim(bag: str, duration_s: float, height: int, width: int) -> dict[str, Any]:
+    from robot_logger.sim import Cell, CellSpec, write_bag
+
+    started = time.perf_counter()
+    write_bag(bag, Cell(CellSpec(duration_s=duration_s, image_height=height, image_width=width)))
+    return {"seconds": time.perf_counter() - started}
+
+
+JOBS = {"raw": job_raw_read, "build": job_build, "naive": job_naive, "sim": job_sim}
+
+
+def child(job: str, *args: Any) -> dict[str, Any]:
+    """Run a job in a fresh interpreter; its result plus peak RSS (MB) of it and its workers."""
+    cmd = [sys.executable, __file__, "--child", job, json.dumps(args)]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"error: bench job {job} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_child_job(job: str, args_json: str) -> None:
+    result = JOBS[job](*json.loads(args_json))
+    result["rss_mb"] = peak_rss_mb()
+    print(json.dumps(result))
+
+
+# ---------------------------------------------------------------- the benchmark
+def ensure_bag(path: Path, duration_s: float, size_hw: tuple[int, int]) -> None:
+    if not (path / "metadata.yaml").exists():
+        shutil.rmtree(path, ignore_errors=True)
+        child("sim", str(path), duration_s, *size_hw)
+
+
+def long_image_size(work: Path, long_s: float) -> tuple[int, int]:
+    """Full 480x640 if the long bag fits with room to spare, else a smaller camera."""
+    free = shutil.disk_usage(work).free
+    per_s_full = 57e6   # bytes a second of the default cell (2 x 640x480 rgb8 @ 30 Hz + LiDAR)
+    return (480, 640) if per_s_full * long_s * 2.5 < free else (120, 160)
+
+
+def write_yaml(path: Path, data: dict[str, Any]) -> str:
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def run(work: Path, short_s: float, long_s: float, profile: bool) -> None:
+    work.mkdir(parents=True, exist_ok=True)
+    bag = work / f"cell_{short_s:g}s"
+    ensure_bag(bag, short_s, (480, 640))
+    io_cfg = write_yaml(work / "io_path.yaml", JOINTS_AND_IMAGES)
+    full_cfg = write_yaml(work / "full.yaml", full_config())
+    out = str(work / "out.h5")
+
+    raw = child("raw", str(bag))
+    io = child("build", str(bag), out, io_cfg, 1)
+    full1 = child("build", str(bag), out, full_cfg, 1)
+    full2 = child("build", str(bag), out, full_cfg, 2)
+    naive = child("naive", str(bag), out, full_cfg)
+
+    size_hw = long_image_size(work, long_s)
+    small = work / f"cell_{short_s:g}s_{size_hw[1]}x{size_hw[0]}"
+    long = work / f"cell_{long_s:g}s_{size_hw[1]}x{size_hw[0]}"
+    ensure_bag(small, short_s, size_hw)
+    ensure_bag(long, long_s, size_hw)
+    rss_short = child("build", str(small), out, full_cfg, 1)
+    rss_long = child("build", str(long), out, full_cfg, 1)
+    remove_output(Path(out))
+
+    all_bytes = sum(raw["bytes"].values())
+    io_bytes = sum(n for t, n in raw["bytes"].items() if "joint" in t or "image" in t)
+    read_tp, io_tp = all_bytes / raw["seconds"], io_bytes / io["seconds"]
+    rows = [
+        ("raw AnyReader read, all messages", f"{raw['seconds']:.1f} s",
+         f"{read_tp / 1e9:.2f} GB/s", "baseline"),
+        ("I/O path: joints+images, no compression, 1 worker", f"{io['seconds']:.1f} s",
+         f"{io_tp / 1e9:.2f} GB/s", f"{io_tp / read_tp:.2f}x read (target >= 0.5)"),
+        ("naive converter (deserialize all, stack, h5py)", f"{naive['seconds']:.1f} s",
+         f"RSS {naive['rss_mb']:.0f} MB", "baseline"),
+        ("full config, 1 worker", f"{full1['seconds']:.1f} s",
+         f"RTF {full1['bag_seconds'] / full1['seconds']:.2f}",
+         f"{naive['seconds'] / full1['seconds']:.2f}x naive (target >= 5)"),
+        ("full config, 2 workers", f"{full2['seconds']:.1f} s",
+         f"RTF {full2['bag_seconds'] / full2['seconds']:.2f}",
+         f"{naive['seconds'] / full2['seconds']:.2f}x naive"),
+        (f"peak RSS, {short_s:g} s bag {size_hw[1]}x{size_hw[0]}", f"{rss_short['rss_mb']:.0f} MB",
+         f"{rss_short['seconds']:.1f} s", "baseline"),
+        (f"peak RSS, {long_s:g} s bag {size_hw[1]}x{size_hw[0]}", f"{rss_long['rss_mb']:.0f} MB",
+         f"{rss_long['seconds']:.1f} s",
+         f"{rss_long['rss_mb'] / rss_short['rss_mb']:.2f}x (target <= 1.2)"),
+    ]
+    print(f"bag: {bag} ({all_bytes / 1e9:.2f} GB payload, {short_s:g} s)")
+    print(f"{'what':<52} {'time':>9} {'rate':>16}  ratio")
+    for what, t, rate, ratio in rows:
+        print(f"{what:<52} {t:>9} {rate:>16}  {ratio}")
+    if profile:
+        profile_full(bag, full_cfg, work / "profile.h5")
+
+
+def profile_full(bag: Path, config: str, out: Path) -> None:
+    from robot_logger.dataset.build import build_dataset
+
+    remove_output(out)
+    prof = cProfile.Profile()
+    prof.runcall(build_dataset, [bag], out, config_path=config, overwrite=True)
+    remove_output(out)
+    print("\nprofile of the full config, 1 worker (top 14 by own time):")
+    pstats.Stats(prof, stream=sys.stdout).sort_stats("tottime").print_stats(14)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", type=Path, default=Path("/tmp/robot_logger_bench"))
+    parser.add_argument("--quick", action="store_true", help="6 s and 30 s bags (smoke test)")
+    parser.add_argument("--profile", action="store_true", help="cProfile the full config build")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        run_child_job(*args.child)
+        return
+    short_s, long_s = (6.0, 30.0) if args.quick else (60.0, 600.0)
+    run(args.work, short_s, long_s, args.profile)
+
+
+if __name__ == "__main__":
+    main()
