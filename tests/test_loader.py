@@ -1,4 +1,5 @@
-"""SequenceDataset: windows equal the stored arrays, edge padding, splits, normalization, workers."""
+"""SequenceDataset: windows equal the stored arrays, edge padding, splits, normalization,
+workers, robomimic compatibility."""
 
 from __future__ import annotations
 

@@ -49,7 +49,8 @@ def test_summary_matches_an_independent_count(dataset_path: Path) -> None:
     assert summary["invalid_share"]["arm2_pos"] > 0  # the arm2 outage
     assert summary["splits"]["train"] + summary["splits"]["valid"] == 3
     assert summary["streams"]["cam1"] == {"kind": "image", "shape": [48, 64, 3], "dtype": "uint8"}
-    assert summary["streams"]["lidar"]["kind"] == "lidar" and "lidar_mask" not in summary["streams"]
+    assert summary["streams"]["lidar"]["kind"] == "lidar"
+    assert "lidar_mask" not in summary["streams"]
     for key, stats in truth["stats"].items():
         for name, value in stats.items():
             np.testing.assert_allclose(summary["stats"][key][name], value, atol=1e-5)

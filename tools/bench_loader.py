@@ -34,14 +34,16 @@ HORIZON = 16
 BATCH = 32
 
 
-def make_dataset(root: Path, duration_s: float, image_hw: tuple[int, int], compression: str) -> Path:
+def make_dataset(root: Path, duration_s: float, image_hw: tuple[int, int],
+                 compression: str) -> Path:
     """Simulate a 2-arm, 2-camera cell and build it at 30 Hz with the given image compression."""
     spec = CellSpec(duration_s=duration_s, image_height=image_hw[0], image_width=image_hw[1],
                     lidar=False)
     write_bag(root / "bag", Cell(spec))
     streams = {f"arm{i}_pos": {"topic": f"/cell/arm{i}/joint_states", "field": "position"}
                for i in (1, 2)}
-    streams.update({cam: {"topic": f"/cell/{cam}/image_raw", "align": "nearest"} for cam in CAMERAS})
+    streams.update({cam: {"topic": f"/cell/{cam}/image_raw", "align": "nearest"}
+                    for cam in CAMERAS})
     config = root / "dataset.yaml"
     config.write_text(yaml.safe_dump({"rate_hz": 30, "streams": streams,
                                       "compression": {"images": compression}}))
@@ -61,7 +63,8 @@ class ActStyle:
             group = f[f"data/{demo}"]
             sample = {cam: group[f"obs/{cam}"][t] for cam in CAMERAS}
             actions = group["actions"][t:t + HORIZON]
-        sample["actions"] = np.concatenate([actions, np.repeat(actions[-1:], HORIZON - len(actions), 0)])
+        padding = np.repeat(actions[-1:], HORIZON - len(actions), axis=0)
+        sample["actions"] = np.concatenate([actions, padding])
         sample["is_pad"] = np.arange(t, t + HORIZON) >= length
         return sample
 

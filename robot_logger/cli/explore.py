@@ -1,4 +1,4 @@
-"""`robot-logger stats` and `preview`: what a built dataset holds, as text/JSON and as a picture."""
+"""`robot-logger stats` and `preview`: what a built dataset holds, as text/JSON and a picture."""
 
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ from robot_logger.errors import DatasetError
 __all__ = ["SequenceDataset"]
 
 _STD_FLOOR = 1e-6  # constant features are not scaled up
-_LOWDIM_MAX_FRAME_BYTES = 64 * 1024  # per-frame size up to which a key counts as low-dim (cacheable)
+_LOWDIM_MAX_FRAME_BYTES = 64 * 1024  # largest frame of a low-dim (cacheable) key
 _CACHE_MIN_BYTES = 1 << 20
 _CACHE_MAX_BYTES = 256 << 20
 
@@ -58,7 +58,7 @@ class _Window:
 
 
 class _Span(NamedTuple):
-    """Frames [start, stop) to read; `take` re-indexes them into the padded window (None: as is)."""
+    """Frames [start, stop) to read; `take` re-indexes them into the padded window (or None)."""
 
     start: int
     stop: int
@@ -67,7 +67,7 @@ class _Span(NamedTuple):
 
 
 def _span(anchor: int, lo: int, hi: int, length: int) -> _Span:
-    """The frames of window [anchor+lo, anchor+hi), edge frames repeated where it leaves the episode."""
+    """Frames of the window [anchor+lo, anchor+hi); edge frames repeat outside the episode."""
     start, stop = anchor + lo, anchor + hi
     if start >= 0 and stop <= length:  # the common case: plain Python ints, no index arrays
         return _Span(start, stop, None, np.ones(stop - start, bool))

@@ -1,4 +1,4 @@
-"""One picture of one episode, for a person: camera frames, joints with phase bands, LiDAR, validity.
+"""One picture of one episode for a person: cameras, joints with phase bands, LiDAR, validity.
 
     fig = preview_figure("demo.h5", episode="demo_0")   # a matplotlib Figure (Agg canvas)
     save_preview("demo.h5", "demo_0.png")
@@ -112,7 +112,9 @@ def _draw_joints(fig: Figure, grid, row: int, handle: h5py.File, demo: h5py.Grou
         if spans:
             ax.add_artist(ax.legend_)
             shown = sorted({phase for phase, _, _ in spans})
-            ax.legend([Patch(color=_PHASE_COLORS[p % len(_PHASE_COLORS)], alpha=0.4) for p in shown],
+            patches = [Patch(color=_PHASE_COLORS[p % len(_PHASE_COLORS)], alpha=0.4)
+                       for p in shown]
+            ax.legend(patches,
                       [names[p] if p < len(names) else f"phase {p}" for p in shown], fontsize=8,
                       loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=len(shown),
                       title="phases (bands)", title_fontsize=8, frameon=False)
@@ -157,8 +159,9 @@ def preview_figure(path: str | os.PathLike[str], episode: str | None = None) -> 
         demos = episode_names(handle, path)
         name = episode or (demos[0] if demos else None)
         if name not in demos:
+            more = " …" if len(demos) > 10 else ""
             raise DatasetError(f"{path}: no episode {name!r}; episodes: "
-                               f"{', '.join(demos[:10]) or 'none'}{' …' if len(demos) > 10 else ''}")
+                               f"{', '.join(demos[:10]) or 'none'}{more}")
         demo = handle[f"{schema.DATA}/{name}"]
         stamps = demo[schema.TIMESTAMPS][()]
         t_s = (stamps - stamps[0]) / 1e9 if stamps.size else np.zeros(0)

@@ -1,5 +1,5 @@
-"""Read-side helpers shared by the loader, `stats` and `preview`: open a dataset, list its episodes,
-tell its obs streams apart and name its phase labels."""
+"""Read-side helpers shared by the loader, `stats` and `preview`: open a dataset, list its
+episodes, tell its obs streams apart and name its phase labels."""
 
 from __future__ import annotations
 

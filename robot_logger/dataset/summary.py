@@ -1,4 +1,4 @@
-"""What a built dataset holds, for `robot-logger stats` and `preview`: read-only, one episode at a time.
+"""What a built dataset holds, for `robot-logger stats`: read-only, one episode at a time.
 
     summary = dataset_summary("demo.h5")
     summary["frames"], summary["outcomes"], summary["invalid_share"]["cam1"]
@@ -54,8 +54,8 @@ def dataset_summary(path: str | os.PathLike[str]) -> dict[str, Any]:
             frames = int(demo.attrs.get("num_samples", demo[schema.ACTIONS].shape[0]))
             outcome = _text(demo.attrs.get("outcome", "unknown"))
             outcomes[outcome] += 1
-            episodes.append({"name": name, "frames": frames, "task": _text(demo.attrs.get("task", "")),
-                             "outcome": outcome})
+            episodes.append({"name": name, "frames": frames, "outcome": outcome,
+                             "task": _text(demo.attrs.get("task", ""))})
             for stream, kind in obs_kinds(demo).items():
                 ds = demo[schema.OBS][stream]
                 streams.setdefault(stream, {"kind": kind, "shape": list(ds.shape[1:]),
