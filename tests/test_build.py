@@ -315,3 +315,26 @@ def test_joints_matched_by_name_and_zero_stamps_fall_back_to_log_time(tmp_path) 
         logs = START_NS + 3 * MS + np.arange(20) * 30 * MS
         for ref, frame in zip(demo["timestamps"][()], demo["obs/cam"][()]):
             assert frame[0, 0, 0] == np.argmin(np.abs(logs - ref))
+
+
+def test_a_stream_as_reference_clock_and_actions_from_a_shift(make_bag, tmp_path) -> None:
+    bag, cell = make_bag(duration_s=2.0, arms=1, cameras=1, lidar=False)
+    config = write_config(tmp_path, rate_hz=None, reference="cam1",
+                          actions={"stream": "arm1_pos", "shift": 2})
+    with build(tmp_path, bag, config_path=config) as h5:
+        stamps = np.array(sorted(delivered(cell, CAM)))
+        for demo in demos(h5):
+            ref = demo["timestamps"][()]
+            inside = stamps[(stamps >= ref[0]) & (stamps <= ref[-1])]
+            assert ref.tolist() == inside.tolist() and len(ref) > 20
+            assert not demo["age_ns/cam1"][()].any() and demo["valid/cam1"][()].all()
+            pos, actions = demo["obs/arm1_pos"][()], demo["actions"][()]
+            np.testing.assert_array_equal(actions[:-2], pos[2:])
+            np.testing.assert_array_equal(actions[-2:], pos[[-1, -1]])
+
+
+def test_a_killed_recording_is_a_clear_error(make_bag, tmp_path) -> None:
+    bag, _ = make_bag(duration_s=2.0, cameras=0, lidar=False, faults="truncate=0.5")
+    result = run_cli("build", bag, "-o", tmp_path / "x.h5")
+    assert result.exit_code == 2 and result.output.startswith("error: ")
+    assert "repair" in result.output and "Traceback" not in result.output

@@ -163,6 +163,7 @@ class EpisodeBuilder:
         self.window = (episode.start_ns - window, episode.end_ns + window)
         self.header = ctx.config.time_source == "header"
         self.frames: dict[str, list[_FrameStream]] = {}
+        self.frame_stamps: dict[str, tuple[list[int], list[int]]] = {}   # header, log
         self.joints: dict[str, tuple[list[int], list[bytes]]] = {}
         for stream in ctx.config.streams:
             kind = ctx.kinds[stream.name]
@@ -189,7 +190,9 @@ class EpisodeBuilder:
         if streams is None:
             return
         stamp = header_stamp_ns(raw)
-        self.ctx.note_offsets(topic, np.array([stamp]), np.array([log_ns]))
+        self.frame_stamps.setdefault(topic, ([], []))
+        self.frame_stamps[topic][0].append(stamp)
+        self.frame_stamps[topic][1].append(log_ns)
         when = stamp if self.header and stamp > 0 else log_ns
         for stream in streams:
             stream.selector.add(when, log_ns, raw)
@@ -200,6 +203,8 @@ class EpisodeBuilder:
         where = f"{plan.bag}: episode at {plan.episode.start_ns} ns"
         ref = plan.ref_ns
         valid: dict[str, int] = {}
+        for topic, (header_ns, log_ns) in self.frame_stamps.items():
+            self.ctx.note_offsets(topic, np.asarray(header_ns), np.asarray(log_ns))
         for streams in self.frames.values():
             for stream in streams:
                 stream.finish(where)
