@@ -234,3 +234,15 @@ def test_robomimic_sequence_dataset_reads_our_file(dataset_path: Path, tmp_path:
             np.testing.assert_array_equal(theirs[f"{index}/{key}"], sample[f"obs/{key}"])
         # robomimic's actions span the obs window (history too); ours start at the anchor
         np.testing.assert_array_equal(theirs[f"{index}/actions"][1:], sample["actions"][:3])
+
+
+def test_chunk_cache_holds_a_window_of_image_chunks(dataset_path: Path) -> None:
+    ds = SequenceDataset(dataset_path, ["cam1"], frame_stack=8)
+    ds[0]
+    _, slots, nbytes, _ = ds._file.id.get_access_plist().get_cache()
+    with h5py.File(dataset_path, "r") as f:
+        cam = f["data/demo_0/obs/cam1"]
+        chunk_bytes = int(np.prod(cam.chunks)) * cam.dtype.itemsize
+    assert nbytes >= 8 * chunk_bytes and nbytes >= 1 << 20
+    # HDF5's advice: ~100 slots per chunk that fits, a prime (the default is 521)
+    assert slots >= 100 * 8 and all(slots % d for d in range(2, int(slots**0.5) + 1))

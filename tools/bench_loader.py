@@ -10,6 +10,8 @@ random sample order (one frame of each camera + a 16-step action chunk, edge-pad
   h5py       bare h5py slicing on a persistent handle with dataset objects looked up once,
 and SequenceDataset in a torch DataLoader with 1 and 2 workers. Printed ratios, measured in the
 same run: sequence/act (target >= 3), sequence/h5py (target >= 0.8), 2 workers/1 (target >= 1.6).
+For context, `zeros_workers_1` is a DataLoader with 1 worker over samples of the same shapes
+that cost nothing to make: the ceiling torch's worker-to-main transport puts on image batches.
 """
 
 from __future__ import annotations
@@ -98,7 +100,20 @@ def rate(loader: object, order: np.ndarray) -> float:
     return len(order) / (time.perf_counter() - start)
 
 
-def worker_rate(dataset: SequenceDataset, order: np.ndarray, workers: int) -> float:
+class Zeros:
+    """Samples of the same shapes as `like`'s, all zeros: the DataLoader's own transport cost."""
+
+    def __init__(self, like: dict[str, np.ndarray], length: int) -> None:
+        self.sample, self.length = {k: np.zeros_like(v) for k, v in like.items()}, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> dict[str, np.ndarray]:
+        return {k: v.copy() for k, v in self.sample.items()}
+
+
+def worker_rate(dataset: SequenceDataset | Zeros, order: np.ndarray, workers: int) -> float:
     """Samples per second through a torch DataLoader, timed after the first batch arrives."""
     import torch.utils.data
 
@@ -133,6 +148,7 @@ def main() -> None:
         results = {"sequence": rate(dataset, order), "act": rate(ActStyle(path, index), order),
                    "h5py": rate(BareH5py(path, index), order)}
         results.update({f"workers_{n}": worker_rate(dataset, order, n) for n in (1, 2)})
+        results["zeros_workers_1"] = worker_rate(Zeros(dataset[0], len(dataset)), order, 1)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     ratios = {"sequence/act": (results["sequence"] / results["act"], 3.0),

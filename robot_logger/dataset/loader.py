@@ -37,7 +37,7 @@ from robot_logger.errors import DatasetError
 __all__ = ["SequenceDataset"]
 
 _STD_FLOOR = 1e-6  # constant features are not scaled up
-_LOWDIM_MAX_FRAME_BYTES = 64 * 1024  # largest frame of a low-dim (cacheable) key
+_LOWDIM_MAX_FRAME_BYTES = 4096  # largest frame of a low-dim (cacheable) key: joints, masks
 _CACHE_MIN_BYTES = 1 << 20
 _CACHE_MAX_BYTES = 256 << 20
 
@@ -172,8 +172,8 @@ class SequenceDataset:
             group = handle[f"{schema.DATA}/{self.demos[0]}"]
             for key in self._keys:
                 ds = group[key]
-                chunk = ds.chunks or ds.shape
-                largest = max(largest, int(np.prod(chunk)) * ds.dtype.itemsize)
+                if ds.chunks:  # contiguous datasets bypass the chunk cache
+                    largest = max(largest, int(np.prod(ds.chunks)) * ds.dtype.itemsize)
         frames = self.window.obs_hi - self.window.obs_lo + 1
         nbytes = int(min(_CACHE_MAX_BYTES, largest * frames))
         return {"rdcc_nbytes": nbytes, "rdcc_nslots": _next_prime(max(521, 100 * frames))}
