@@ -2,14 +2,14 @@
 
     .venv/bin/python tools/bench_build.py --work /tmp/bench            # 60 s + 600 s cells
     .venv/bin/python tools/bench_build.py --work /tmp/bench --quick    # 6 s + 30 s, smoke test
-    .venv/bin/python tools/bench_build.py --work /tmp/bench --profile  # + cProfile of the full build
+    .venv/bin/python tools/bench_build.py --work /tmp/bench --profile  # + cProfile, full build
 
 Measured, each in a fresh child process (time and peak RSS of that process and its workers):
 1. I/O path (joints + images, compression none, 1 worker) vs reading every message raw with
    rosbags AnyReader (no deserialize): throughput in payload bytes/s, as a ratio.
 2. Full config (config/dataset.yaml without resize: LiDAR crop/voxel/FPS, gzip-1 images) vs a
    naive converter (deserialize every message into Python lists, np.stack, nearest frames per
-   reference time, same LiDAR sampling, h5py gzip-1): speedup; real-time factor with 1 and 2 workers.
+   reference time, same LiDAR sampling, h5py gzip-1): speedup; real-time factor, 1 and 2 workers.
 3. Peak RSS of the full build on a short vs a 10x longer cell bag (flat memory). The long bag
    uses smaller camera images when the disk is short of room (a 600 s default bag is ~34 GB).
 Machines are noisy: compare the ratios of one run, not absolute times across runs.

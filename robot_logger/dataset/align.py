@@ -2,7 +2,8 @@
 
     ref_ns = reference_times(start_ns, end_ns, rate_hz=10)
     order = clean_order(stamps_ns)                      # sort by stamp, drop duplicate stamps
-    out = align(ref_ns, stamps_ns[order], values[order], method="interpolate", tolerance_ns=20_000_000)
+    out = align(ref_ns, stamps_ns[order], values[order], method="interpolate",
+                tolerance_ns=20_000_000)
     out.values, out.valid, out.age_ns
 
 Rules (DESIGN.md): `nearest` takes the sample closest in time (the earlier one on a tie);

@@ -82,7 +82,7 @@ class BuildSummary:
 
 
 def find_bags(inputs: Iterable[str | Path]) -> list[Path]:
-    """Bag paths from arguments: a bag (folder or file) as is; any other folder searched for bags."""
+    """Bag paths from arguments: a bag (folder or file) as is; other folders searched for bags."""
     found: list[Path] = []
     for item in inputs:
         path = Path(item)
@@ -147,8 +147,8 @@ def _reference_topic(config: BuildConfig) -> str | None:
     return config.stream(config.reference).topic if config.reference else None
 
 
-def plan_build(bags: Sequence[Path], config: BuildConfig) -> tuple[list[BagPlan], list[str],
-                                                                    list[str]]:
+def plan_build(bags: Sequence[Path], config: BuildConfig
+               ) -> tuple[list[BagPlan], list[str], list[str]]:
     """Bag plans with global episode indices and the split; phase vocabulary; warnings."""
     read = [_read_plan(path, config) for path in bags]
     warnings = [w for _, ws in read for w in ws]

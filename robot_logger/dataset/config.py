@@ -10,7 +10,8 @@ Discovery rules (no config file): every JointState topic gives `<name>_pos` and 
 (position, velocity; effort is often empty in real bags, so it is opt-in via a config), every
 Image/CompressedImage topic a camera stream `<name>`, every PointCloud2/LaserScan topic a LiDAR
 stream `<name>`. `<name>` is the last topic segment that is not a generic leaf (`joint_states`,
-`image_raw`, `points`, ...), e.g. `/cell/arm1/joint_states` -> `arm1`, `/cell/lidar/points` -> `lidar`;
+`image_raw`, `points`, ...), e.g. `/cell/arm1/joint_states` -> `arm1`, `/cell/lidar/points` ->
+`lidar`;
 more segments are used when two topics would collide. Actions default to all `*_pos` streams
 shifted by one frame.
 """
@@ -372,7 +373,7 @@ def discover_config(topics: Mapping[str, str]) -> BuildConfig:
 
 
 def resolve_streams(config: BuildConfig, topics: Mapping[str, str], bag: str) -> dict[str, str]:
-    """Stream name -> kind (joint/image/lidar) for one bag; ConfigError on unknown or wrong topics."""
+    """Stream name -> kind (joint/image/lidar) in one bag; ConfigError on unknown/wrong topics."""
     kinds: dict[str, str] = {}
     wanted = [(s.name, s.topic) for s in config.streams]
     if config.actions.topic:

@@ -299,8 +299,8 @@ class EpisodeBuilder:
         """The slow path: messages whose names or layout vary, one deserialize each."""
         msgtype = self.ctx.topic_types[topic]
         msgs = [self.ctx.deserialize(raw, msgtype) for raw in raws]
-        return _Messages(msgs, np.array([m.header.stamp.sec * 1_000_000_000 + m.header.stamp.nanosec
-                                         for m in msgs], np.int64))
+        stamps = [m.header.stamp.sec * 1_000_000_000 + m.header.stamp.nanosec for m in msgs]
+        return _Messages(msgs, np.array(stamps, np.int64))
 
 
 def _natural_key(name: str) -> list[Any]:

@@ -21,7 +21,7 @@ _U32 = struct.Struct("<I")
 
 
 class JointBatch(NamedTuple):
-    """Joint names, header stamps (N,) int64 and field -> (N, J) float64 arrays (J or 0 columns)."""
+    """Joint names, header stamps (N,) int64, field -> (N, J) float64 arrays (J or 0 columns)."""
 
     names: list[str]
     stamps_ns: np.ndarray

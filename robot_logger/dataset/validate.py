@@ -1,7 +1,7 @@
 """Check an HDF5 dataset against the layout contract (rules in schema.py), listing every problem.
 
     report = validate_dataset("cell.h5")
-    report.ok, report.problems          # problems: "data/demo_3/timestamps: not strictly increasing"
+    report.ok, report.problems    # e.g. "data/demo_3/timestamps: not strictly increasing"
 
 HDF5 external links are followed (sharded datasets), so a top-level file of links validates like
 one file; a link whose target is missing is a problem.

@@ -1,4 +1,4 @@
-"""HDF5 writer for the dataset layout (schema.py): a temp file renamed at the end, never a half file.
+"""HDF5 writer for the dataset layout (schema.py): a temp file renamed at the end, no half file.
 
     with DatasetWriter("out.h5", overwrite=False) as out:
         demo = out.episode("demo_0", attrs={...})
@@ -110,7 +110,7 @@ class EpisodeWriter:
 
     def frames(self, key: str, *, count: int, frame_shape: tuple[int, ...], dtype: Any,
                compression: str, level: int) -> FrameSink:
-        """An empty (count, *frame_shape) dataset chunked (1, *frame_shape), to fill frame by frame."""
+        """An empty (count, *frame_shape) dataset, chunked a frame at a time, to fill later."""
         dset = self.group.create_dataset(
             key, shape=(count,) + tuple(frame_shape), dtype=dtype,
             chunks=(1,) + tuple(frame_shape) if count else None,
@@ -161,8 +161,9 @@ class DatasetWriter:
                joint_names: Mapping[str, list[str]]) -> None:
         """Write the dataset-level attrs, masks, stats and joint names."""
         h5 = self.h5
-        for key, value in {schema.ATTR_FORMAT: schema.FORMAT,
-                           schema.ATTR_FORMAT_VERSION: schema.FORMAT_VERSION, **root_attrs}.items():
+        fixed = {schema.ATTR_FORMAT: schema.FORMAT,
+                 schema.ATTR_FORMAT_VERSION: schema.FORMAT_VERSION}
+        for key, value in {**fixed, **root_attrs}.items():
             h5.attrs[key] = value
         demos = schema.sorted_demos(h5[schema.DATA].keys())
         h5[schema.DATA].attrs[schema.ATTR_TOTAL] = int(
