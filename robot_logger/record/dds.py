@@ -91,7 +91,12 @@ class DdsPublisher(RawPublisher):
         return int(self._writer.get_publication_matched_status().current_count)
 
     def wait_for_acks(self, timeout_s: float) -> bool:
-        return bool(self._writer.wait_for_acks(duration(seconds=timeout_s)))
+        try:
+            return bool(self._writer.wait_for_acks(duration(seconds=timeout_s)))
+        except AttributeError:
+            # cyclonedds 11.0.1 reports a timeout by looking up a constant that does not
+            # exist (`Exception.DDS_RETCODE_TIMEOUT`); here that AttributeError means "timed out".
+            return False
 
 
 class DdsTransport(Transport):
