@@ -90,14 +90,23 @@ class BareH5py:
         return sample
 
 
-def rate(loader: object, order: np.ndarray) -> float:
-    """Samples per second reading `order` one item at a time (after 20 warm-up items)."""
-    for i in order[:20]:
-        loader[int(i)]  # type: ignore[index]
-    start = time.perf_counter()
-    for i in order:
-        loader[int(i)]  # type: ignore[index]
-    return len(order) / (time.perf_counter() - start)
+def rates(loaders: dict[str, object], order: np.ndarray, rounds: int = 6) -> dict[str, float]:
+    """Samples per second of each loader over `order`, read one item at a time.
+
+    The order is cut into `rounds` slices and the loaders take turns on each slice, so load from
+    other processes on a shared machine falls on all of them alike; 20 warm-up items first.
+    """
+    seconds = dict.fromkeys(loaders, 0.0)
+    for loader in loaders.values():
+        for i in order[:20]:
+            loader[int(i)]  # type: ignore[index]
+    for part in np.array_split(order, rounds):
+        for name, loader in loaders.items():
+            start = time.perf_counter()
+            for i in part:
+                loader[int(i)]  # type: ignore[index]
+            seconds[name] += time.perf_counter() - start
+    return {name: len(order) / spent for name, spent in seconds.items()}
 
 
 class Zeros:
@@ -113,18 +122,23 @@ class Zeros:
         return {k: v.copy() for k, v in self.sample.items()}
 
 
-def worker_rate(dataset: SequenceDataset | Zeros, order: np.ndarray, workers: int) -> float:
-    """Samples per second through a torch DataLoader, timed after the first batch arrives."""
+def worker_rates(datasets: dict[str, tuple[object, int]], order: np.ndarray,
+                 rounds: int = 3) -> dict[str, float]:
+    """Samples per second through torch DataLoaders (name -> (dataset, workers)), taking turns
+    on slices of `order` like `rates`; each slice is timed from its first batch on."""
     import torch.utils.data
 
-    loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH, sampler=order.tolist(),
-                                         num_workers=workers)
-    batches = iter(loader)
-    next(batches)
-    start, count = time.perf_counter(), 0
-    for batch in batches:
-        count += len(batch["actions"])
-    return count / (time.perf_counter() - start)
+    seconds, counts = dict.fromkeys(datasets, 0.0), dict.fromkeys(datasets, 0)
+    for part in np.array_split(order, rounds):
+        for name, (dataset, workers) in datasets.items():
+            batches = iter(torch.utils.data.DataLoader(dataset, batch_size=BATCH,  # type: ignore
+                                                       sampler=part.tolist(), num_workers=workers))
+            next(batches)  # the workers are up
+            start = time.perf_counter()
+            for batch in batches:
+                counts[name] += len(batch["actions"])
+            seconds[name] += time.perf_counter() - start
+    return {name: counts[name] / seconds[name] for name in datasets}
 
 
 def main() -> None:
@@ -145,10 +159,11 @@ def main() -> None:
             episode, t = dataset.locate(position)
             index.append((dataset.demos[episode], t, int(dataset.lengths[episode])))
         order = np.random.default_rng(0).integers(0, len(dataset), args.samples)
-        results = {"sequence": rate(dataset, order), "act": rate(ActStyle(path, index), order),
-                   "h5py": rate(BareH5py(path, index), order)}
-        results.update({f"workers_{n}": worker_rate(dataset, order, n) for n in (1, 2)})
-        results["zeros_workers_1"] = worker_rate(Zeros(dataset[0], len(dataset)), order, 1)
+        results = rates({"sequence": dataset, "act": ActStyle(path, index),
+                         "h5py": BareH5py(path, index)}, order)
+        results.update(worker_rates({"workers_1": (dataset, 1), "workers_2": (dataset, 2),
+                                     "zeros_workers_1": (Zeros(dataset[0], len(dataset)), 1)},
+                                    order))
     finally:
         shutil.rmtree(root, ignore_errors=True)
     ratios = {"sequence/act": (results["sequence"] / results["act"], 3.0),

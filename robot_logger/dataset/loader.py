@@ -13,6 +13,10 @@ A sample is anchored at frame `t` of one episode (robomimic conventions):
 - `pad_mask` / `actions_pad_mask`: True where the frame is inside the episode. Frames outside are
   filled by repeating the episode's first/last frame (`pad=True`); with `pad=False` only windows
   that fit entirely inside an episode are sampled.
+Obs windows match robomimic's SequenceDataset exactly; its actions also cover the frame_stack
+history, ours start at the anchor (robomimic's last seq_length actions = our first seq_length).
+`normalize=True` standardizes actions and every obs key with `/meta/stats` (train episodes);
+`unnormalize_actions` maps policy outputs back.
 
 The HDF5 file is opened lazily in each process (the pid is remembered; a forked DataLoader worker
 opens its own handle) and the object pickles without it (spawn workers). Dataset handles are kept
@@ -216,9 +220,10 @@ class SequenceDataset:
 
     def locate(self, index: int) -> tuple[int, int]:
         """(position in `demos`, anchor frame) of sample `index`."""
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"sample {index} out of range for {len(self)} samples")
-        index %= len(self)
+        count = len(self)
+        if not -count <= index < count:
+            raise IndexError(f"sample {index} out of range for {count} samples")
+        index %= count
         episode = int(np.searchsorted(self._ends, index, side="right"))
         before = int(self._ends[episode - 1]) if episode else 0
         return episode, int(self._first_anchor[episode]) + index - before
