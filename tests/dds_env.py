@@ -1,6 +1,6 @@
 """Test helpers for live DDS: an isolated domain (random ROS_DOMAIN_ID, loopback-only Cyclone config).
 
-Import the fixture into a test module: `from dds_env import dds_env  # noqa: F401`.
+In a test: `env = private_domain(monkeypatch)` (the env to pass to subprocesses, also set here).
 """
 
 from __future__ import annotations
@@ -8,22 +8,21 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
 from robot_logger.record.dds import LOOPBACK_CONFIG
 
-__all__ = ["dds_env", "wait_until"]
+__all__ = ["private_domain", "wait_until"]
 
 
-@pytest.fixture
-def dds_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    """Environment (also set in this process) for a private domain: pass it to subprocesses."""
-    domain = str(random.randint(1, 230))
-    monkeypatch.setenv("ROS_DOMAIN_ID", domain)
+def private_domain(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Join a random domain over loopback in this test (undone after it); returns the environment
+    to give subprocesses so they join the same domain."""
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(random.randint(1, 230)))
     monkeypatch.setenv("CYCLONEDDS_URI", LOOPBACK_CONFIG)
-    yield dict(os.environ)
+    return dict(os.environ)
 
 
 def wait_until(predicate: Callable[[], object], timeout_s: float = 5.0, step_s: float = 0.02) -> bool:

@@ -7,7 +7,7 @@ import threading
 import pytest
 from click.testing import CliRunner
 
-from dds_env import dds_env, wait_until  # noqa: F401 - fixture
+from dds_env import private_domain, wait_until
 from robot_logger import events
 from robot_logger import messages as m
 from robot_logger.bag import open_bag
@@ -20,7 +20,8 @@ from robot_logger.record.recorder import RecordOptions, Recorder, TopicSelector
 from robot_logger.record.transport import open_transport
 
 
-def test_event_is_delivered_and_acknowledged(dds_env):
+def test_event_is_delivered_and_acknowledged(monkeypatch):
+    private_domain(monkeypatch)
     with open_transport("dds") as listener, open_transport("dds") as control:
         listener.subscribe(m.EVENTS_TOPIC, m.STRING, qos.EVENTS)
         payload = events.episode_start("weld seam A3")
@@ -31,14 +32,16 @@ def test_event_is_delivered_and_acknowledged(dds_env):
     assert events.decode(m.deserialize(data, m.STRING).data) == events.Event("episode_start", task="weld seam A3")
 
 
-def test_no_recorder_listening_is_an_error_naming_the_domain(dds_env):
+def test_no_recorder_listening_is_an_error_naming_the_domain(monkeypatch):
+    private_domain(monkeypatch)
     with open_transport("dds") as control:
         with pytest.raises(TransportError, match=r"no recorder is listening on /robot_logger/events "
                                                  rf"\(ROS_DOMAIN_ID={control.domain_id}"):
             send_event(control, events.phase("grasp"), timeout_s=0.3)
 
 
-def test_episode_cli_events_are_recorded_in_order(dds_env, tmp_path):
+def test_episode_cli_events_are_recorded_in_order(monkeypatch, tmp_path):
+    private_domain(monkeypatch)
     options = RecordOptions(selector=TopicSelector(("/unused",)), duration_s=6.0,
                             sink=SinkOptions(min_free_bytes=0))
     stop = threading.Event()
@@ -62,7 +65,8 @@ def test_episode_cli_events_are_recorded_in_order(dds_env, tmp_path):
                         events.Event("episode_end", outcome="failure")]
 
 
-def test_episode_cli_without_recorder_exits_2_with_one_line(dds_env):
+def test_episode_cli_without_recorder_exits_2_with_one_line(monkeypatch):
+    private_domain(monkeypatch)
     result = CliRunner().invoke(main, ["episode", "phase", "grasp", "--timeout", "0.3"])
     assert result.exit_code == 2
     assert result.output.startswith("error: no recorder is listening") and result.output.count("\n") == 1

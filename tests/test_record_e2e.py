@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from dds_env import dds_env, wait_until  # noqa: F401 - fixture
+from dds_env import private_domain, wait_until
 from robot_logger import events
 from robot_logger import messages as m
 from robot_logger.bag import open_bag
@@ -70,7 +70,8 @@ def recorded_events(path: Path) -> list[events.Event]:
                 for _, _, _, raw in bag.messages([m.EVENTS_TOPIC])]
 
 
-def test_small_cell_is_recorded_without_loss_and_sigint_closes_the_bag(dds_env, tmp_path):
+def test_small_cell_is_recorded_without_loss_and_sigint_closes_the_bag(monkeypatch, tmp_path):
+    dds_env = private_domain(monkeypatch)
     recorder = start_recorder(dds_env, "-o", str(tmp_path / "bag"), "--all", "--quiet")
     sent = publish(dds_env, "--duration", "3", *SMALL)
     time.sleep(0.5)
@@ -87,7 +88,8 @@ def test_small_cell_is_recorded_without_loss_and_sigint_closes_the_bag(dds_env, 
     assert info.returncode == 0, info.stderr
 
 
-def test_sigterm_mid_stream_leaves_a_readable_bag(dds_env, tmp_path):
+def test_sigterm_mid_stream_leaves_a_readable_bag(monkeypatch, tmp_path):
+    dds_env = private_domain(monkeypatch)
     recorder = start_recorder(dds_env, "-o", str(tmp_path / "bag"), "--topics", "/cell/arm1/joint_states",
                               "--storage", "sqlite3")
     publisher = subprocess.Popen(CLI + ["sim", "--publish", "--transport", "dds", "--duration", "20",
@@ -106,8 +108,9 @@ def test_sigterm_mid_stream_leaves_a_readable_bag(dds_env, tmp_path):
 
 
 @pytest.mark.slow
-def test_qos_mismatch_is_reported_naming_the_topic(dds_env, tmp_path):
+def test_qos_mismatch_is_reported_naming_the_topic(monkeypatch, tmp_path):
     """The CLI view of tests/test_transport.py's mismatch test (the cam1 reader never matches)."""
+    dds_env = private_domain(monkeypatch)
     qos_file = tmp_path / "qos.yaml"
     qos_file.write_text(f"{CAM}: {{reliability: reliable}}\n")
     recorder = start_recorder(dds_env, "-o", str(tmp_path / "bag"), "--all", "--qos", str(qos_file))
@@ -121,7 +124,8 @@ def test_qos_mismatch_is_reported_naming_the_topic(dds_env, tmp_path):
     assert bag_counts(tmp_path / "bag")["/cell/cam2/image_raw"] > 0
 
 
-def test_min_free_stops_cleanly_with_a_clear_error(dds_env, tmp_path):
+def test_min_free_stops_cleanly_with_a_clear_error(monkeypatch, tmp_path):
+    dds_env = private_domain(monkeypatch)
     recorder = start_recorder(dds_env, "-o", str(tmp_path / "bag"), "--all", "--min-free", "1000000000")
     publisher = subprocess.Popen(CLI + ["sim", "--publish", "--transport", "dds", "--duration", "20",
                                         "--wait-subscribers", "10", *SMALL],
@@ -139,9 +143,10 @@ def test_min_free_stops_cleanly_with_a_clear_error(dds_env, tmp_path):
 
 
 @pytest.mark.slow
-def test_default_cell_ten_seconds_zero_loss_then_build_and_validate(dds_env, tmp_path):
+def test_default_cell_ten_seconds_zero_loss_then_build_and_validate(monkeypatch, tmp_path):
     """The issue's acceptance run: full-size default cell, 10 s. Reliable QoS on both sides so the
     check is about the recorder, not about best-effort UDP on a machine shared by many processes."""
+    dds_env = private_domain(monkeypatch)
     qos_file = tmp_path / "reliable.yaml"
     qos_file.write_text(RELIABLE_QOS)
     recorder = start_recorder(dds_env, "-o", str(tmp_path / "bag"), "--all", "--qos", str(qos_file),

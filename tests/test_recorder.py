@@ -15,7 +15,7 @@ from mcap.reader import make_reader
 from mcap.stream_reader import StreamReader
 from mcap.records import Message
 
-from dds_env import dds_env, wait_until  # noqa: F401 - fixture
+from dds_env import private_domain, wait_until
 from robot_logger import events
 from robot_logger import messages as m
 from robot_logger.bag import open_bag
@@ -192,7 +192,8 @@ def test_parameters_make_validated_options(tmp_path):
     assert len({p.name for p in RECORD_PARAMS}) == len(RECORD_PARAMS)
 
 
-def test_live_recording_picks_up_a_late_topic_and_stops_after_duration(dds_env, tmp_path):
+def test_live_recording_picks_up_a_late_topic_and_stops_after_duration(monkeypatch, tmp_path):
+    private_domain(monkeypatch)
     options = RecordOptions(selector=TopicSelector(all_topics=True), duration_s=3.0,
                             sink=SinkOptions(min_free_bytes=0))
     statuses: list[dict] = []
@@ -232,3 +233,29 @@ def test_cell_yaml_parameters_are_the_cli_flags_one_to_one():
     assert set(sim) == {p.name for p in SIM_PARAMS}
     sim_flags = {o for p in sim_command.params for o in p.opts if o.startswith("--")}
     assert {p.flag for p in SIM_PARAMS} <= sim_flags
+
+
+@pytest.mark.parametrize("compression", [None, "zstd"])
+def test_mcap_storage_writes_the_same_bytes_as_rosbags(tmp_path, compression):
+    """SendTimeMcapWriter's faster write/close_chunk are byte-identical to rosbags' (send time unset)."""
+    from rosbags.rosbag2 import Writer
+    from rosbags.rosbag2.enums import CompressionFormat, CompressionMode, StoragePlugin
+
+    from robot_logger.record.mcap_storage import SendTimeWriter
+
+    image = m.serialize(m.image(STAMP_NS, np.arange(60 * 80 * 3, dtype=np.uint8).reshape(60, 80, 3)), m.IMAGE)
+    files = []
+    for index, cls in enumerate((Writer, SendTimeWriter)):
+        writer = cls(tmp_path / str(index) / "bag", version=9, storage_plugin=StoragePlugin.MCAP)
+        if compression:
+            writer.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
+        (tmp_path / str(index)).mkdir()
+        writer.open()
+        cams = writer.add_connection("/cam", m.IMAGE, typestore=m.typestore())
+        joints = writer.add_connection(JOINTS, m.JOINT_STATE, typestore=m.typestore())
+        for i in range(200):                          # several 1 MiB chunks
+            writer.write(cams, RECV_NS + 10 * i, image)
+            writer.write(joints, RECV_NS + 10 * i + 1, joint_cdr(i))
+        writer.close()
+        files.append(next((tmp_path / str(index) / "bag").glob("*.mcap")).read_bytes())
+    assert files[0] == files[1]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from cyclonedds.core import Policy
 
-from dds_env import dds_env, wait_until  # noqa: F401 - fixture
+from dds_env import private_domain, wait_until
 from robot_logger import messages as m
 from robot_logger.errors import ConfigError, TransportError
 from robot_logger.record import qos
@@ -54,7 +54,8 @@ def test_unknown_type_is_a_transport_error():
         idl_struct("not/msg/There")
 
 
-def test_raw_round_trip_keeps_bytes_and_send_time(dds_env):
+def test_raw_round_trip_keeps_bytes_and_send_time(monkeypatch):
+    private_domain(monkeypatch)
     with open_transport("dds") as sender, open_transport("dds") as receiver:
         pub = sender.publisher("/t/joints", m.JOINT_STATE, qos.SENSOR_WRITER)
         receiver.subscribe("/t/joints", m.JOINT_STATE, qos.SENSOR_READER)
@@ -69,7 +70,8 @@ def test_raw_round_trip_keeps_bytes_and_send_time(dds_env):
     assert m.deserialize(got[7][1], m.JOINT_STATE).position.tolist() == [7.0, 14.0]
 
 
-def test_odd_length_payload_is_padded_and_still_deserializes(dds_env):
+def test_odd_length_payload_is_padded_and_still_deserializes(monkeypatch):
+    private_domain(monkeypatch)
     with open_transport("dds") as sender, open_transport("dds") as receiver:
         pub = sender.publisher("/t/text", m.STRING, qos.EVENTS)
         receiver.subscribe("/t/text", m.STRING, qos.EVENTS)
@@ -82,7 +84,8 @@ def test_odd_length_payload_is_padded_and_still_deserializes(dds_env):
     assert len(data) % 4 == 0 and m.deserialize(data, m.STRING).data == "ab"
 
 
-def test_discovery_lists_other_participants_topics_not_our_own(dds_env):
+def test_discovery_lists_other_participants_topics_not_our_own(monkeypatch):
+    private_domain(monkeypatch)
     with open_transport("dds") as a, open_transport("dds") as b:
         a.publisher("/t/cam", m.IMAGE, qos.SENSOR_WRITER)
         b.publisher("/t/own", m.STRING, qos.STATUS)
@@ -91,7 +94,8 @@ def test_discovery_lists_other_participants_topics_not_our_own(dds_env):
         assert "/t/own" not in b.discover()
 
 
-def test_reliable_reader_vs_best_effort_writer_is_reported_with_the_reason(dds_env):
+def test_reliable_reader_vs_best_effort_writer_is_reported_with_the_reason(monkeypatch):
+    private_domain(monkeypatch)
     with open_transport("dds") as sender, open_transport("dds") as receiver:
         pub = sender.publisher("/t/points", m.POINTCLOUD2, qos.SENSOR_WRITER)
         receiver.subscribe("/t/points", m.POINTCLOUD2, qos.QosProfile("reliable", "volatile"))
@@ -101,7 +105,8 @@ def test_reliable_reader_vs_best_effort_writer_is_reported_with_the_reason(dds_e
     assert "QoS mismatch" in reason and "reliable" in reason and "best_effort" in reason
 
 
-def test_type_mismatch_is_reported(dds_env):
+def test_type_mismatch_is_reported(monkeypatch):
+    private_domain(monkeypatch)
     with open_transport("dds") as sender, open_transport("dds") as receiver:
         sender.publisher("/t/mixed", m.STRING, qos.SENSOR_WRITER)
         receiver.subscribe("/t/mixed", m.JOINT_STATE, qos.SENSOR_READER)
@@ -110,7 +115,8 @@ def test_type_mismatch_is_reported(dds_env):
     assert reason.startswith("type mismatch") and m.STRING in reason and m.JOINT_STATE in reason
 
 
-def test_matched_topics_are_not_reported(dds_env):
+def test_matched_topics_are_not_reported(monkeypatch):
+    private_domain(monkeypatch)
     with open_transport("dds") as sender, open_transport("dds") as receiver:
         pub = sender.publisher("/t/ok", m.STRING, qos.SENSOR_WRITER)
         receiver.subscribe("/t/ok", m.STRING, qos.SENSOR_READER)

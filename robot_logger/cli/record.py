@@ -13,6 +13,7 @@ import click
 from robot_logger import __version__, events
 from robot_logger.cli.common import echo_json, fail, json_option, progress_bar, quiet_option
 from robot_logger.record.episodes import send_event
+from robot_logger.record.malloc import tune_malloc
 from robot_logger.record.params import RECORD_PARAMS, record_options
 from robot_logger.record.publisher import publish_cell
 from robot_logger.record.qos import load_overrides
@@ -134,6 +135,7 @@ def record(as_json: bool, quiet: bool, **params: Any) -> None:
     custom = {"robot_logger.recorder": f"robot_logger {__version__}"}
     path, transport_name, options = record_options(params, custom_data=custom)
     stop = _stop_on_signals()
+    tune_malloc()
     with open_transport(transport_name, node_name="recorder") as transport:
         recorder = Recorder(transport, path, options, on_status=_LiveView(quiet))
         final = recorder.run(stop)

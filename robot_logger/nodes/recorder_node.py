@@ -24,6 +24,7 @@ from typing import Any
 from robot_logger import __version__, events
 from robot_logger.errors import RobotLoggerError
 from robot_logger.messages import EVENTS_TOPIC, STRING, serialize, string
+from robot_logger.record.malloc import tune_malloc
 from robot_logger.record.params import RECORD_PARAMS, record_options
 from robot_logger.record.qos import EVENTS
 from robot_logger.record.recorder import Recorder
@@ -78,6 +79,7 @@ def main(args: list[str] | None = None) -> None:
     """Entry point of the `recorder` console script."""
     from robot_logger.record.rclpy_transport import RclpyTransport
 
+    tune_malloc()
     transport = RclpyTransport(domain_id(), "recorder", ros_args=sys.argv if args is None else args)
     log = transport.node.get_logger()
     stop = threading.Event()

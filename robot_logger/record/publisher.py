@@ -21,7 +21,7 @@ __all__ = ["PublishResult", "publish_cell"]
 
 START_LEAD_NS = 1_000_000_000   # the cell starts this long after the publishers are ready
 PREFETCH = 8192   # messages rendered ahead by the producer thread (rendering comes in bursts)
-ACK_TIMEOUT_S = 2.0
+ACK_TIMEOUT_S = 2.0   # at the end, total wait for reliable readers to acknowledge
 SLEEP_MIN_S = 0.0005
 
 
@@ -83,8 +83,9 @@ def publish_cell(transport: Transport, cell: Cell, *,
     result.stopped_early = not finished
     stop.set()   # ends the producer if we stopped early
     producer.join()
+    acks_deadline = time.monotonic() + ACK_TIMEOUT_S   # one deadline: a dead reader costs it once
     for pub in pubs.values():
-        pub.wait_for_acks(ACK_TIMEOUT_S)
+        pub.wait_for_acks(max(0.0, acks_deadline - time.monotonic()))
     return result
 
 

@@ -1,0 +1,303 @@
+"""Live recording benchmark (issue 6): zero loss on the reference cell, and the lossless ceiling.
+
+    .venv/bin/python tools/bench_record.py            # ~4 min: 60 s reference cell + two ramps
+    .venv/bin/python tools/bench_record.py --quick    # ~1.5 min: 10 s reference, shorter ramps
+
+(a) The reference cell (2 arms JointState 500 Hz, 2 cameras 640x480 rgb8 30 Hz, LiDAR 30k points
+    10 Hz) published over Cyclone DDS (loopback, best-effort sensor QoS as by default) and recorded by
+    `robot-logger record --all`: messages lost, recorder CPU share of one core, peak RSS.
+(b) Camera bandwidth ramped in steps (arms and LiDAR keep running) until messages are lost, twice in
+    the same run: once into `robot-logger record` (to disk, MCAP) and once into a bare raw Cyclone
+    receiver (no disk): the max lossless MB/s of each, their ratio, and the ratio against the
+    110-120 MB/s at which rosbag2's recorder users report drops (ros2/rosbag2#1787).
+
+The publisher replays pre-rendered CDR frames with fresh header stamps (rendering is the simulator's
+cost, not the recorder's). Writes go to the page cache (no fsync), as rosbag2's do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import os
+import random
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+from robot_logger import messages as m
+from robot_logger.bag import open_bag
+from robot_logger.errors import TransportError
+from robot_logger.record import qos
+from robot_logger.record.dds import LOOPBACK_CONFIG
+from robot_logger.record.transport import open_transport, wait_for_subscribers
+
+ROSBAG2_DROP_MBPS = 115.0   # middle of the 110-120 MB/s users of rosbag2's recorder report
+FRAME_MB = 640 * 480 * 3 / 1e6
+CLI = [sys.executable, "-c", "from robot_logger.cli import main; main()"]
+_STAMP = struct.Struct("<iI")
+
+
+# ---- stream plans -----------------------------------------------------------------------------
+def base_streams(prefix: str) -> list[dict]:
+    """Arms and LiDAR of the reference cell."""
+    return [{"topic": f"{prefix}/arm{i}/joint_states", "kind": "joints", "rate_hz": 500.0} for i in (1, 2)] + [
+        {"topic": f"{prefix}/lidar/points", "kind": "lidar", "rate_hz": 10.0}]
+
+
+def reference_plan(duration_s: float) -> list[dict]:
+    cams = [{"topic": f"/bench/ref/cam{i}/image_raw", "kind": "camera", "rate_hz": 30.0} for i in (1, 2)]
+    return [{"name": "reference", "duration_s": duration_s, "reliable": False,
+             "streams": base_streams("/bench/ref") + cams}]
+
+
+def ramp_plan(targets_mbps: list[float], step_s: float, reliable: bool) -> list[dict]:
+    """One phase per camera bandwidth target; each phase has its own camera topics."""
+    phases = []
+    for k, target in enumerate(targets_mbps):
+        fps = target / 2 / FRAME_MB
+        cams = [{"topic": f"/bench/s{k}/cam{i}/image_raw", "kind": "camera", "rate_hz": fps} for i in (1, 2)]
+        phases.append({"name": f"{target:.0f} MB/s", "duration_s": step_s, "reliable": reliable,
+                       "streams": base_streams(f"/bench/s{k}") + cams})
+    return phases
+
+
+def template(kind: str, rng: np.random.Generator) -> tuple[str, bytes]:
+    if kind == "joints":
+        names = [f"joint{j}" for j in range(1, 7)]
+        return m.JOINT_STATE, m.serialize(m.joint_state(0, names, rng.normal(size=6), rng.normal(size=6),
+                                                        rng.normal(size=6)), m.JOINT_STATE)
+    if kind == "camera":
+        pixels = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
+        return m.IMAGE, m.serialize(m.image(0, pixels), m.IMAGE)
+    points = rng.normal(size=(30000, 4)).astype(np.float32)
+    return m.POINTCLOUD2, m.serialize(m.pointcloud2(0, points), m.POINTCLOUD2)
+
+
+# ---- roles (child processes) ------------------------------------------------------------------
+def reader_qos(reliable: bool) -> qos.QosProfile:
+    return qos.QosProfile("reliable", "volatile", "keep_all", 1) if reliable else qos.SENSOR_READER
+
+
+def writer_qos(reliable: bool) -> qos.QosProfile:
+    """Sensor writers: best-effort (the default) or reliable keep-all (flow control, no UDP loss)."""
+    return qos.QosProfile("reliable", "volatile", "keep_all", 1) if reliable else qos.SENSOR_WRITER
+
+
+def run_publisher(plan: list[dict]) -> dict:
+    """Publish every phase of `plan` on the wall clock; per-topic counts, bytes, achieved rates."""
+    rng = np.random.default_rng(0)
+    cache: dict[str, tuple[str, bytes]] = {}
+    counts: dict[str, int] = {}
+    nbytes: dict[str, int] = {}
+    phases = []
+    with open_transport("dds") as transport:
+        for phase in plan:
+            pubs, frames = {}, {}
+            for s in phase["streams"]:
+                msgtype, raw = cache.setdefault(s["kind"], template(s["kind"], rng))
+                pubs[s["topic"]] = transport.publisher(s["topic"], msgtype, writer_qos(phase["reliable"]))
+                frames[s["topic"]] = raw
+            missing = wait_for_subscribers(list(pubs.values()), 15.0)
+            start = time.monotonic()
+            due = [(start + 0.0, s["topic"], 1.0 / s["rate_hz"]) for s in phase["streams"]]
+            heapq.heapify(due)
+            end, lag, failed = start + phase["duration_s"], 0.0, 0
+            while due and due[0][0] < end:
+                when, topic, period = heapq.heappop(due)
+                ahead = when - time.monotonic()
+                if ahead > 0.0005:
+                    time.sleep(ahead)
+                else:
+                    lag = max(lag, -ahead)
+                frame = bytearray(frames[topic])
+                _STAMP.pack_into(frame, 4, *divmod(time.time_ns(), 1_000_000_000))
+                try:
+                    pubs[topic].publish(frame)
+                except TransportError:   # a reliable write blocked longer than its limit: lost
+                    failed += 1
+                    continue
+                counts[topic] = counts.get(topic, 0) + 1
+                nbytes[topic] = nbytes.get(topic, 0) + len(frame)
+                heapq.heappush(due, (when + period, topic, period))
+            wall = time.monotonic() - start
+            cam_bytes = sum(nbytes[s["topic"]] for s in phase["streams"] if s["kind"] == "camera")
+            all_bytes = sum(nbytes[s["topic"]] for s in phase["streams"])
+            phases.append({"name": phase["name"], "wall_s": wall, "max_lag_ms": lag * 1e3, "failed": failed,
+                           "camera_mbps": cam_bytes / wall / 1e6, "total_mbps": all_bytes / wall / 1e6,
+                           "unmatched": missing, "topics": [s["topic"] for s in phase["streams"]]})
+            time.sleep(0.5)
+    return {"counts": counts, "bytes": nbytes, "phases": phases}
+
+
+def run_receiver(stop: threading.Event, reliable: bool) -> dict:
+    """Bare raw Cyclone receive: discover, subscribe, take, count. No disk."""
+    counts: dict[str, int] = {}
+    with open_transport("dds") as transport:
+        subscribed: set[str] = set()
+        next_discovery = 0.0
+        while not stop.is_set():
+            if time.monotonic() >= next_discovery:
+                for topic, msgtype in transport.discover().items():
+                    if topic.startswith("/bench") and topic not in subscribed:
+                        transport.subscribe(topic, msgtype, reader_qos(reliable))
+                        subscribed.add(topic)
+                next_discovery = time.monotonic() + 0.5
+            for batch in transport.take(0.05):
+                counts[batch.topic] = counts.get(batch.topic, 0) + len(batch.samples)
+    return {"counts": counts}
+
+
+# ---- orchestration ----------------------------------------------------------------------------
+class Watch(threading.Thread):
+    """Samples a process's peak RSS; CPU comes from its cpu_times at the end."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.proc, self.peak_rss, self.cpu_s = psutil.Process(pid), 0, 0.0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            try:
+                self.peak_rss = max(self.peak_rss, self.proc.memory_info().rss)
+                times = self.proc.cpu_times()
+                self.cpu_s = times.user + times.system
+            except psutil.Error:
+                return
+            time.sleep(0.1)
+
+
+def session(sink_args: list[str] | None, plan: list[dict], env: dict[str, str], workdir: Path,
+            reliable: bool = False) -> dict:
+    """Start the receiving side (recorder CLI or raw receiver), publish `plan`, stop, collect."""
+    if sink_args is None:
+        receiver = subprocess.Popen([sys.executable, __file__, "--role", "receive"]
+                                    + (["--reliable"] if reliable else []), env=env,
+                                    stdout=subprocess.PIPE, text=True)
+    else:
+        receiver = subprocess.Popen(CLI + ["record", "--transport", "dds", "--json", "--quiet", *sink_args],
+                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watch = Watch(receiver.pid)
+    watch.start()
+    time.sleep(2.0)   # imports and participant discovery
+    if receiver.poll() is not None:
+        raise SystemExit(f"error: the receiving side exited early: {receiver.communicate()}")
+    plan_file = workdir / "plan.json"
+    plan_file.write_text(json.dumps(plan))
+    start = time.monotonic()
+    pub = subprocess.run([sys.executable, __file__, "--role", "publish", "--plan", str(plan_file)],
+                         env=env, capture_output=True, text=True, check=True)
+    wall = time.monotonic() - start
+    time.sleep(1.5)
+    cpu_before_stop = watch.cpu_s
+    receiver.send_signal(signal.SIGINT)
+    out, _ = receiver.communicate(timeout=120)
+    watch.done.set()
+    return {"published": json.loads(pub.stdout), "received": json.loads(out), "wall_s": wall,
+            "cpu_s": cpu_before_stop, "peak_rss": watch.peak_rss}
+
+
+def received_counts(result: dict, bag: Path | None) -> dict[str, int]:
+    if bag is None:
+        return result["received"]["counts"]
+    with open_bag(bag) as reader:
+        return {t: info.count for t, info in reader.topics.items()}
+
+
+def ramp_ceiling(result: dict, bag: Path | None) -> tuple[float, list[dict]]:
+    """Highest achieved total MB/s among the zero-loss steps before the first lossy one; rows."""
+    got = received_counts(result, bag)
+    sent = result["published"]["counts"]
+    rows, ceiling, clean = [], 0.0, True
+    for phase in result["published"]["phases"]:
+        lost = sum(sent.get(t, 0) - got.get(t, 0) for t in phase["topics"]) + phase["failed"]
+        rows.append({"step": phase["name"], "total_mbps": round(phase["total_mbps"], 1), "lost": lost,
+                     "max_lag_ms": round(phase["max_lag_ms"], 1)})
+        clean = clean and lost == 0
+        if clean:
+            ceiling = max(ceiling, phase["total_mbps"])
+    return ceiling, rows
+
+
+def ramp(targets: list[float], step_s: float, reliable: bool, env: dict[str, str], workdir: Path) -> None:
+    """(b): the same ramp into the recorder and into the bare receiver; print the table and ratios."""
+    plan = ramp_plan(targets, step_s, reliable)
+    sink_args = ["-o", str(workdir / "ramp"), "--all"]
+    if reliable:
+        topics = {s["topic"] for phase in plan for s in phase["streams"]}
+        (workdir / "qos.yaml").write_text("".join(f"{t}: {{reliability: reliable, history: keep_all}}\n"
+                                                  for t in sorted(topics)))
+        sink_args += ["--qos", str(workdir / "qos.yaml")]
+    rec = session(sink_args, plan, env, workdir)
+    rec_ceiling, rec_rows = ramp_ceiling(rec, workdir / "ramp")
+    shutil.rmtree(workdir / "ramp")
+    raw = session(None, plan, env, workdir, reliable)
+    raw_ceiling, raw_rows = ramp_ceiling(raw, None)
+    mode = "reliable keep-all (publisher is flow-controlled)" if reliable else "best-effort (default QoS)"
+    print(f"\n(b) camera bandwidth ramp, {mode}, {step_s:g} s per step, arms + LiDAR running:")
+    print(f"    {'step':>10} {'rec MB/s':>9} {'rec lost':>9} {'raw MB/s':>9} {'raw lost':>9} {'rec lag ms':>11}")
+    for r, w in zip(rec_rows, raw_rows):
+        print(f"    {r['step']:>10} {r['total_mbps']:>9.1f} {r['lost']:>9} {w['total_mbps']:>9.1f} {w['lost']:>9}"
+              f" {r['max_lag_ms']:>11.1f}")
+    ratio = rec_ceiling / raw_ceiling if raw_ceiling else float("nan")
+    print(f"    max lossless to disk: {rec_ceiling:.0f} MB/s; raw Cyclone receive: {raw_ceiling:.0f} MB/s; "
+          f"ratio {ratio:.2f}; vs rosbag2's ~{ROSBAG2_DROP_MBPS:.0f} MB/s: {rec_ceiling / ROSBAG2_DROP_MBPS:.2f}x "
+          f"(target >= 200 MB/s: {'met' if rec_ceiling >= 200 else 'NOT met'})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--role", choices=["publish", "receive"], help=argparse.SUPPRESS)
+    parser.add_argument("--plan", help=argparse.SUPPRESS)
+    parser.add_argument("--reliable", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--duration", type=float, default=60.0, help="reference cell seconds")
+    parser.add_argument("--step-s", type=float, default=4.0, help="seconds per ramp step")
+    parser.add_argument("--quick", action="store_true", help="10 s reference, 3 s steps")
+    parser.add_argument("--workdir", default=None, help="where bags go (default: a temp dir)")
+    args = parser.parse_args()
+    if args.role == "publish":
+        print(json.dumps(run_publisher(json.loads(Path(args.plan).read_text()))))
+        return
+    if args.role == "receive":
+        stop = threading.Event()
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        print(json.dumps(run_receiver(stop, args.reliable)))
+        return
+
+    duration, step_s = (10.0, 3.0) if args.quick else (args.duration, args.step_s)
+    targets = [55, 110, 165, 220, 275, 330, 440, 550, 660]
+    env = dict(os.environ, ROS_DOMAIN_ID=str(random.randint(1, 230)), CYCLONEDDS_URI=LOOPBACK_CONFIG)
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench_record_"))
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; bags in {workdir}")
+
+    ref = session(["-o", str(workdir / "ref"), "--all"], reference_plan(duration), env, workdir)
+    got = received_counts(ref, workdir / "ref")
+    lost = {t: n - got.get(t, 0) for t, n in ref["published"]["counts"].items() if n != got.get(t, 0)}
+    phase = ref["published"]["phases"][0]
+    print(f"\n(a) reference cell, {duration:g} s, {phase['total_mbps']:.1f} MB/s offered:")
+    print(f"    published {sum(ref['published']['counts'].values())} messages, recorded {sum(got.values())}, "
+          f"lost {sum(lost.values())} {lost or ''}")
+    print(f"    recorder CPU {ref['cpu_s']:.1f} s over {ref['wall_s']:.1f} s = "
+          f"{100 * ref['cpu_s'] / ref['wall_s']:.0f} % of one core (incl. startup); "
+          f"peak RSS {ref['peak_rss'] / 1e6:.0f} MB")
+    shutil.rmtree(workdir / "ref")
+
+    for reliable in (False, True):
+        ramp(targets, step_s, reliable, env, workdir)
+    if not args.workdir:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
