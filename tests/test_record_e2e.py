@@ -73,7 +73,7 @@ def recorded_events(path: Path) -> list[events.Event]:
 def test_small_cell_is_recorded_without_loss_and_sigint_closes_the_bag(monkeypatch, tmp_path):
     dds_env = private_domain(monkeypatch)
     recorder = start_recorder(dds_env, "-o", str(tmp_path / "bag"), "--all", "--quiet")
-    sent = publish(dds_env, "--duration", "3", *SMALL)
+    sent = publish(dds_env, "--duration", "2", *SMALL)
     time.sleep(0.5)
     final, _ = stop(recorder, signal.SIGINT)
     assert final["stop_reason"] == "stopped"
@@ -88,6 +88,7 @@ def test_small_cell_is_recorded_without_loss_and_sigint_closes_the_bag(monkeypat
     assert info.returncode == 0, info.stderr
 
 
+@pytest.mark.slow
 def test_sigterm_mid_stream_leaves_a_readable_bag(monkeypatch, tmp_path):
     dds_env = private_domain(monkeypatch)
     recorder = start_recorder(dds_env, "-o", str(tmp_path / "bag"), "--topics", "/cell/arm1/joint_states",
@@ -124,6 +125,7 @@ def test_qos_mismatch_is_reported_naming_the_topic(monkeypatch, tmp_path):
     assert bag_counts(tmp_path / "bag")["/cell/cam2/image_raw"] > 0
 
 
+@pytest.mark.slow
 def test_min_free_stops_cleanly_with_a_clear_error(monkeypatch, tmp_path):
     dds_env = private_domain(monkeypatch)
     recorder = start_recorder(dds_env, "-o", str(tmp_path / "bag"), "--all", "--min-free", "1000000000")

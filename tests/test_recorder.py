@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 import pytest
+from click.testing import CliRunner
 from mcap.reader import make_reader
 from mcap.stream_reader import StreamReader
 from mcap.records import Message
@@ -19,6 +20,7 @@ from dds_env import private_domain, wait_until
 from robot_logger import events
 from robot_logger import messages as m
 from robot_logger.bag import open_bag
+from robot_logger.cli import main
 from robot_logger.errors import BagError, ConfigError
 from robot_logger.record import qos
 from robot_logger.record.bagsink import BagSink, SinkOptions
@@ -133,9 +135,10 @@ def test_split_by_duration(tmp_path):
 
 
 def test_min_free_stops_cleanly_and_keeps_what_was_received(tmp_path):
-    writer = BagSink(tmp_path / "bag", SinkOptions(min_free_bytes=1 << 62, flush_interval_s=0.2))
+    batch = [(joint_cdr(i), 0) for i in range(50)]
+    writer = BagSink(tmp_path / "bag", SinkOptions(min_free_bytes=1 << 62, flush_interval_s=0.5))
     writer.add_topic(JOINTS, m.JOINT_STATE)
-    put_joints(writer, 0, 50)
+    assert writer.put(JOINTS, RECV_NS, batch) == 0
     assert wait_until(lambda: writer.stopped, 3.0)
     writer.close()
     assert "disk nearly full" in writer.stop_reason and "bag was closed cleanly" in writer.stop_reason
@@ -150,6 +153,16 @@ def test_queue_overflow_is_counted_never_silent(tmp_path):
     assert writer.put(JOINTS, RECV_NS, big) == 50
     stats = writer.close()
     assert stats.dropped[JOINTS] == 50 and stats.written[JOINTS] == 0
+
+
+def test_record_cli_min_free_exits_2_with_one_line_and_a_closed_bag(monkeypatch, tmp_path):
+    """In-process CLI run (tests/test_record_e2e.py has the version with a live publisher)."""
+    private_domain(monkeypatch)
+    result = CliRunner().invoke(main, ["record", "-o", str(tmp_path / "bag"), "--all", "--transport", "dds",
+                                       "--min-free", "1000000000", "--duration", "20", "--quiet"])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: disk nearly full") and result.output.count("\n") == 1
+    assert (tmp_path / "bag" / "metadata.yaml").is_file()
 
 
 def test_existing_output_is_refused(tmp_path):
