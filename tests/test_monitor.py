@@ -66,8 +66,10 @@ def test_silent_stale_late_and_low_rate_warnings():
     status = monitor.status(T0 + NS + 80_000_000)
     text = "\n".join(status["warnings"])
     assert "/fast: late: header stamps 80 ms behind receive time" in text
-    assert "/slow: low rate" in text
+    assert "low rate" not in text                   # a stream's first window says nothing about its rate
     assert "/never" not in text                     # not silent yet: only 1 s since start
+    feed_stream(monitor, "/slow", T0 + NS + np.arange(0, 100, 4) * 10_000_000, latency_ns=1_000_000)
+    assert "/slow: low rate: 25.0 Hz, expected 100.0 Hz" in monitor.status(T0 + 2 * NS + 80_000_000)["warnings"]
     later = monitor.status(T0 + 5 * NS)
     text = "\n".join(later["warnings"])
     assert "/never: silent: nothing received for 5 s" in text
@@ -89,3 +91,12 @@ def test_rates_are_per_window():
     feed_stream(monitor, "/js", T0 + NS + np.arange(50) * 20_000_000, latency_ns=0)
     second = monitor.status(T0 + 2 * NS)["topics"]["/js"]["rate_hz"]
     assert abs(first - 100) < 2 and abs(second - 50) < 2
+
+
+def test_irregular_topics_are_counted_but_never_warned_about():
+    monitor = SyncMonitor(start_ns=T0, irregular=frozenset({"/events"}))
+    monitor.add_topic("/events")
+    assert monitor.status(T0 + 10 * NS)["warnings"] == []
+    monitor.feed("/events", [0], T0 + 11 * NS, 40)
+    status = monitor.status(T0 + 30 * NS)
+    assert status["warnings"] == [] and status["topics"]["/events"]["count"] == 1

@@ -3,6 +3,7 @@ parameters, and a live recording over Cyclone DDS with a topic that appears late
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -24,6 +25,7 @@ from robot_logger.cli import main
 from robot_logger.errors import BagError, ConfigError
 from robot_logger.record import qos
 from robot_logger.record.bagsink import BagSink, SinkOptions
+from robot_logger.record.monitor import SyncMonitor
 from robot_logger.record.params import RECORD_PARAMS, parse_expect, record_options
 from robot_logger.record.recorder import RecordOptions, Recorder, TopicSelector
 from robot_logger.record.transport import open_transport
@@ -212,6 +214,7 @@ def test_live_recording_picks_up_a_late_topic_and_stops_after_duration(monkeypat
     statuses: list[dict] = []
     with open_transport("dds") as rec_transport, open_transport("dds") as pub_transport:
         recorder = Recorder(rec_transport, tmp_path / "bag", options, on_status=statuses.append)
+        pub_transport.subscribe(m.STATUS_TOPIC, m.STRING, qos.STATUS)
         result: dict = {}
         thread = threading.Thread(target=lambda: result.update(recorder.run(threading.Event())))
         thread.start()
@@ -222,7 +225,10 @@ def test_live_recording_picks_up_a_late_topic_and_stops_after_duration(monkeypat
             pub.publish(joint_cdr(i))
             time.sleep(0.002)
         thread.join(10)
+        published = [json.loads(m.deserialize(data, m.STRING).data)
+                     for batch in pub_transport.take(0.1) for data, _ in batch.samples]
     assert result["stop_reason"] == "duration of 3 s reached"
+    assert len(published) >= 2 and published[-1]["topics"][JOINTS]["count"] > 0   # /robot_logger/status
     assert result["written"][JOINTS] == 300
     assert count_messages(tmp_path / "bag")[JOINTS] == 300
     assert statuses and all(s["transport"] == "dds" for s in statuses)
@@ -272,3 +278,18 @@ def test_mcap_storage_writes_the_same_bytes_as_rosbags(tmp_path, compression):
         writer.close()
         files.append(next((tmp_path / str(index) / "bag").glob("*.mcap")).read_bytes())
     assert files[0] == files[1]
+
+
+def test_status_table_shows_topics_queue_and_warnings():
+    from robot_logger.cli.record import format_status
+
+    monitor = SyncMonitor({JOINTS: 500.0}, start_ns=RECV_NS)
+    monitor.feed(JOINTS, [STAMP_NS], RECV_NS + 10**9, 280)
+    status = monitor.status(RECV_NS + 10**9, written={JOINTS: 1}, dropped_queue={JOINTS: 3}, bytes_written=280,
+                            queue_messages=2, disk_free_bytes=5 * 10**9,
+                            unmatched={"/cell/cam1/image_raw": "QoS mismatch: x"})
+    text = format_status(status)
+    row = next(line for line in text.splitlines() if line.startswith(JOINTS)).split()
+    assert row[1:3] == ["1", "1.0"] and row[3] == "500" and row[5] == "3"
+    assert "queue 2 msgs" in text and "disk free 5.0 GB" in text
+    assert "warning: /cell/cam1/image_raw: never matched: QoS mismatch: x" in text

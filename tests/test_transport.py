@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -15,7 +17,7 @@ from robot_logger.record import qos
 from robot_logger.record.dds import from_dds_qos, to_dds_qos
 from robot_logger.record.dds_raw import pad4
 from robot_logger.record.dds_types import idl_struct
-from robot_logger.record.transport import default_transport, domain_id, open_transport
+from robot_logger.record.transport import RawPublisher, Transport, default_transport, domain_id, open_transport
 
 STAMP_NS = 1_700_000_000_123_456_789
 
@@ -34,6 +36,16 @@ def collect(transport, count: int, timeout_s: float = 5.0) -> list[tuple[str, by
         return len(got) >= count
     wait_until(more, timeout_s, step_s=0)
     return got
+
+
+@contextmanager
+def linked(topic: str, msgtype: str, writer_qos: qos.QosProfile, reader_qos: qos.QosProfile
+           ) -> Iterator[tuple[RawPublisher, Transport]]:
+    """Two participants on a private domain: a publisher on `topic` and a subscribed receiver."""
+    with open_transport("dds") as sender, open_transport("dds") as receiver:
+        pub = sender.publisher(topic, msgtype, writer_qos)
+        receiver.subscribe(topic, msgtype, reader_qos)
+        yield pub, receiver
 
 
 def test_idl_structs_name_every_humble_type_like_ros2_and_serialize_identically():
@@ -56,9 +68,7 @@ def test_unknown_type_is_a_transport_error():
 
 def test_raw_round_trip_keeps_bytes_and_send_time(monkeypatch):
     private_domain(monkeypatch)
-    with open_transport("dds") as sender, open_transport("dds") as receiver:
-        pub = sender.publisher("/t/joints", m.JOINT_STATE, qos.SENSOR_WRITER)
-        receiver.subscribe("/t/joints", m.JOINT_STATE, qos.SENSOR_READER)
+    with linked("/t/joints", m.JOINT_STATE, qos.SENSOR_WRITER, qos.SENSOR_READER) as (pub, receiver):
         assert wait_until(lambda: pub.subscriber_count() == 1)
         sent = [joint_cdr(i) for i in range(50)]
         for i, raw in enumerate(sent):
@@ -72,9 +82,7 @@ def test_raw_round_trip_keeps_bytes_and_send_time(monkeypatch):
 
 def test_odd_length_payload_is_padded_and_still_deserializes(monkeypatch):
     private_domain(monkeypatch)
-    with open_transport("dds") as sender, open_transport("dds") as receiver:
-        pub = sender.publisher("/t/text", m.STRING, qos.EVENTS)
-        receiver.subscribe("/t/text", m.STRING, qos.EVENTS)
+    with linked("/t/text", m.STRING, qos.EVENTS, qos.EVENTS) as (pub, receiver):
         assert wait_until(lambda: pub.subscriber_count() == 1)
         raw = m.serialize(m.string("ab"), m.STRING)
         assert len(raw) % 4
@@ -96,9 +104,8 @@ def test_discovery_lists_other_participants_topics_not_our_own(monkeypatch):
 
 def test_reliable_reader_vs_best_effort_writer_is_reported_with_the_reason(monkeypatch):
     private_domain(monkeypatch)
-    with open_transport("dds") as sender, open_transport("dds") as receiver:
-        pub = sender.publisher("/t/points", m.POINTCLOUD2, qos.SENSOR_WRITER)
-        receiver.subscribe("/t/points", m.POINTCLOUD2, qos.QosProfile("reliable", "volatile"))
+    reliable = qos.QosProfile("reliable", "volatile")
+    with linked("/t/points", m.POINTCLOUD2, qos.SENSOR_WRITER, reliable) as (pub, receiver):
         assert wait_until(lambda: receiver.unmatched(), 4.0)
         reason = receiver.unmatched()["/t/points"]
         assert pub.subscriber_count() == 0
@@ -109,7 +116,7 @@ def test_type_mismatch_is_reported(monkeypatch):
     private_domain(monkeypatch)
     with open_transport("dds") as sender, open_transport("dds") as receiver:
         sender.publisher("/t/mixed", m.STRING, qos.SENSOR_WRITER)
-        receiver.subscribe("/t/mixed", m.JOINT_STATE, qos.SENSOR_READER)
+        receiver.subscribe("/t/mixed", m.JOINT_STATE, qos.SENSOR_READER)     # another type
         assert wait_until(lambda: receiver.unmatched(), 4.0)
         reason = receiver.unmatched()["/t/mixed"]
     assert reason.startswith("type mismatch") and m.STRING in reason and m.JOINT_STATE in reason
@@ -117,9 +124,7 @@ def test_type_mismatch_is_reported(monkeypatch):
 
 def test_matched_topics_are_not_reported(monkeypatch):
     private_domain(monkeypatch)
-    with open_transport("dds") as sender, open_transport("dds") as receiver:
-        pub = sender.publisher("/t/ok", m.STRING, qos.SENSOR_WRITER)
-        receiver.subscribe("/t/ok", m.STRING, qos.SENSOR_READER)
+    with linked("/t/ok", m.STRING, qos.SENSOR_WRITER, qos.SENSOR_READER) as (pub, receiver):
         assert wait_until(lambda: pub.subscriber_count() == 1)
         receiver.discover()
         assert receiver.unmatched() == {}

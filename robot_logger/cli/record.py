@@ -21,7 +21,7 @@ from robot_logger.record.recorder import Recorder
 from robot_logger.record.transport import TRANSPORTS, open_transport
 from robot_logger.sim import Cell
 
-__all__ = ["COMMANDS", "record", "episode", "format_status", "publish_live"]
+__all__ = ["COMMANDS", "record", "episode", "format_status", "publish_live", "stop_on_signals"]
 
 MB = 1e6
 
@@ -60,7 +60,7 @@ def format_status(status: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def _stop_on_signals() -> threading.Event:
+def stop_on_signals() -> threading.Event:
     """An event set by SIGINT or SIGTERM (so both end a recording or publishing cleanly)."""
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -71,7 +71,7 @@ def _stop_on_signals() -> threading.Event:
 def publish_live(cell: Cell, transport_name: str | None, wait_subscribers_s: float, qos_file: str | None,
                  *, as_json: bool, quiet: bool) -> None:
     """`sim --publish`: publish `cell` live until it ends or Ctrl-C / SIGTERM; print what went out."""
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     with open_transport(transport_name, node_name="sim_cell") as transport, \
             progress_bar(cell.spec.duration_s, "publishing", quiet=quiet, unit="s") as bar:
         result = publish_cell(transport, cell, stop=stop, wait_subscribers_s=wait_subscribers_s,
@@ -134,7 +134,7 @@ def record(as_json: bool, quiet: bool, **params: Any) -> None:
     params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items() if v is not None}
     custom = {"robot_logger.recorder": f"robot_logger {__version__}"}
     path, transport_name, options = record_options(params, custom_data=custom)
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     tune_malloc()
     with open_transport(transport_name, node_name="recorder") as transport:
         recorder = Recorder(transport, path, options, on_status=_LiveView(quiet))

@@ -16,12 +16,12 @@ publishes, taking the text from the node's parameters `episode_task`, `episode_p
 
 from __future__ import annotations
 
-import signal
 import sys
 import threading
 from typing import Any
 
 from robot_logger import __version__, events
+from robot_logger.cli.record import stop_on_signals
 from robot_logger.errors import RobotLoggerError
 from robot_logger.messages import EVENTS_TOPIC, STRING, serialize, string
 from robot_logger.record.malloc import tune_malloc
@@ -30,7 +30,7 @@ from robot_logger.record.qos import EVENTS
 from robot_logger.record.recorder import Recorder
 from robot_logger.record.transport import RawPublisher, domain_id
 
-__all__ = ["main", "read_parameters"]
+__all__ = ["main", "read_parameters", "start_node"]
 
 EPISODE_PARAMS = {"episode_task": "", "episode_phase": "", "episode_outcome": "success"}
 
@@ -75,16 +75,20 @@ def _episode_services(node: Any, events_pub: RawPublisher) -> list[Any]:
     ]
 
 
-def main(args: list[str] | None = None) -> None:
-    """Entry point of the `recorder` console script."""
+def start_node(name: str, args: list[str] | None) -> tuple[Any, threading.Event]:
+    """The rclpy transport as node `name` (parameters from `--ros-args`), and an event set by
+    SIGINT/SIGTERM so the node ends its loop and closes cleanly."""
     from robot_logger.record.rclpy_transport import RclpyTransport
 
+    transport = RclpyTransport(domain_id(), name, ros_args=sys.argv if args is None else args)
+    return transport, stop_on_signals()
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of the `recorder` console script."""
     tune_malloc()
-    transport = RclpyTransport(domain_id(), "recorder", ros_args=sys.argv if args is None else args)
+    transport, stop = start_node("recorder", args)
     log = transport.node.get_logger()
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     try:
         values = read_parameters(transport.node, [p for p in RECORD_PARAMS if p.name != "transport"])
         path, _, options = record_options(values, custom_data={"robot_logger.recorder": f"robot_logger {__version__}"})

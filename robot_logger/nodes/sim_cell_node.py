@@ -7,17 +7,14 @@ wait_subscribers, qos.
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 
 from robot_logger.cli.sim import cell_from_options
 from robot_logger.errors import RobotLoggerError
-from robot_logger.nodes.recorder_node import read_parameters
+from robot_logger.nodes.recorder_node import read_parameters, start_node
 from robot_logger.record.params import Param
 from robot_logger.record.publisher import publish_cell
 from robot_logger.record.qos import load_overrides
-from robot_logger.record.transport import domain_id
 
 __all__ = ["SIM_PARAMS", "main"]
 
@@ -38,13 +35,8 @@ SIM_PARAMS = (
 
 def main(args: list[str] | None = None) -> None:
     """Entry point of the `sim_cell` console script."""
-    from robot_logger.record.rclpy_transport import RclpyTransport
-
-    transport = RclpyTransport(domain_id(), "sim_cell", ros_args=sys.argv if args is None else args)
+    transport, stop = start_node("sim_cell", args)
     log = transport.node.get_logger()
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     try:
         v = read_parameters(transport.node, SIM_PARAMS)
         width, _, height = str(v["image_size"]).lower().partition("x")

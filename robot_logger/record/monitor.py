@@ -54,8 +54,12 @@ class SyncMonitor:
     """Accumulates per-topic statistics between status reports."""
 
     def __init__(self, expected_hz: dict[str, float] | None = None,
-                 limits: MonitorLimits = MonitorLimits(), start_ns: int = 0) -> None:
+                 limits: MonitorLimits = MonitorLimits(), start_ns: int = 0,
+                 irregular: frozenset[str] = frozenset()) -> None:
+        """`irregular`: topics that publish when something happens (episode events): counted,
+        never warned about for silence or rate."""
         self._expected = dict(expected_hz or {})
+        self._irregular = irregular
         self._limits = limits
         self._topics: dict[str, _Topic] = {}
         self._start_ns = start_ns
@@ -93,10 +97,12 @@ class SyncMonitor:
         """Status since the last call: per-topic dicts plus `warnings`; `extra` is merged in
         (queue depth, bytes written, disk free, unmatched topics -> reasons under `unmatched`)."""
         topics, warnings = {}, []
+        window_s = max((now_ns - self._window_start_ns) / NS, 1e-3)
         for name, state in sorted(self._topics.items()):
-            window_s = max((now_ns - max(self._window_start_ns, state.first_recv_ns)) / NS, 1e-3)
             topics[name] = self._topic_status(state, window_s)
-            warnings.extend(f"{name}: {w}" for w in self._warnings(state, topics[name], now_ns))
+            if name not in self._irregular:
+                started = state.first_recv_ns > self._window_start_ns   # rate not yet meaningful
+                warnings.extend(f"{name}: {w}" for w in self._warnings(state, topics[name], now_ns, started))
             state.window_count = 0
             state.window_latency_ns = []
         unmatched = extra.get("unmatched") or {}
@@ -120,7 +126,7 @@ class SyncMonitor:
             "latency_ms_max": round(float(latency.max()), 3) if len(latency) else None,
         }
 
-    def _warnings(self, state: _Topic, status: dict[str, object], now_ns: int) -> list[str]:
+    def _warnings(self, state: _Topic, status: dict[str, object], now_ns: int, started: bool) -> list[str]:
         lim = self._limits
         if not state.count:
             silent_s = (now_ns - self._start_ns) / NS
@@ -131,7 +137,7 @@ class SyncMonitor:
         age_ns = now_ns - state.last_recv_ns
         if age_ns > stale_ns:
             found.append(f"stale: last message {age_ns / NS:.1f} s ago")
-        elif period and status["rate_hz"] < lim.low_rate_ratio * NS / period:
+        elif period and not started and status["rate_hz"] < lim.low_rate_ratio * NS / period:
             found.append(f"low rate: {status['rate_hz']} Hz, expected {NS / period:.1f} Hz")
         mean = status["latency_ms_mean"]
         if mean is not None and mean > lim.late_ms:

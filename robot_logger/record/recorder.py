@@ -96,7 +96,8 @@ class Recorder:
         self.options = options
         self.on_status = on_status
         self.sink = BagSink(path, options.sink)
-        self.monitor = SyncMonitor(options.expected_hz, start_ns=time.time_ns())
+        self.monitor = SyncMonitor(options.expected_hz, start_ns=time.time_ns(),
+                                   irregular=frozenset({EVENTS_TOPIC}))
         self.skipped: dict[str, str] = {}   # topic -> why it is not recorded
         self._has_header: dict[str, bool] = {}
         self._status_pub = transport.publisher(STATUS_TOPIC, STRING, STATUS)
