@@ -14,6 +14,7 @@ opens with the episode start and phase events in force, so each split labels on 
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -32,6 +33,8 @@ from robot_logger.record.mcap_storage import SendTimeMcapWriter, SendTimeWriter
 __all__ = ["SinkOptions", "SinkStats", "BagSink", "STORAGES"]
 
 STORAGES = ("mcap", "sqlite3")
+# What a failing disk raises through the storage plugins (sqlite3: "database or disk is full").
+WRITE_ERRORS = (OSError, WriterError, sqlite3.Error)
 MIB = 1 << 20
 
 
@@ -90,6 +93,8 @@ class BagSink:
         self._lock = threading.Condition()
         self._closing = False
         self._episode: list[tuple[bytes, int]] = []   # events in force: start, then last phase
+        self._unchecked_bytes = 0                      # written since the last disk check
+        self._check_after_bytes = max(self.stats.disk_free_bytes - options.min_free_bytes, 0) // 2
         self._thread = threading.Thread(target=self._run, name="bag-writer", daemon=True)
         self._thread.start()
 
@@ -139,7 +144,11 @@ class BagSink:
                     items = list(self._queue)
                     self._queue.clear()
                     done = self._closing
-                for topic, recv_ns, samples in items:
+                for n, (topic, recv_ns, samples) in enumerate(items):
+                    if self.stop_reason:          # the disk check below stopped us mid-batch
+                        with self._lock:
+                            self._queue.extendleft(reversed(items[n:]))   # counted as dropped
+                        break
                     bag = self._write(bag, topic, recv_ns, samples)
                 if time.monotonic() - last_flush >= self.options.flush_interval_s:
                     bag.flush()
@@ -147,14 +156,16 @@ class BagSink:
                     self._check_disk()
                 if done or self.stop_reason:
                     break
-        except (OSError, WriterError) as err:
+        except WRITE_ERRORS as err:
             self.stop_reason = f"cannot write {bag.path}: {err}"
         finally:
             try:
                 bag.close(self.options.custom_data)
-            except (OSError, WriterError) as err:
-                self.stop_reason = self.stop_reason or (
-                    f"cannot close {bag.path}: {err}; run `robot-logger repair {bag.path}`")
+            except WRITE_ERRORS as err:
+                hint = f"run `robot-logger repair {bag.path}`"
+                self.stop_reason = (f"{self.stop_reason}; the bag could not be closed, {hint}"
+                                    if self.stop_reason else
+                                    f"cannot close {bag.path}: {err}; {hint}")
             with self._lock:
                 self._closing = True
                 self._drop_queued()
@@ -178,6 +189,9 @@ class BagSink:
             self.stats.bytes_written += nbytes
             self.stats.queue_messages -= len(samples)
             self.stats.queue_bytes -= nbytes
+        self._unchecked_bytes += nbytes
+        if self._unchecked_bytes >= self._check_after_bytes:
+            self._check_disk()
         return bag
 
     def _track_episode(self, samples: list[tuple[bytes, int]]) -> None:
@@ -199,8 +213,13 @@ class BagSink:
         self.stats.queue_messages = self.stats.queue_bytes = 0
 
     def _check_disk(self) -> None:
+        """Stop when free space is below the minimum. Checked every flush and, between flushes,
+        whenever half of the space left above the minimum has been written (a burst faster than
+        min_free per flush interval would otherwise fill the disk before the next check)."""
         free = shutil.disk_usage(self.path.parent).free
         self.stats.disk_free_bytes = free
+        self._unchecked_bytes = 0
+        self._check_after_bytes = max(free - self.options.min_free_bytes, 0) // 2
         if free < self.options.min_free_bytes:
             self.stop_reason = (f"disk nearly full: {free / MIB:.0f} MiB free under {self.path.parent}, "
                                 f"below the minimum of {self.options.min_free_bytes / MIB:.0f} MiB; "
