@@ -219,8 +219,18 @@ class ShardedBuild:
             if shard is not None:
                 self._progress(number, progress)
         todo = [n for n, shard in enumerate(self.shards) if shard is None]
+        folder = shards_dir(self.output)
+        fresh = bool(todo) and not folder.exists()
         if todo:
-            shards_dir(self.output).mkdir(exist_ok=True)
+            folder.mkdir(exist_ok=True)
+        try:
+            self._build(todo, spec, progress)
+        except BaseException:
+            if fresh and folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()          # a failed first build (a full disk, say) leaves nothing
+            raise
+
+    def _build(self, todo: list[int], spec: ExecutorSpec, progress: Progress | None) -> None:
         try:
             for position, path in run_tasks(build_shard, [self.jobs[n] for n in todo], spec):
                 number = todo[position]
