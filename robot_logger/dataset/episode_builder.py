@@ -25,7 +25,7 @@ from robot_logger.dataset.pointcloud import downsample, points_from_laserscan, \
     points_from_pointcloud2
 from robot_logger.dataset.stats import RunningStats
 from robot_logger.dataset.writer import EpisodeWriter, FrameSink, json_attr
-from robot_logger.errors import DatasetError
+from robot_logger.errors import BagError, DatasetError
 from robot_logger.messages import LASER_SCAN
 
 __all__ = ["EpisodePlan", "EpisodeResult", "TaskContext", "EpisodeBuilder"]
@@ -104,6 +104,7 @@ class _FrameStream:
     def __init__(self, stream: StreamConfig, kind: str, plan: EpisodePlan, ctx: TaskContext,
                  out: EpisodeWriter) -> None:
         self.stream, self.kind, self.ctx, self.out = stream, kind, ctx, out
+        self.bag = plan.bag
         self.msgtype = ctx.topic_types[stream.topic]
         self.count = len(plan.ref_ns)
         self.sinks: list[FrameSink] = []
@@ -135,7 +136,11 @@ class _FrameStream:
 
     def _emit(self, index: int, key: int, raw: Any) -> None:
         if self._cache[0] != key:
-            self._cache = (key, self._decode(raw))
+            try:
+                self._cache = (key, self._decode(raw))
+            except (DatasetError, BagError) as err:
+                raise type(err)(f"{self.bag}: {self.stream.topic}: the message stamped "
+                                f"{header_stamp_ns(raw)} ns cannot be used: {err}") from err
         arrays = self._cache[1]
         if not self.sinks:
             self._make_sinks([arrays[0].shape], [np.uint8])
