@@ -342,15 +342,42 @@ def _typestore(connections: list[Connection]) -> tuple[Typestore, list[str]]:
             warnings.append(f"{conn.msgtype}: the bag's definition does not parse "
                             f"({_reason(err)}); its messages are counted, not decoded")
     new = {name: fd for name, fd in parsed.items() if not _same_fields(base, name, fd)}
+    known = {**base.fielddefs, **parsed}
+    with_messages = {c.msgtype for c in connections if c.msgcount}
+    for name in sorted(new):
+        missing = _undefined_reference(known, name, set())
+        if missing is None:
+            continue
+        del new[name]          # registering it would make every decode of it fail later
+        if name in with_messages:
+            failed.add(name)
+            warnings.append(f"{name}: the bag's definition refers to {missing}, which is not "
+                            "defined; its messages are counted, not decoded")
     store = base
     if new:
         store = get_typestore(Stores.EMPTY)
         store.register(new)
         store.register({k: v for k, v in base.fielddefs.items() if k not in new})
-    with_messages = {c.msgtype for c in connections if c.msgcount}
     for msgtype in sorted(with_messages - store.fielddefs.keys() - failed):
         warnings.append(f"{msgtype}: unknown message type; its messages are counted, not decoded")
     return store, warnings
+
+
+def _undefined_reference(fielddefs: dict[str, Any], name: str, seen: set[str]) -> str | None:
+    """The first type that `name` needs (itself, or through its fields) and nobody defines."""
+    if name in seen:
+        return None
+    seen.add(name)
+    if name not in fielddefs:
+        return name
+    for _field, desc in fielddefs[name][1]:
+        while desc[0].name in ("ARRAY", "SEQUENCE"):
+            desc = desc[1][0]
+        if desc[0].name == "NAME":
+            missing = _undefined_reference(fielddefs, desc[1], seen)
+            if missing is not None:
+                return missing
+    return None
 
 
 def _same_fields(store: Typestore, name: str, fielddef: Any) -> bool:
