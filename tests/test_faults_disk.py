@@ -153,4 +153,7 @@ def test_build_on_a_full_disk_exits_2_and_leaves_no_temp_file(tiny_fs, source_ba
     assert "disk full" in result.stderr or "No space left" in result.stderr, result.stderr
     assert sorted(p.name for p in disk.iterdir()) == ["old.h5"]   # no partial, no shards
     assert checksums(disk) == before                               # the old dataset untouched
+    replace = run("build", source_bag, "-o", old, "--rate", "30", "--quiet", "--overwrite")
+    assert cli_outcome(replace) == "error", replace.output       # replacing it fails the same way
+    assert checksums(disk) == before
     assert cli_outcome(run("validate", old)) == "ok"
