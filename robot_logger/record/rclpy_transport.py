@@ -17,6 +17,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
+from rclpy.subscription import Subscription
 from rosidl_runtime_py.utilities import get_message
 
 from robot_logger.errors import TransportError
@@ -31,6 +32,9 @@ except ImportError:  # Humble
 __all__ = ["RclpyTransport", "to_rclpy_qos"]
 
 MAX_CALLBACKS_PER_TAKE = 10_000
+# rclpy passes MessageInfo (send and receive time) to two-argument callbacks where it supports it;
+# it decides by the callback's signature, so each case gets a callback of its own arity.
+HAS_MESSAGE_INFO = "WithMessageInfo" in getattr(getattr(Subscription, "CallbackType", None), "__members__", {})
 
 
 def to_rclpy_qos(profile: QosProfile) -> QoSProfile:
@@ -92,16 +96,19 @@ class RclpyTransport(Transport):
         if topic in self._subs:
             return
 
-        def received(data: bytes, info: Any = None) -> None:
-            recv_ns = int(info["received_timestamp"]) if info else time.time_ns()
-            send_ns = int(info["source_timestamp"]) if info else 0
-            self._pending.append(Batch(topic, recv_ns or time.time_ns(), [(data, send_ns)]))
+        def received_with_info(data: bytes, info: Any) -> None:
+            recv_ns = int(info["received_timestamp"]) or time.time_ns()
+            self._pending.append(Batch(topic, recv_ns, [(data, int(info["source_timestamp"]))]))
+
+        def received(data: bytes) -> None:
+            self._pending.append(Batch(topic, time.time_ns(), [(data, 0)]))
 
         def incompatible(event: Any) -> None:
             self._incompatible[topic] = f"QoS mismatch: incompatible {event.last_policy_kind.name.lower()}"
 
         sub = self.node.create_subscription(
-            _message_class(msgtype), topic, received, to_rclpy_qos(qos), raw=True,
+            _message_class(msgtype), topic, received_with_info if HAS_MESSAGE_INFO else received,
+            to_rclpy_qos(qos), raw=True,
             event_callbacks=SubscriptionEventCallbacks(incompatible_qos=incompatible))
         self._subs[topic] = (msgtype, qos, sub)
 
