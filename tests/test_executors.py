@@ -77,6 +77,15 @@ def test_ray_not_installed_is_one_clear_error(monkeypatch) -> None:
         list(run_tasks(bag_fingerprint, [Path("x")], ExecutorSpec("ray")))
 
 
+def test_an_unreachable_ray_address_fails_fast(monkeypatch) -> None:
+    ray = pytest.importorskip("ray")
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)   # as in a fresh CLI process
+    for address, message in (("127.0.0.1:1", "cannot reach the Ray cluster at 127.0.0.1:1"),
+                             ("headnode", "--ray-address must be HOST:PORT")):
+        with pytest.raises(DatasetError, match=message):
+            list(run_tasks(bag_fingerprint, [Path("x")], ExecutorSpec("ray", 1, address)))
+
+
 @pytest.mark.slow
 def test_ray_results_and_errors(ray_local, tmp_path: Path) -> None:
     files = some_files(tmp_path / "files", 3)

@@ -17,6 +17,7 @@ caller as itself; a worker that dies (SIGKILL, out of memory) raises `WorkerLost
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -30,6 +31,7 @@ __all__ = ["EXECUTORS", "RAY_RETRIES", "ExecutorSpec", "WorkerLost", "run_tasks"
 
 EXECUTORS = ("local", "ray")
 RAY_RETRIES = 2
+RAY_CONNECT_TIMEOUT_S = 5.0
 RAY_OBJECT_STORE_BYTES = 128 * 1024 * 1024   # results are small; a local instance needs little
 
 T = TypeVar("T")
@@ -102,6 +104,8 @@ def _connect(ray: Any, spec: ExecutorSpec) -> bool:
     if ray.is_initialized():
         return False
     quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
+    if spec.ray_address:
+        _check_reachable(spec.ray_address)     # Ray itself retries an unreachable one for ever
     try:
         ray.init(address=spec.ray_address or "auto", **quiet)
         return True
@@ -112,6 +116,20 @@ def _connect(ray: Any, spec: ExecutorSpec) -> bool:
     ray.init(num_cpus=spec.workers, include_dashboard=False,
              object_store_memory=RAY_OBJECT_STORE_BYTES, **quiet)
     return True
+
+
+def _check_reachable(address: str) -> None:
+    """DatasetError unless a TCP connection to the cluster's HOST:PORT opens within seconds."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise DatasetError(f"--ray-address must be HOST:PORT (the head node's GCS port, 6379 "
+                           f"by default), got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=RAY_CONNECT_TIMEOUT_S).close()
+    except OSError as err:
+        raise DatasetError(f"cannot reach the Ray cluster at {address} "
+                           f"({err.strerror or err}); is `ray start --head` running there?"
+                           ) from err
 
 
 def _ray(fn: Callable[[T], R], items: Sequence[T], spec: ExecutorSpec) -> Iterator[tuple[int, R]]:
