@@ -147,3 +147,14 @@ def test_a_moved_dataset_keeps_its_links_and_a_lost_shard_is_reported(
     problems = validate_dataset(moved / sharded.name).problems
     assert any("data/demo_1" in p for p in problems) and any("data/demo_2" in p for p in problems)
     assert not any("data/demo_0" in p for p in problems)
+
+
+def test_one_file_or_two_shards_of_one_bag_hold_the_same_dataset(tmp_path: Path) -> None:
+    bag = tmp_path / "bag"
+    write_bag(bag, Cell(CellSpec(duration_s=3.0, episodes=3, seed=4, **SMALL)))
+    one = build_dataset([bag], tmp_path / "one.h5", rate_hz=10, workers=1)
+    two = build_dataset([bag], tmp_path / "two.h5", rate_hz=10, workers=2)
+    assert (one.shards_built, two.shards_built) == (1, 2)   # 3 episodes cut in 2 + 1
+    assert not shards_dir(tmp_path / "one.h5").exists()
+    # stats merged from per-episode states in episode order: independent of the cut
+    assert assert_same_dataset(tmp_path / "one.h5", tmp_path / "two.h5") > 40

@@ -46,7 +46,7 @@ from robot_logger.dataset.fingerprint import bag_fingerprint, config_hash, input
 from robot_logger.dataset.writer import DatasetWriter, json_attr
 from robot_logger.errors import DatasetError
 
-__all__ = ["CRASH_ONCE_ENV", "PROVENANCE_ATTRS", "ShardJob", "Shard", "ShardedBuild",
+__all__ = ["CRASH_ONCE_ENV", "MANIFEST", "PROVENANCE_ATTRS", "ShardJob", "Shard", "ShardedBuild",
            "build_shard", "read_shard", "shards_dir", "shard_path", "dataset_bytes",
            "inputs_key_of"]
 
