@@ -1,5 +1,6 @@
-"""Corrupt input through `info`, `build` and `repair`: every command ends with `error: …` and exit 2
-naming what is wrong, or succeeds and counts what it skipped as a warning (`--strict`: an error).
+"""Corrupt input through `info`, `build` and `repair`: each command ends with `error: …` and exit
+2 naming what is wrong, or succeeds and counts what it skipped as a warning (`--strict`: an
+error).
 
 Each bag is written with rosbags' own Writer and robot_logger.messages (tests/bag_factory.py):
 one good stream plus one broken in a single, known way.
@@ -17,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 from rosbags.rosbag2 import StoragePlugin, Writer
 
-from bag_factory import START_NS, Msg, event_msgs, image_msgs, joint_msgs, storage_file, write_bag
+from bag_factory import START_NS, Msg, event_msgs, joint_msgs, storage_file, write_bag
 from fault_log import cli_outcome, log_fault
 from robot_logger import messages as m
 from robot_logger.cli import main
@@ -102,6 +103,13 @@ def metadata_bag(text: str) -> Callable[[Path], Path]:
     return make
 
 
+def future_metadata(path: Path) -> Path:
+    write_bag(path, base())
+    meta = path / "metadata.yaml"
+    meta.write_text(meta.read_text().replace("version: 9", "version: 99"))
+    return path
+
+
 BAGS: dict[str, Callable[[Path], Path]] = {
     "image data shorter than height x step":
         lambda p: payload_bag(p, with_bad("/cam", m.IMAGE, image, bad_image(-10))),
@@ -110,25 +118,17 @@ BAGS: dict[str, Callable[[Path], Path]] = {
     "PointCloud2 data shorter than width x point_step":
         lambda p: payload_bag(p, with_bad("/lidar", m.POINTCLOUD2, cloud, bad_cloud(cut=True))),
     "PointCloud2 field outside point_step":
-        lambda p: payload_bag(p, with_bad("/lidar", m.POINTCLOUD2, cloud, bad_cloud(point_step=8))),
+        lambda p: payload_bag(p, with_bad("/lidar", m.POINTCLOUD2, cloud,
+                                          bad_cloud(point_step=8))),
     "PointCloud2 width larger than its data":
         lambda p: payload_bag(p, with_bad("/lidar", m.POINTCLOUD2, cloud, bad_cloud(width=1000))),
     "unknown message types (custom, unparsable definition)": unknown_type_bag,
     "storage file missing": missing_storage_bag,
     "metadata.yaml not YAML": metadata_bag("rosbag2_bagfile_information: [unclosed\n"),
     "metadata.yaml of another format": metadata_bag("hello: world\n"),
-    "metadata.yaml version from the future": None,   # filled below (needs the real text)
+    "metadata.yaml version from the future": future_metadata,
 }
 
-
-def future_metadata(path: Path) -> Path:
-    write_bag(path, base())
-    meta = path / "metadata.yaml"
-    meta.write_text(meta.read_text().replace("version: 9", "version: 99"))
-    return path
-
-
-BAGS["metadata.yaml version from the future"] = future_metadata
 
 # What each command must do: "error" + a fragment of the one line, or "ok" (+ "warns" when the
 # report must count the skipped part, so that --strict fails).

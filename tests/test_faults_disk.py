@@ -99,7 +99,7 @@ def test_recorder_stops_before_a_tiny_disk_is_full(tiny_fs, storage):
     outcome = f"stopped at {free / MIB:.1f} MiB free: {sink.stop_reason}"
     log_fault(f"tiny disk (12 MiB tmpfs), record {storage}", outcome.split(":")[0],
               offered=offered, written=sum(stats.written.values()))
-    assert sink.stop_reason is not None and sink.stop_reason.startswith("disk nearly full"), outcome
+    assert (sink.stop_reason or "").startswith("disk nearly full"), outcome
     assert "closed cleanly" in sink.stop_reason
     assert free > 0
     with open_bag(disk / "bag") as bag:                     # closed: readable without repair
@@ -111,8 +111,8 @@ def test_recorder_stops_before_a_tiny_disk_is_full(tiny_fs, storage):
 
 
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
-def test_a_disk_that_really_fills_stops_the_recorder_with_a_repairable_bag(tiny_fs, tmp_path,
-                                                                            storage):
+def test_a_disk_that_really_fills_stops_the_recorder_with_a_repairable_bag(
+        tiny_fs, tmp_path, storage):
     """min_free 0: the kernel's ENOSPC ends the recording; the message says so, the old bag is
     intact, and `repair` (to another disk) recovers what reached the disk."""
     disk = tiny_fs(6)

@@ -1,10 +1,10 @@
 """SIGKILL during a live recording and during a build: bounded loss after `repair`, atomic outputs.
 
-Recorder kills run over real Cyclone DDS on loopback in a private domain (`private_domain`). Each round
-starts three `robot-logger record` processes -- a reference (mcap, stopped cleanly at the end) and
-two victims (mcap and sqlite3) -- then `robot-logger sim --publish` with a small cell. Every
-sensor topic is reliable/keep-all on the recorders, reliable/keep-last on the publisher (a dead
-reader then never blocks the writer). Each victim is SIGKILLed at its own random moment 1-6 s
+Recorder kills run over real Cyclone DDS on loopback in a private domain (`private_domain`). Each
+round starts three `robot-logger record` processes -- a reference (mcap, stopped cleanly at the
+end) and two victims (mcap and sqlite3) -- then `robot-logger sim --publish` with a small cell.
+Every sensor topic is reliable/keep-all on the recorders, reliable/keep-last on the publisher (a
+dead reader then never blocks the writer). Each victim is SIGKILLed at its own random moment 1-6 s
 after data started to reach the disk.
 
 How loss is measured: the reference bag says which messages were delivered and when (log time =
