@@ -8,9 +8,12 @@ Mounting needs root: elsewhere these tests skip, saying why.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +21,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from dds_env import private_domain
 from fault_log import cli_outcome, log_fault
 from robot_logger.bag import open_bag
 from robot_logger.bag_repair import repair_bag
@@ -26,6 +30,7 @@ from robot_logger.record.bagsink import BagSink, SinkOptions
 from robot_logger.sim import Cell, CellSpec
 
 MIB = 1 << 20
+CLI = [sys.executable, "-c", "from robot_logger.cli import main; main()"]
 # 2 arms at 500 Hz, 2 cameras of 160x120 rgb8 at 30 Hz, 2000-point LiDAR at 10 Hz: ~3.8 MB/s
 CELL = CellSpec(duration_s=6.0, image_height=120, image_width=160, lidar_points=2000, seed=5)
 
@@ -157,3 +162,36 @@ def test_build_on_a_full_disk_exits_2_and_leaves_no_temp_file(tiny_fs, source_ba
     assert cli_outcome(replace) == "error", replace.output       # replacing it fails the same way
     assert checksums(disk) == before
     assert cli_outcome(run("validate", old)) == "ok"
+
+
+@pytest.mark.slow
+def test_live_record_on_a_tiny_disk_stops_with_a_clear_error(tiny_fs, monkeypatch):
+    """`robot-logger record` (a real process, real DDS) onto a 24 MiB tmpfs holding another bag."""
+    env = private_domain(monkeypatch)
+    disk = tiny_fs(24)
+    old = put_bag(disk, "old", "mcap")
+    before = checksums(old)
+    recorder = subprocess.Popen(CLI + ["record", "--transport", "dds", "-o", str(disk / "bag"),
+                                       "--all", "--min-free", "8", "--json", "--quiet"],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    publisher = subprocess.Popen(CLI + ["sim", "--publish", "--transport", "dds", "--duration",
+                                        "30", "--wait-subscribers", "30", "--image-size",
+                                        "320x240", "--lidar-points", "2000"],
+                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        out, err = recorder.communicate(timeout=120)
+    finally:
+        publisher.send_signal(signal.SIGINT)
+        publisher.communicate(timeout=60)
+    last = err.strip().splitlines()[-1]
+    stopped = last.startswith("error: disk nearly full")
+    log_fault("tiny disk (24 MiB tmpfs), live `robot-logger record` process",
+              f"exit {recorder.returncode}, " + ("error: disk nearly full ...; bag closed"
+                                                 if stopped else last[:80]))
+    assert recorder.returncode == 2 and last.startswith("error: disk nearly full"), err
+    assert "Traceback" not in err
+    written = {t: n for t, n in json.loads(out)["written"].items() if n}
+    with open_bag(disk / "bag") as bag:
+        assert {t: info.count for t, info in bag.topics.items()} == written
+    assert shutil.disk_usage(disk).free > 0
+    assert checksums(old) == before
