@@ -36,7 +36,7 @@ setup(
         "ray": ["ray==2.60.0"],
         "blosc": ["hdf5plugin>=5,<8"],
         "test": ["pytest>=8", "hypothesis>=6.100", "ray==2.60.0", "torch==2.13.0",
-                 "hdf5plugin>=5,<8"],
+                 "hdf5plugin>=5,<8", "colcon-common-extensions>=0.3,<1"],
     },
     zip_safe=True,
     maintainer="robot_logger team",
