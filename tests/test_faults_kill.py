@@ -139,10 +139,11 @@ def record_and_kill(env: dict[str, str], tmp_path: Path, seed: int,
 
 def check_victim(bag: Path, kill_ns: int, reference: dict[tuple[str, object], int],
                  tmp_path: Path) -> dict[str, object]:
-    """info asks for repair; repair keeps the original and loses at most the last interval;
+    """info and build ask for repair; repair keeps the original, loses at most the last interval;
     the repaired bag builds and validates. Returns the numbers for the fault table."""
-    info = run("info", bag)
-    assert cli_outcome(info) == "error" and "robot-logger repair" in info.stderr, info.output
+    for command in (["info", bag], ["build", bag, "-o", tmp_path / "unrepaired.h5"]):
+        hint = run(*command)                                   # both ask for a repair
+        assert cli_outcome(hint) == "error" and "robot-logger repair" in hint.stderr, hint.output
     before = digest(bag)
     repaired = run("repair", bag, "--json")
     assert cli_outcome(repaired) == "ok", repaired.output
