@@ -9,6 +9,7 @@ from what was recovered. The report says what came back per topic and what was l
 
 from __future__ import annotations
 
+import errno
 import shutil
 import sqlite3
 import struct
@@ -118,7 +119,15 @@ def _recover(src: Path, dst: Path) -> McapRecovery | SqliteRecovery:
     try:
         return recover_mcap(src, dst) if src.suffix == ".mcap" else recover_sqlite(src, dst)
     except REPAIR_ERRORS as err:
+        if _disk_full(err):       # the copy's disk, not the damaged source, is the problem
+            raise BagError(f"{dst.parent.parent}: disk full while writing the repaired copy of "
+                           f"{src}; nothing was kept (free space or choose another -o)") from err
         raise BagError(f"{src}: cannot be repaired ({err})") from err
+
+
+def _disk_full(err: BaseException) -> bool:
+    return (isinstance(err, OSError) and err.errno == errno.ENOSPC
+            or isinstance(err, sqlite3.Error) and "disk is full" in str(err))
 
 
 def _old_metadata(path: Path) -> dict[str, Any]:

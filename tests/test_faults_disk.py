@@ -164,6 +164,22 @@ def test_build_on_a_full_disk_exits_2_and_leaves_no_temp_file(tiny_fs, source_ba
     assert cli_outcome(run("validate", old)) == "ok"
 
 
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+def test_repair_onto_a_full_disk_names_the_disk_and_keeps_nothing(tiny_fs, tmp_path, storage):
+    source = tmp_path / "bag"
+    sink = BagSink(source, SinkOptions(storage=storage, min_free_bytes=0))
+    feed(sink, Cell(CELL))
+    sink.close()
+    before = checksums(source)
+    disk = tiny_fs(2)
+    result = run("repair", source, "-o", disk / "repaired")
+    log_fault(f"tiny disk (2 MiB tmpfs), repair {storage} onto it", cli_outcome(result))
+    assert cli_outcome(result) == "error", result.output
+    assert f"{disk}: disk full while writing the repaired copy" in result.stderr, result.stderr
+    assert not any(disk.iterdir())                     # no partial copy left behind
+    assert checksums(source) == before
+
+
 @pytest.mark.slow
 def test_live_record_on_a_tiny_disk_stops_with_a_clear_error(tiny_fs, monkeypatch):
     """`robot-logger record` (a real process, real DDS) onto a 24 MiB tmpfs holding another bag."""
