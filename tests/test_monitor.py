@@ -76,12 +76,16 @@ def test_silent_stale_late_and_low_rate_warnings():
     assert "/fast: stale: last message" in text
 
 
-def test_unmatched_topics_become_warnings_and_extra_facts_pass_through():
+def test_topic_problems_become_warnings_and_extra_facts_pass_through():
     monitor = SyncMonitor(start_ns=T0)
     status = monitor.status(T0 + NS, queue_messages=7,
-                            unmatched={"/cell/cam1/image_raw": "QoS mismatch: reliability"})
+                            unmatched={"/cell/cam1/image_raw": "QoS mismatch: reliability"},
+                            skipped={"/custom": "message type my/msg/X is unknown"},
+                            absent={"/typo": "no publisher; topics seen: /a"})
     assert status["queue_messages"] == 7
-    assert status["warnings"] == ["/cell/cam1/image_raw: never matched: QoS mismatch: reliability"]
+    assert status["warnings"] == ["/cell/cam1/image_raw: never matched: QoS mismatch: reliability",
+                                  "/custom: not recorded: message type my/msg/X is unknown",
+                                  "/typo: not published: no publisher; topics seen: /a"]
 
 
 def test_rates_are_per_window():

@@ -209,7 +209,7 @@ def test_parameters_make_validated_options(tmp_path):
 
 def test_live_recording_picks_up_a_late_topic_and_stops_after_duration(monkeypatch, tmp_path):
     private_domain(monkeypatch)
-    options = RecordOptions(selector=TopicSelector(all_topics=True), duration_s=3.0,
+    options = RecordOptions(selector=TopicSelector(all_topics=True), duration_s=5.0,
                             sink=SinkOptions(min_free_bytes=0))
     statuses: list[dict] = []
     with open_transport("dds") as rec_transport, open_transport("dds") as pub_transport:
@@ -220,18 +220,19 @@ def test_live_recording_picks_up_a_late_topic_and_stops_after_duration(monkeypat
         thread.start()
         time.sleep(0.8)                            # the topic appears after the recorder started
         pub = pub_transport.publisher(JOINTS, m.JOINT_STATE, qos.SENSOR_WRITER)
-        assert wait_until(lambda: pub.subscriber_count() == 1, 3.0)
+        assert wait_until(lambda: pub.subscriber_count() == 1, 4.0)
         for i in range(300):
             pub.publish(joint_cdr(i))
             time.sleep(0.002)
         thread.join(10)
         published = [json.loads(m.deserialize(data, m.STRING).data)
                      for batch in pub_transport.take(0.1) for data, _ in batch.samples]
-    assert result["stop_reason"] == "duration of 3 s reached"
+    assert result["stop_reason"] == "duration of 5 s reached"
     assert len(published) >= 2 and published[-1]["topics"][JOINTS]["count"] > 0   # /robot_logger/status
     assert result["written"][JOINTS] == 300
     assert count_messages(tmp_path / "bag")[JOINTS] == 300
     assert statuses and all(s["transport"] == "dds" for s in statuses)
+    assert result["absent"] == {}
     assert result["topics"][JOINTS]["count"] == 300 and result["topics"][JOINTS]["drops"] == 0
 
 
@@ -293,3 +294,15 @@ def test_status_table_shows_topics_queue_and_warnings():
     assert row[1:3] == ["1", "1.0"] and row[3] == "500" and row[5] == "3"
     assert "queue 2 msgs" in text and "disk free 5.0 GB" in text
     assert "warning: /cell/cam1/image_raw: never matched: QoS mismatch: x" in text
+
+
+def test_a_named_topic_nobody_publishes_is_reported_with_the_topics_that_exist(monkeypatch, tmp_path):
+    private_domain(monkeypatch)
+    options = RecordOptions(selector=TopicSelector(("/cell/arm9/joint_states",)), duration_s=1.5,
+                            absent_after_s=0.5, sink=SinkOptions(min_free_bytes=0))
+    with open_transport("dds") as rec_transport, open_transport("dds") as pub_transport:
+        pub_transport.publisher(JOINTS, m.JOINT_STATE, qos.SENSOR_WRITER)
+        final = Recorder(rec_transport, tmp_path / "bag", options).run(threading.Event())
+    reason = final["absent"]["/cell/arm9/joint_states"]
+    assert reason.startswith("no publisher on ROS_DOMAIN_ID=") and JOINTS in reason
+    assert any(w.startswith("/cell/arm9/joint_states: not published") for w in final["warnings"])

@@ -16,6 +16,8 @@ __all__ = ["MonitorLimits", "SyncMonitor"]
 
 NS = 1_000_000_000
 PERIOD_SAMPLES = 20   # stamp intervals used to estimate a topic's period when no rate is given
+# status extras that map topic -> reason, and how their warnings read
+TOPIC_PROBLEMS = {"unmatched": "never matched", "skipped": "not recorded", "absent": "not published"}
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,8 @@ class SyncMonitor:
 
     def status(self, now_ns: int, **extra: object) -> dict[str, object]:
         """Status since the last call: per-topic dicts plus `warnings`; `extra` is merged in
-        (queue depth, bytes written, disk free, unmatched topics -> reasons under `unmatched`)."""
+        (queue depth, bytes written, disk free, ...); its TOPIC_PROBLEMS entries (topic -> reason)
+        become warnings too."""
         topics, warnings = {}, []
         window_s = max((now_ns - self._window_start_ns) / NS, 1e-3)
         for name, state in sorted(self._topics.items()):
@@ -105,9 +108,9 @@ class SyncMonitor:
                 warnings.extend(f"{name}: {w}" for w in self._warnings(state, topics[name], now_ns, started))
             state.window_count = 0
             state.window_latency_ns = []
-        unmatched = extra.get("unmatched") or {}
-        warnings.extend(f"{topic}: never matched: {reason}"
-                        for topic, reason in sorted(dict(unmatched).items()))
+        for key, label in TOPIC_PROBLEMS.items():
+            problems = dict(extra.get(key) or {})
+            warnings.extend(f"{topic}: {label}: {reason}" for topic, reason in sorted(problems.items()))
         self._window_start_ns = now_ns
         return {"time_ns": now_ns, "elapsed_s": round((now_ns - self._start_ns) / NS, 3),
                 "topics": topics, "warnings": warnings, **extra}

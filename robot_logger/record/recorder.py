@@ -77,6 +77,7 @@ class RecordOptions:
     qos_overrides: dict[str, QosProfile] = field(default_factory=dict)
     expected_hz: dict[str, float] = field(default_factory=dict)
     status_period_s: float = 1.0
+    absent_after_s: float = 3.0     # a named topic without publisher this long after start is reported
 
     def __post_init__(self) -> None:
         if self.duration_s is not None and self.duration_s <= 0:
@@ -100,6 +101,8 @@ class Recorder:
                                    irregular=frozenset({EVENTS_TOPIC}))
         self.skipped: dict[str, str] = {}   # topic -> why it is not recorded
         self._has_header: dict[str, bool] = {}
+        self._seen: set[str] = set()          # every topic discovered on the domain
+        self._started = time.monotonic()
         self._status_pub = transport.publisher(STATUS_TOPIC, STRING, STATUS)
         self._subscribe(EVENTS_TOPIC, STRING)
         for topic in options.selector.topics:
@@ -142,12 +145,23 @@ class Recorder:
             time.time_ns(), queue_messages=stats.queue_messages, queue_bytes=stats.queue_bytes,
             bytes_written=stats.bytes_written, disk_free_bytes=stats.disk_free_bytes,
             written=dict(stats.written), dropped_queue=dict(stats.dropped),
-            unmatched=self.transport.unmatched(), skipped=dict(self.skipped),
+            unmatched=self.transport.unmatched(), skipped=dict(self.skipped), absent=self._absent(),
             bags=[str(p) for p in stats.bags], transport=self.transport.name,
             domain_id=self.transport.domain_id)
 
+    def _absent(self) -> dict[str, str]:
+        """Topics asked for by name that nobody publishes (after a grace period), with what is."""
+        if time.monotonic() - self._started < self.options.absent_after_s:
+            return {}
+        missing = [t for t in self.options.selector.topics if t not in self._has_header and t not in self.skipped]
+        seen = ", ".join(sorted(self._seen)) or "none"
+        return {t: f"no publisher on ROS_DOMAIN_ID={self.transport.domain_id}; topics seen: {seen}"
+                for t in missing}
+
     def _discover(self) -> None:
-        for topic, msgtype in sorted(self.transport.discover().items()):
+        found = self.transport.discover()
+        self._seen.update(found)
+        for topic, msgtype in sorted(found.items()):
             if topic in self._has_header or topic in self.skipped or not self.options.selector.wants(topic):
                 continue
             if msgtype not in typestore().fielddefs:
