@@ -224,9 +224,12 @@ def _make(path: Path, readers: list[Reader], storage: str, warnings: list[str],
           decompress: bool) -> BagReader:
     try:
         return BagReader(path, readers, storage, warnings, decompress)
-    except BaseException:
+    except BaseException as err:
         for reader in readers:
             reader.close()
+        if isinstance(err, READ_ERRORS):    # e.g. a metadata.yaml count that is not a number
+            raise BagError(f"{path}: the bag's metadata does not add up ({_reason(err)}); "
+                           f"{repair_hint(path)}") from err
         raise
 
 

@@ -9,6 +9,7 @@ one good stream plus one broken in a single, known way.
 from __future__ import annotations
 
 import dataclasses
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -110,6 +111,15 @@ def future_metadata(path: Path) -> Path:
     return path
 
 
+def count_not_a_number(path: Path) -> Path:
+    """A topic's message_count is a list (found by tests/test_fuzz.py: it escaped as TypeError)."""
+    write_bag(path, base())
+    meta = path / "metadata.yaml"
+    meta.write_text(re.sub(r"message_count: \d+\n(?=\s+topic_metadata)", "message_count: []\n",
+                           meta.read_text(), count=1))
+    return path
+
+
 BAGS: dict[str, Callable[[Path], Path]] = {
     "image data shorter than height x step":
         lambda p: payload_bag(p, with_bad("/cam", m.IMAGE, image, bad_image(-10))),
@@ -127,6 +137,7 @@ BAGS: dict[str, Callable[[Path], Path]] = {
     "metadata.yaml not YAML": metadata_bag("rosbag2_bagfile_information: [unclosed\n"),
     "metadata.yaml of another format": metadata_bag("hello: world\n"),
     "metadata.yaml version from the future": future_metadata,
+    "metadata.yaml message_count not a number": count_not_a_number,
 }
 
 
@@ -147,6 +158,8 @@ EXPECT: dict[str, dict[str, tuple[str, str]]] = {
                                         "build": ("error", "robot-logger repair")},
     "metadata.yaml version from the future": {"info": ("error", "version"),
                                               "build": ("error", "version")},
+    "metadata.yaml message_count not a number": {"info": ("error", "robot-logger repair"),
+                                                 "build": ("error", "robot-logger repair")},
 }
 COMMANDS = {
     "info": lambda bag, tmp: ["info", bag],
