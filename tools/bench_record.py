@@ -250,6 +250,10 @@ def ramp(targets: list[float], step_s: float, reliable: bool, env: dict[str, str
     for r, w in zip(rec_rows, raw_rows):
         print(f"    {r['step']:>10} {r['total_mbps']:>9.1f} {r['lost']:>9} {w['total_mbps']:>9.1f} {w['lost']:>9}"
               f" {r['max_lag_ms']:>11.1f}")
+    queue_drops = sum(rec["received"]["dropped_queue"].values())
+    blocked = sum(phase["failed"] for phase in rec["published"]["phases"])
+    print(f"    recorder losses: {queue_drops} dropped at its writer queue, {blocked} writes blocked > 5 s at the "
+          f"publisher, the rest never arrived (UDP / reader history)")
     ratio = rec_ceiling / raw_ceiling if raw_ceiling else float("nan")
     print(f"    max lossless to disk: {rec_ceiling:.0f} MB/s; raw Cyclone receive: {raw_ceiling:.0f} MB/s; "
           f"ratio {ratio:.2f}; vs rosbag2's ~{ROSBAG2_DROP_MBPS:.0f} MB/s: {rec_ceiling / ROSBAG2_DROP_MBPS:.2f}x "
