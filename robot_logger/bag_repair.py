@@ -81,8 +81,8 @@ def repair_bag(path: str | Path, output: str | Path | None = None) -> RepairRepo
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    old_counts = {t["topic_metadata"]["name"]: t["message_count"]
-                  for t in old.get("topics_with_message_count", []) if _is_topic_entry(t)}
+    old_counts = {t["topic_metadata"]["name"]: t.get("message_count")
+                  for t in _list(old.get("topics_with_message_count")) if _is_topic_entry(t)}
     return RepairReport(
         source=str(path), output=str(out), storage=storage, recovered=topics,
         lost_bytes=sum(r.lost_bytes for _, r in recoveries),
@@ -102,7 +102,7 @@ def _source_files(path: Path) -> list[Path]:
             raise BagError(f"{path}: not a rosbag2 storage file (expected .mcap or .db3)")
         return [path]
     listed = [path / Path(str(name)).name
-              for name in _old_metadata(path).get("relative_file_paths", None) or []]
+              for name in _list(_old_metadata(path).get("relative_file_paths"))]
     files = listed if listed and all(f.suffix in STORAGE_SUFFIXES and f.is_file()
                                      for f in listed) else storage_files(path)
     if not files:
@@ -139,9 +139,14 @@ def _old_metadata(path: Path) -> dict[str, Any]:
     return info if isinstance(info, dict) else {}
 
 
+def _list(value: Any) -> list[Any]:
+    """A list from the old metadata.yaml, or [] when it holds something else there."""
+    return value if isinstance(value, list) else []
+
+
 def _is_topic_entry(entry: Any) -> bool:
     return (isinstance(entry, dict) and isinstance(entry.get("topic_metadata"), dict)
-            and "name" in entry["topic_metadata"])
+            and isinstance(entry["topic_metadata"].get("name"), str))
 
 
 def _write_metadata(folder: Path, storage: str,

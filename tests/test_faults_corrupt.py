@@ -120,6 +120,14 @@ def count_not_a_number(path: Path) -> Path:
     return path
 
 
+def topic_name_not_a_string(path: Path) -> Path:
+    """A topic's name is a list (found by tests/test_fuzz.py: repair escaped with a TypeError)."""
+    write_bag(path, base())
+    meta = path / "metadata.yaml"
+    meta.write_text(meta.read_text().replace("name: /arm", "name: []", 1))
+    return path
+
+
 BAGS: dict[str, Callable[[Path], Path]] = {
     "image data shorter than height x step":
         lambda p: payload_bag(p, with_bad("/cam", m.IMAGE, image, bad_image(-10))),
@@ -138,6 +146,7 @@ BAGS: dict[str, Callable[[Path], Path]] = {
     "metadata.yaml of another format": metadata_bag("hello: world\n"),
     "metadata.yaml version from the future": future_metadata,
     "metadata.yaml message_count not a number": count_not_a_number,
+    "metadata.yaml topic name not a string": topic_name_not_a_string,
 }
 
 
@@ -160,6 +169,7 @@ EXPECT: dict[str, dict[str, tuple[str, str]]] = {
                                               "build": ("error", "version")},
     "metadata.yaml message_count not a number": {"info": ("error", "robot-logger repair"),
                                                  "build": ("error", "robot-logger repair")},
+    "metadata.yaml topic name not a string": {"info": ("warns", "storage files directly")},
 }
 COMMANDS = {
     "info": lambda bag, tmp: ["info", bag],

@@ -120,9 +120,10 @@ flips = st.lists(st.tuples(REGIONS, st.floats(0, 1, exclude_max=True), st.intege
                  min_size=1, max_size=12)
 yaml_scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70),
                          st.floats(allow_nan=True), st.text(max_size=12))
-yaml_values = st.recursive(yaml_scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)),
-    max_leaves=12)
+yaml_leaves = st.one_of(yaml_scalars, st.just([]), st.just({}))
+yaml_values = st.recursive(yaml_leaves, lambda inner: st.one_of(
+    st.lists(inner, min_size=1, max_size=4),
+    st.dictionaries(st.text(max_size=10), inner, min_size=1, max_size=4)), max_leaves=12)
 
 
 def flip_bytes(path: Path, changes: list[tuple[str, float, int]]) -> None:
