@@ -31,7 +31,7 @@ from robot_logger.sim import Cell, CellSpec, write_bag
 
 CASE_TIMEOUT_S = 30
 FAST_EXAMPLES = {"flips": 6, "truncation": 6, "metadata": 6, "config": 42}       # 60 cases
-SLOW_EXAMPLES = {"flips": 200, "truncation": 150, "metadata": 100, "config": 150}  # 600 cases
+SLOW_EXAMPLES = {"flips": 150, "truncation": 150, "metadata": 150, "config": 150}  # 600 cases
 STORAGES = ("mcap", "sqlite3")
 OUTCOMES = ("ok", "error", "invalid")
 SPEC = CellSpec(duration_s=1.0, arms=1, cameras=1, image_height=24, image_width=32,
