@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from fault_log import cli_outcome, log_fault
 from robot_logger.cli import main
+from robot_logger.sim import Cell, CellSpec, write_bag
 
 EXAMPLE = yaml.safe_load((Path(__file__).parents[1] / "config" / "dataset.yaml").read_text())
 # Keys the example only shows in comments, each with a valid value to place.
@@ -92,7 +93,6 @@ def named_key(path: tuple[str, ...], how: str) -> str:
 
 @pytest.fixture(scope="module")
 def cell_bag(tmp_path_factory) -> Path:
-    from robot_logger.sim import Cell, CellSpec, write_bag
     path = tmp_path_factory.mktemp("cell") / "bag"
     write_bag(path, Cell(CellSpec(duration_s=1.0, image_height=24, image_width=32,
                                   lidar_points=64)))

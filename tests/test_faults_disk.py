@@ -27,7 +27,7 @@ from robot_logger.bag import open_bag
 from robot_logger.bag_repair import repair_bag
 from robot_logger.cli import main
 from robot_logger.record.bagsink import BagSink, SinkOptions
-from robot_logger.sim import Cell, CellSpec
+from robot_logger.sim import Cell, CellSpec, write_bag
 
 MIB = 1 << 20
 CLI = [sys.executable, "-c", "from robot_logger.cli import main; main()"]
@@ -140,7 +140,6 @@ def test_a_disk_that_really_fills_stops_the_recorder_with_a_repairable_bag(
 
 @pytest.fixture(scope="module")
 def source_bag(tmp_path_factory) -> Path:
-    from robot_logger.sim import write_bag
     path = tmp_path_factory.mktemp("src") / "bag"
     write_bag(path, Cell(CellSpec(duration_s=4.0, image_height=120, image_width=160,
                                   lidar_points=500, seed=2)))

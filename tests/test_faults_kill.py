@@ -25,7 +25,6 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -37,6 +36,7 @@ from click.testing import CliRunner
 
 from dds_env import private_domain, wait_until
 from fault_log import cli_outcome, log_fault
+from test_record_e2e import committed_rows
 from robot_logger.bag import header_stamp_ns, open_bag
 from robot_logger.cli import main
 from robot_logger.messages import EVENTS_TOPIC
@@ -60,14 +60,6 @@ def run(*args: object):
 
 def digest(folder: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
-
-
-def committed_rows(bag: Path) -> int:
-    try:
-        with sqlite3.connect(f"file:{next(bag.glob('*.db3'))}?mode=ro", uri=True) as conn:
-            return conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
-    except (StopIteration, sqlite3.Error):
-        return 0
 
 
 def delivered(bag: Path) -> dict[tuple[str, object], int]:
