@@ -158,3 +158,15 @@ def test_one_file_or_two_shards_of_one_bag_hold_the_same_dataset(tmp_path: Path)
     assert not shards_dir(tmp_path / "one.h5").exists()
     # stats merged from per-episode states in episode order: independent of the cut
     assert assert_same_dataset(tmp_path / "one.h5", tmp_path / "two.h5") > 40
+
+
+def test_a_bag_without_a_usable_episode_gives_no_shard(make_bag, tmp_path: Path) -> None:
+    make_bag("bags/a_dark", duration_s=1.5, faults="/cell/cam1/image_raw:outage=0-2", **SMALL)
+    make_bag("bags/b_lit", duration_s=1.5, episodes=1, **SMALL)
+    config = tmp_path / "reference.yaml"
+    config.write_text("reference: cam1\nstreams:\n  cam1: {topic: /cell/cam1/image_raw}\n"
+                      "  arm1_pos: {topic: /cell/arm1/joint_states}\n")
+    summary = build_dataset([tmp_path / "bags"], tmp_path / "out.h5", config_path=config)
+    assert (summary.episodes, summary.shards_built) == (1, 1)
+    assert any("a_dark" in w and "no reference time" in w for w in summary.warnings)
+    assert validate_dataset(tmp_path / "out.h5").ok

@@ -182,7 +182,7 @@ def _tasks(plans: list[BagPlan], config: BuildConfig, phase_names: list[str],
            workers: int) -> list[Task]:
     groups = max(1, -(-workers // len(plans))) if workers > len(plans) else 1
     tasks = []
-    for plan in plans:
+    for plan in (p for p in plans if p.episodes):   # a bag whose episodes were all skipped
         for part in np.array_split(np.arange(len(plan.episodes)), min(groups, len(plan.episodes))):
             tasks.append(Task(plan, [plan.episodes[i] for i in part], config, phase_names))
     return tasks
