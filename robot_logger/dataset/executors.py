@@ -18,7 +18,10 @@ caller as itself; a worker that dies (SIGKILL, out of memory) raises `WorkerLost
 from __future__ import annotations
 
 import logging
+import os
 import socket
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -35,6 +38,7 @@ RAY_RETRIES = 2
 # Imported once by the fork server and inherited by every pool worker instead of re-imported
 # by each (2-3 CPU-seconds apiece here); a module that fails to import is skipped.
 POOL_PRELOAD = ["robot_logger.dataset.shards", "robot_logger.dataset.build", "open3d"]
+PARENT_POLL_S = 1.0
 RAY_CONNECT_TIMEOUT_S = 5.0
 RAY_OBJECT_STORE_BYTES = 128 * 1024 * 1024   # results are small; a local instance needs little
 
@@ -79,7 +83,8 @@ def run_tasks(fn: Callable[[T], R], items: Sequence[T], spec: ExecutorSpec
 def _pool(fn: Callable[[T], R], items: Sequence[T], workers: int) -> Iterator[tuple[int, R]]:
     context = get_context("forkserver")
     context.set_forkserver_preload(POOL_PRELOAD)
-    with ProcessPoolExecutor(min(workers, len(items)), mp_context=context) as pool:
+    with ProcessPoolExecutor(min(workers, len(items)), mp_context=context,
+                             initializer=_exit_with, initargs=(os.getpid(),)) as pool:
         pending: dict[Future[R], int] = {pool.submit(fn, item): i for i, item in enumerate(items)}
         try:
             while pending:
@@ -94,6 +99,19 @@ def _pool(fn: Callable[[T], R], items: Sequence[T], workers: int) -> Iterator[tu
                     yield position, result
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _exit_with(parent_pid: int) -> None:
+    """Pool-worker initializer: end this worker once the process that started the pool is gone
+    (after a `kill -9` of a build, workers would otherwise wait for tasks for ever)."""
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_POLL_S)
+            try:
+                os.kill(parent_pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _import_ray() -> Any:
