@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -125,3 +129,28 @@ def test_bag_fingerprint_follows_content_not_location(make_bag, tmp_path: Path) 
     with storage.open("ab") as handle:       # one more byte: a new size
         handle.write(b"\0")
     assert len({print_, changed, bag_fingerprint(copy)}) == 3
+
+
+def test_kill_9_of_the_build_leaves_no_worker_and_the_rerun_finishes_it(make_bag,
+                                                                        tmp_path: Path) -> None:
+    bags = make_bags(make_bag, tmp_path, 6)
+    out = tmp_path / "out.h5"
+    command = [sys.executable, "-c", "from robot_logger.cli import main; main()", "build",
+               str(bags), "-o", str(out), "--rate", "10", "--workers", "2", "--quiet"]
+    build = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not list(shards_dir(out).glob("*.partial")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    workers = psutil.Process(build.pid).children(recursive=True)
+    assert build.poll() is None, "the build ended before it could be killed"
+    build.kill()
+    build.wait()
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    for process in alive:              # leave nothing behind, even when the test fails
+        process.kill()
+    assert not alive, "pool processes outlived the build"
+    assert not out.exists()
+    summary = build_dataset([bags], out, rate_hz=10, workers=2)
+    assert summary.shards_built >= 1 and summary.shards_built + summary.shards_reused == 6
+    build_dataset([bags], tmp_path / "clean.h5", rate_hz=10)
+    assert assert_same_dataset(out, tmp_path / "clean.h5") > 60
