@@ -141,6 +141,12 @@ class _FrameStream:
             except (DatasetError, BagError) as err:
                 raise type(err)(f"{self.bag}: {self.stream.topic}: the message stamped "
                                 f"{header_stamp_ns(raw)} ns cannot be used: {err}") from err
+            except (AttributeError, TypeError, ValueError, IndexError) as err:
+                # the bag's own definition of the type deserialized into another layout
+                raise DatasetError(f"{self.bag}: {self.stream.topic}: the message stamped "
+                                   f"{header_stamp_ns(raw)} ns does not have the layout of a "
+                                   f"ROS 2 {self.msgtype} ({err}); does the bag define the "
+                                   "type differently?") from err
         arrays = self._cache[1]
         if not self.sinks:
             self._make_sinks([arrays[0].shape], [np.uint8])
