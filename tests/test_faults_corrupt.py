@@ -90,6 +90,22 @@ def unknown_type_bag(path: Path) -> Path:
     return path
 
 
+def redefined_pointfield_bag(path: Path) -> Path:
+    """The bag defines PointField with `coukt` for `count` (same bytes, another layout; found by
+    tests/test_fuzz.py flipping a byte of an MCAP schema: build escaped with AttributeError)."""
+    msgdef, _ = m.typestore().generate_msgdef(m.POINTCLOUD2, ros_version=2)
+    with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        conns = {"/lidar": writer.add_connection(
+            "/lidar", m.POINTCLOUD2, msgdef=msgdef.replace("uint32 count", "uint32 coukt"),
+            rihs01="RIHS01_" + "2" * 64)}
+        for msg in sorted(with_bad("/lidar", m.POINTCLOUD2, cloud, cloud(BAD_AT)),
+                          key=lambda x: x.log_ns):
+            conn = conns.get(msg.topic) or conns.setdefault(msg.topic, writer.add_connection(
+                msg.topic, msg.msgtype, typestore=m.typestore()))
+            writer.write(conn, msg.log_ns, msg.raw)
+    return path
+
+
 def missing_storage_bag(path: Path) -> Path:
     write_bag(path, base())
     storage_file(path).unlink()
@@ -141,6 +157,7 @@ BAGS: dict[str, Callable[[Path], Path]] = {
     "PointCloud2 width larger than its data":
         lambda p: payload_bag(p, with_bad("/lidar", m.POINTCLOUD2, cloud, bad_cloud(width=1000))),
     "unknown message types (custom, unparsable definition)": unknown_type_bag,
+    "PointCloud2 with the bag's own PointField layout": redefined_pointfield_bag,
     "storage file missing": missing_storage_bag,
     "metadata.yaml not YAML": metadata_bag("rosbag2_bagfile_information: [unclosed\n"),
     "metadata.yaml of another format": metadata_bag("hello: world\n"),
@@ -159,6 +176,8 @@ EXPECT: dict[str, dict[str, tuple[str, str]]] = {
     "PointCloud2 field outside point_step": {"build": ("error", "/lidar")},
     "PointCloud2 width larger than its data": {"build": ("error", "/lidar")},
     "unknown message types (custom, unparsable definition)": {"info": ("warns", "my_pkg/msg/")},
+    "PointCloud2 with the bag's own PointField layout": {
+        "build": ("error", "does not have the layout of a ROS 2 sensor_msgs/msg/PointCloud2")},
     "storage file missing": {"info": ("error", ".mcap"), "build": ("error", ".mcap"),
                              "repair": ("error", "")},
     "metadata.yaml not YAML": {"info": ("error", "robot-logger repair"),
