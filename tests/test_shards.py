@@ -51,11 +51,11 @@ def test_several_bags_give_an_index_of_relative_links_into_shards(sharded: Path)
         links = [h5[schema.DATA].get(d, getlink=True) for d in demos]
         assert all(isinstance(link, h5py.ExternalLink) for link in links)
         assert [(link.filename, link.path) for link in links] == [
-            ("out.h5.shards/part-00000.h5", "/data/demo_0"),
-            ("out.h5.shards/part-00001.h5", "/data/demo_0"),
-            ("out.h5.shards/part-00001.h5", "/data/demo_1"),
-            ("out.h5.shards/part-00002.h5", "/data/demo_0"),
-            ("out.h5.shards/part-00002.h5", "/data/demo_1")]
+            ("out.shards/part-00000.h5", "/data/demo_0"),
+            ("out.shards/part-00001.h5", "/data/demo_0"),
+            ("out.shards/part-00001.h5", "/data/demo_1"),
+            ("out.shards/part-00002.h5", "/data/demo_0"),
+            ("out.shards/part-00002.h5", "/data/demo_1")]
         # numbered by bag path, then time
         bags = [Path(h5[schema.DATA][d].attrs["source_bag"]).name for d in demos]
         starts = [int(h5[schema.DATA][d].attrs["t_start_ns"]) for d in demos]

@@ -66,9 +66,8 @@ RunTask = Callable[[Any, DatasetWriter, Progress | None],
 
 
 def shards_dir(output: str | Path) -> Path:
-    """The folder of an output's shards: `OUT.h5` -> `OUT.h5.shards`."""
-    output = Path(output)
-    return output.with_name(output.name + ".shards")
+    """The folder of an output's shards: `OUT.h5` -> `OUT.shards`."""
+    return Path(output).with_suffix(".shards")
 
 
 def shard_path(output: str | Path, number: int) -> Path:
