@@ -127,9 +127,9 @@ def test_a_disk_that_really_fills_stops_the_recorder_with_a_repairable_bag(
                                              flush_interval_s=0.1))
     feed(sink, Cell(CELL), pause_every_ns=50_000_000)
     sink.close()
-    log_fault(f"disk really full (6 MiB tmpfs, --min-free 0), record {storage}",
-              "stopped: " + (sink.stop_reason or "not stopped").split(":")[0])
     reason = sink.stop_reason or ""
+    log_fault(f"disk really full (6 MiB tmpfs, --min-free 0), record {storage}",
+              "stopped: " + reason.replace(str(disk / "bag"), "BAG") if reason else "not stopped")
     assert "No space left on device" in reason or "database or disk is full" in reason, reason
     assert checksums(old) == before
     repaired = repair_bag(disk / "bag", tmp_path / "repaired")

@@ -67,7 +67,8 @@ def judge(fault: str, outcomes: dict[str, str]) -> None:
     """Log the case for the fault table, then require documented outcomes only."""
     bad = {cmd: what for cmd, what in outcomes.items() if what not in OUTCOMES}
     log_fault(f"fuzz: {fault}", "FAILED" if bad else "documented outcomes only",
-              **{cmd: what.split(":")[0] for cmd, what in outcomes.items()})
+              **{cmd: what.split(":")[0] for cmd, what in outcomes.items()},
+              **({"reason": str(bad)[:300]} if bad else {}))
     assert not bad, f"{fault}: {bad}"
 
 

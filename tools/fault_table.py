@@ -90,6 +90,10 @@ def main() -> int:
         rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     print(table(rows))
     crashes = sum(1 for r in rows if "crash" in r["outcome"] or r["outcome"] == "FAILED")
+    reasons = Counter(r["reason"] for r in rows if "reason" in r)
+    if reasons:
+        print("\nwhat failed (distinct reasons):")
+        print("\n".join(f"  x{n} {why}" for why, n in reasons.most_common(10)))
     print(f"\n{len(rows)} fault cases logged, {crashes} crashed or failed; "
           f"pytest ({'fast' if args.quick else 'fast + slow'}) took {seconds:.0f} s:")
     print(summary)
