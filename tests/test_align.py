@@ -110,11 +110,11 @@ def test_align_joints_sampled_at_different_times() -> None:
 def run_selector(ref: np.ndarray, arrivals: list[tuple[int, int]], method: str, tol: int,
                  margin: int) -> tuple[dict[int, int], FrameSelector]:
     chosen: dict[int, int] = {}
-    selector = FrameSelector(ref, method=method, tolerance_ns=tol, margin_ns=margin,
-                             emit=lambda i, _key, raw: chosen.__setitem__(i, raw))
+    selector = FrameSelector(ref, method=method, tolerance_ns=tol, margin_ns=margin)
     for stamp, log in arrivals:
-        selector.add(stamp, log, stamp)   # the "raw message" is its own stamp
-    selector.flush()
+        final = selector.add(stamp, log, stamp)   # the "raw message" is its own stamp
+        chosen.update((i, raw) for i, _key, raw in final)
+    chosen.update((i, raw) for i, _key, raw in selector.flush())
     return chosen, selector
 
 
@@ -139,13 +139,12 @@ def test_selector_emits_frames_while_streaming_and_keeps_a_small_buffer() -> Non
     ref = reference_times(0, 10_000 * MS, 10)
     stamps = np.arange(0, 10_000 * MS, 33 * MS)
     emitted: list[int] = []
-    selector = FrameSelector(ref, method="nearest", tolerance_ns=20 * MS, margin_ns=100 * MS,
-                             emit=lambda i, _k, _r: emitted.append(i))
+    selector = FrameSelector(ref, method="nearest", tolerance_ns=20 * MS, margin_ns=100 * MS)
     largest = 0
     for stamp in stamps.tolist():
-        selector.add(stamp, stamp + 5 * MS, stamp)
+        emitted += [i for i, _key, _raw in selector.add(stamp, stamp + 5 * MS, stamp)]
         largest = max(largest, len(selector._stamps))
-    assert len(emitted) > len(ref) - 3        # all but the last few emitted before the flush
+    assert len(emitted) > len(ref) - 3        # all but the last few final before the flush
     assert largest <= 8                       # ~ (tolerance + margin) / period frames buffered
-    selector.flush()
+    emitted += [i for i, _key, _raw in selector.flush()]
     assert emitted == list(range(len(ref)))

@@ -18,7 +18,7 @@ from robot_logger.bag import header_stamp_ns
 from robot_logger.dataset import labels, schema
 from robot_logger.dataset.align import align_joints, effective_stamps
 from robot_logger.dataset.config import BuildConfig, StreamConfig
-from robot_logger.dataset.frames import FrameSelector
+from robot_logger.dataset.frames import Final, FrameSelector
 from robot_logger.dataset.images import decode_image, resize
 from robot_logger.dataset.jointstate import FIELDS, JointBatch, parse_uniform
 from robot_logger.dataset.pointcloud import downsample, points_from_laserscan, \
@@ -113,7 +113,7 @@ class _FrameStream:
             self._make_sinks([(stream.points, 4), (stream.points,)], [np.float32, bool])
         self.selector = FrameSelector(plan.ref_ns, method=stream.align_for(kind),
                                       tolerance_ns=stream.tolerance_ns(kind),
-                                      margin_ns=ctx.margin_ns, emit=self._emit)
+                                      margin_ns=ctx.margin_ns)
 
     def _make_sinks(self, shapes: list[tuple[int, ...]], dtypes: list[Any]) -> None:
         comp = self.ctx.config.compression
@@ -133,6 +133,14 @@ class _FrameStream:
             points_from_pointcloud2(msg)
         return list(downsample(points, crop=self.stream.crop, voxel_size=self.stream.voxel_size,
                                n_points=self.stream.points))
+
+    def add(self, stamp_ns: int, log_ns: int, raw: Any) -> None:
+        """Offer a message to the selector; decode and write the frames that became final."""
+        self._emit_all(self.selector.add(stamp_ns, log_ns, raw))
+
+    def _emit_all(self, final: list[Final]) -> None:
+        for index, key, raw in final:
+            self._emit(index, key, raw)
 
     def _emit(self, index: int, key: int, raw: Any) -> None:
         if self._cache[0] != key:
@@ -155,7 +163,8 @@ class _FrameStream:
 
     def finish(self, where: str) -> None:
         """Flush the selector; a stream that never had a frame needs a known frame shape."""
-        self.selector.flush()
+        self._emit_all(self.selector.flush())
+        self._cache = (-1, [])
         if not self.sinks and self.count:
             if self.stream.resize is None:
                 raise DatasetError(f"{where}: stream {self.stream.name} ({self.stream.topic}) has "
@@ -206,7 +215,7 @@ class EpisodeBuilder:
         self.frame_stamps[topic][1].append(log_ns)
         when = stamp if self.header and stamp > 0 else log_ns
         for stream in streams:
-            stream.selector.add(when, log_ns, raw)
+            stream.add(when, log_ns, raw)
 
     def finish(self) -> EpisodeResult:
         """Align, label and write everything that is not a frame; return the episode's result."""

@@ -35,6 +35,7 @@ __all__ = ["DatasetWriter", "EpisodeWriter", "FrameSink", "partial_path", "h5_fi
 
 PARTIAL_SUFFIX = ".partial"
 H5_FAILURES = (OSError, ValueError, RuntimeError, KeyError)  # what h5py and the OS raise
+METADATA_CACHE_BYTES = 4 * 2**20
 
 
 def partial_path(path: Path) -> Path:
@@ -136,6 +137,7 @@ class DatasetWriter:
             self.file = h5py.File(self.partial, "w")
         except OSError as err:
             raise DatasetError(f"{self.partial}: cannot create ({_reason(err)})") from err
+        _cap_metadata_cache(self.file)
         self.file.create_group(schema.DATA)
         return self
 
@@ -203,6 +205,16 @@ class DatasetWriter:
             return
         raise DatasetError(f"{self.path}: cannot write dataset ({_reason(exc)}); "
                            "no partial file was left") from exc
+
+
+def _cap_metadata_cache(h5: h5py.File) -> None:
+    """Keep HDF5's metadata cache small: by default it grows to 32 MB as a file gains episodes,
+    which is most of a long build's memory; the episode being written needs far less."""
+    config = h5.id.get_mdc_config()
+    config.max_size = METADATA_CACHE_BYTES
+    config.initial_size = min(config.initial_size, METADATA_CACHE_BYTES)
+    config.min_size = min(config.min_size, METADATA_CACHE_BYTES // 2)
+    h5.id.set_mdc_config(config)
 
 
 def _reason(err: BaseException) -> str:
