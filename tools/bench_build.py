@@ -75,8 +75,11 @@ def job_raw_read(bag: str) -> dict[str, Any]:
 def remove_output(out: Path) -> None:
     """Delete an output and its shard folder, so no build can reuse an earlier one."""
     out.unlink(missing_ok=True)
-    for shards in out.parent.glob(out.stem + ".shards*"):
-        shutil.rmtree(shards, ignore_errors=True)
+    for shards in [*out.parent.glob(out.stem + ".shards*"), *out.parent.glob(out.name + ".*")]:
+        if shards.is_dir():
+            shutil.rmtree(shards, ignore_errors=True)
+        else:
+            shards.unlink(missing_ok=True)
 
 
 def job_build(bag: str, out: str, config: str, workers: int) -> dict[str, Any]:
