@@ -165,6 +165,8 @@ class _FrameStream:
         """Flush the selector; a stream that never had a frame needs a known frame shape."""
         self._emit_all(self.selector.flush())
         self._cache = (-1, [])
+        for sink in self.sinks:
+            sink.flush()
         if not self.sinks and self.count:
             if self.stream.resize is None:
                 raise DatasetError(f"{where}: stream {self.stream.name} ({self.stream.topic}) has "

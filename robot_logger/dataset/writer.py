@@ -19,9 +19,12 @@ import errno
 import json
 import os
 import zlib
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import h5py
 import numpy as np
@@ -36,6 +39,8 @@ __all__ = ["DatasetWriter", "EpisodeWriter", "FrameSink", "partial_path", "h5_fi
 PARTIAL_SUFFIX = ".partial"
 H5_FAILURES = (OSError, ValueError, RuntimeError, KeyError)  # what h5py and the OS raise
 METADATA_CACHE_BYTES = 4 * 2**20
+COMPRESSION_THREADS = 2
+MAX_PENDING_FRAMES = 8
 
 
 def partial_path(path: Path) -> Path:
@@ -67,40 +72,66 @@ def deflate(data: memoryview | bytes, level: int) -> bytes:
     return zlib.compress(data, level)
 
 
+@lru_cache(maxsize=1)
+def _deflate_pool() -> ThreadPoolExecutor:
+    """Threads for `deflate` (ISA-L and zlib release the GIL): compression overlaps reading."""
+    return ThreadPoolExecutor(min(COMPRESSION_THREADS, os.cpu_count() or 1),
+                              thread_name_prefix="deflate")
+
+
 class FrameSink:
     """One (T, *frame_shape) dataset chunked a frame at a time, written frame by frame.
 
-    gzip and uncompressed frames go straight to their chunk (`deflate` here, no HDF5 pipeline);
-    other filters use a normal h5py write.
+    gzip and uncompressed frames go straight to their chunk (no HDF5 pipeline); gzip frames are
+    compressed by a small thread pool and written in order as they are done, at most
+    MAX_PENDING_FRAMES behind. `flush` writes the rest (the DatasetWriter flushes every sink
+    before it closes). Other filters use a normal h5py write.
     """
 
-    def __init__(self, dataset: h5py.Dataset, compression: str, level: int) -> None:
+    def __init__(self, dataset: h5py.Dataset, compression: str, level: int,
+                 release: Callable[[FrameSink], None] = lambda _sink: None) -> None:
         self.dataset = dataset
+        self._shape = dataset.shape[1:]
         self._direct = compression in ("gzip", "none")
         self._level = level if compression == "gzip" else None
         self._zeros = (0,) * (dataset.ndim - 1)
+        self._pending: deque[tuple[int, Future[bytes]]] = deque()
+        self._release = release
 
     def write(self, index: int, frame: np.ndarray) -> None:
         """Store frame `index` (shape and dtype must match the dataset)."""
         frame = np.ascontiguousarray(frame, self.dataset.dtype)
-        if frame.shape != self.dataset.shape[1:]:
+        if frame.shape != self._shape:
             raise DatasetError(f"{self.dataset.name}: frame {index} has shape {frame.shape}, "
-                               f"the stream's frames are {self.dataset.shape[1:]} "
+                               f"the stream's frames are {self._shape} "
                                "(set resize: [H, W] in the config to make them equal)")
         if not self._direct:
             self.dataset[index] = frame
             return
         data = memoryview(frame).cast("B")
-        if self._level is not None:
-            data = deflate(data, self._level)
-        self.dataset.id.write_direct_chunk((index,) + self._zeros, data)
+        if self._level is None:
+            self.dataset.id.write_direct_chunk((index,) + self._zeros, data)
+            return
+        self._pending.append((index, _deflate_pool().submit(deflate, data, self._level)))
+        self._drain(MAX_PENDING_FRAMES)
+
+    def flush(self) -> None:
+        """Write every frame still being compressed."""
+        self._drain(0)
+        self._release(self)
+
+    def _drain(self, keep: int) -> None:
+        while self._pending and (len(self._pending) > keep or self._pending[0][1].done()):
+            index, future = self._pending.popleft()
+            self.dataset.id.write_direct_chunk((index,) + self._zeros, future.result())
 
 
 class EpisodeWriter:
     """The group of one episode (`/data/demo_<i>`)."""
 
-    def __init__(self, group: h5py.Group) -> None:
+    def __init__(self, group: h5py.Group, sinks: set[FrameSink] | None = None) -> None:
         self.group = group
+        self._sinks = set() if sinks is None else sinks   # the file's sinks not yet flushed
 
     def array(self, key: str, values: np.ndarray, dtype: Any = None,
               attrs: Mapping[str, Any] | None = None) -> None:
@@ -116,7 +147,9 @@ class EpisodeWriter:
             key, shape=(count,) + tuple(frame_shape), dtype=dtype,
             chunks=(1,) + tuple(frame_shape) if count else None,
             **(h5_filter(compression, level) if count else {}))
-        return FrameSink(dset, compression, level)
+        sink = FrameSink(dset, compression, level, release=self._sinks.discard)
+        self._sinks.add(sink)
+        return sink
 
 
 class DatasetWriter:
@@ -127,6 +160,7 @@ class DatasetWriter:
         self.partial = partial_path(self.path)
         self.overwrite = overwrite
         self.file: h5py.File | None = None
+        self._sinks: set[FrameSink] = set()
 
     def __enter__(self) -> DatasetWriter:
         if self.path.exists() and not self.overwrite:
@@ -152,7 +186,7 @@ class DatasetWriter:
         group = self.h5[schema.DATA].create_group(name)
         for key, value in attrs.items():
             group.attrs[key] = value
-        return EpisodeWriter(group)
+        return EpisodeWriter(group, self._sinks)
 
     def copy_episode(self, source: h5py.Group, name: str) -> None:
         """Copy a finished episode from another file (a worker's shard), chunks as stored."""
@@ -186,6 +220,12 @@ class DatasetWriter:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  _tb: TracebackType | None) -> None:
+        for sink in list(self._sinks) if exc is None else []:
+            try:
+                sink.flush()
+            except Exception as err:  # noqa: BLE001 - a frame that cannot be written fails all
+                exc = exc or err
+        self._sinks.clear()
         try:
             if self.file is not None:
                 self.file.close()
