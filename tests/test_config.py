@@ -37,7 +37,7 @@ def test_example_config_loads_and_matches_the_simulated_cell() -> None:
                      "arm2_vel": "joint", "cam1": "image", "cam2": "image", "lidar": "lidar"}
     assert config.rate_hz == 10 and config.time_source == "header"
     assert config.stream("cam2").resize == (240, 320)
-    assert config.stream("lidar").crop == ((-4.0, -4.0, -0.5), (4.0, 4.0, 3.0))
+    assert config.stream("lidar").crop == ((-3.9, -2.7, -2.3), (3.9, 5.1, 0.5))
     assert config.actions.streams == ("arm1_pos", "arm2_pos")
     assert config.stream("arm1_pos").tolerance_ns("joint") == 20_000_000
 
