@@ -9,6 +9,10 @@ The fault tests (tests/test_faults_*.py, tests/test_fuzz.py) append one JSON lin
 try to the file named by ROBOT_LOGGER_FAULT_LOG (tests/fault_log.py); this script sets it, runs
 pytest, and groups the lines. A failed assertion still logs its case as FAILED before it raises,
 so the table shows failures next to the pytest summary. Exit status is pytest's.
+
+It tests the tree it lives in: for a table of a commit, run it from a clean export of that commit
+(`git archive HEAD | tar -x -C DIR`, then `PYTHONPATH=DIR python DIR/tools/fault_table.py`).
+Mounting the tiny filesystems needs root; without it those rows are missing (tests skip).
 """
 
 from __future__ import annotations
