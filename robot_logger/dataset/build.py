@@ -29,8 +29,8 @@ from robot_logger.dataset import labels, schema
 from robot_logger.dataset.align import clean_order, reference_times
 from robot_logger.dataset.config import BuildConfig, config_json, discover_config, \
     load_config, resolve_streams
-from robot_logger.dataset.episode_builder import EpisodeBuilder, EpisodePlan, EpisodeResult, \
-    TaskContext
+from robot_logger.dataset.episode_builder import STATS_VALUES, EpisodeBuilder, EpisodePlan, \
+    EpisodeResult, TaskContext
 from robot_logger.dataset.executors import ExecutorSpec
 from robot_logger.dataset.shards import ShardedBuild, dataset_bytes
 from robot_logger.dataset.stats import RunningStats
@@ -303,8 +303,8 @@ def _dataset_meta(config: BuildConfig, bags: Sequence[Path], plans: list[BagPlan
                 raise DatasetError(f"stream {stream}: joint names differ between episodes "
                                    f"({joint_names[stream]} vs {names}); list them with "
                                    f"joints: [...] in the config")
-        for key, state in result.stats.items():
-            stats.setdefault(key, RunningStats()).merge(RunningStats.from_state(state))
+        for key, arrays in result.stats.items():
+            stats.setdefault(key, RunningStats()).update(arrays[STATS_VALUES])
     train = [schema.demo_name(e.index) for p in plans for e in p.episodes if e.train]
     valid = [schema.demo_name(e.index) for p in plans for e in p.episodes if not e.train]
     return {
