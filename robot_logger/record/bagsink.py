@@ -139,8 +139,9 @@ class BagSink:
         try:
             while True:
                 with self._lock:
-                    if not self._queue and not self._closing:
-                        self._lock.wait(timeout=self.options.flush_interval_s / 4)
+                    if not self._queue and not self._closing:   # sleep until the next flush is due
+                        next_flush = last_flush + self.options.flush_interval_s
+                        self._lock.wait(timeout=max(0.0, next_flush - time.monotonic()))
                     items = list(self._queue)
                     self._queue.clear()
                     done = self._closing
