@@ -18,7 +18,7 @@ from robot_logger.dataset.executors import ExecutorSpec, WorkerLost, run_tasks
 from robot_logger.dataset.fingerprint import bag_fingerprint
 from robot_logger.dataset.shards import CRASH_ONCE_ENV, shards_dir
 from robot_logger.errors import BagError, DatasetError
-from shard_helpers import assert_same_dataset
+from dataset_compare import assert_same_dataset
 
 SMALL = {"duration_s": 1.5, "cameras": 1, "image_height": 24, "image_width": 32,
          "lidar_points": 256}

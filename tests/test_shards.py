@@ -18,7 +18,7 @@ from robot_logger.dataset.shards import shard_path, shards_dir
 from robot_logger.dataset.stats import DEFAULT_BINS
 from robot_logger.dataset.validate import validate_dataset
 from robot_logger.sim import Cell, CellSpec, write_bag
-from shard_helpers import assert_same_dataset, has_manifest
+from dataset_compare import assert_same_dataset, has_manifest
 
 SMALL = {"image_height": 24, "image_width": 32, "lidar_points": 256, "cameras": 1}
 # Named so that path order differs from creation order; 2, 1 and 2 episodes.

@@ -1,4 +1,4 @@
-"""Helpers for the scale-out tests: compare two datasets through their external links."""
+"""Compare two datasets array by array, following external links (sharded or single-file alike)."""
 
 from __future__ import annotations
 
@@ -23,32 +23,35 @@ def members(group: h5py.Group) -> dict[str, h5py.Dataset]:
     return found
 
 
-def assert_same_dataset(a: Path, b: Path) -> int:
-    """Same episodes, arrays (values, dtypes), attrs, masks, stats and joint names; returns the
-    number of arrays compared. Provenance keys and the shard manifest are left out."""
+def assert_same_dataset(a: Path, b: Path, skip_attrs: tuple[str, ...] = ()) -> int:
+    """Same episodes, arrays (values, dtypes, chunks), attrs, masks, stats and joint names; returns
+    the number of arrays compared. Provenance keys, `skip_attrs` and the shard manifest are left
+    out."""
     compared = 0
+    skip = (*PROVENANCE_ATTRS, *skip_attrs)
     with h5py.File(a, "r") as ha, h5py.File(b, "r") as hb:
-        assert _attrs(ha) == _attrs(hb)
+        assert _attrs(ha, skip) == _attrs(hb, skip)
         demos = schema.sorted_demos(ha[schema.DATA].keys())
         assert demos == schema.sorted_demos(hb[schema.DATA].keys()) and demos
-        assert _attrs(ha[schema.DATA]) == _attrs(hb[schema.DATA])
+        assert _attrs(ha[schema.DATA], skip) == _attrs(hb[schema.DATA], skip)
         for group in [f"{schema.DATA}/{d}" for d in demos] + [schema.MASK, "meta"]:
-            assert _attrs(ha[group]) == _attrs(hb[group]), group
+            assert _attrs(ha[group], skip) == _attrs(hb[group], skip), group
             left = {k: v for k, v in members(ha[group]).items() if not k.startswith("shard/")}
             right = {k: v for k, v in members(hb[group]).items() if not k.startswith("shard/")}
             assert sorted(left) == sorted(right), group
             for name, dset in left.items():
                 other = right[name]
-                assert dset.dtype == other.dtype and dset.shape == other.shape, (group, name)
+                assert (dset.dtype, dset.shape, dset.chunks) == (other.dtype, other.shape,
+                                                                 other.chunks), (group, name)
                 assert np.array_equal(dset[()], other[()]), (group, name)
-                assert _attrs(dset) == _attrs(other), (group, name)
+                assert _attrs(dset, skip) == _attrs(other, skip), (group, name)
                 compared += 1
     return compared
 
 
-def _attrs(obj: h5py.HLObject) -> dict[str, object]:
+def _attrs(obj: h5py.HLObject, skip: tuple[str, ...]) -> dict[str, object]:
     return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in obj.attrs.items()
-            if k not in PROVENANCE_ATTRS}
+            if k not in skip}
 
 
 def has_manifest(path: Path) -> bool:
