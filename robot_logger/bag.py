@@ -127,13 +127,19 @@ class BagReader:
         fields = self.typestore.fielddefs.get(msgtype, ((), ()))[1]
         return bool(fields) and fields[0][1][0].name == "NAME" and fields[0][1][1] == HEADER_TYPE
 
-    def messages(self, topics: Iterable[str] | None = None
+    def messages(self, topics: Iterable[str] | None = None, *, start_ns: int | None = None,
+                 stop_ns: int | None = None
                  ) -> Iterator[tuple[str, str, int, bytes | memoryview]]:
-        """Stream (topic, msgtype, log_ns, raw CDR) in log-time order; BagError on damaged data."""
+        """Stream (topic, msgtype, log_ns, raw CDR) in log-time order; BagError on damaged data.
+
+        `start_ns` (inclusive) and `stop_ns` (exclusive) limit the log-time window; the storage
+        indexes skip what lies outside it, so a window of a long bag costs only its own messages.
+        """
         conns = self._select(topics)
         if not conns:
             return
-        streams = [self._stream(reader, [c for c in conns if c.owner is reader.storage])
+        streams = [self._stream(reader, [c for c in conns if c.owner is reader.storage],
+                                start_ns, stop_ns)
                    for reader in self._readers]
         merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=lambda m: m[2])
         try:
@@ -179,17 +185,17 @@ class BagReader:
                            f"it has: {', '.join(sorted(self.topics)) or '(no topics)'}")
         return [c for c in self._connections if c.topic in wanted]
 
-    def _stream(self, reader: Reader, conns: list[Connection]
-                ) -> Iterator[tuple[str, str, int, bytes | memoryview]]:
+    def _stream(self, reader: Reader, conns: list[Connection], start_ns: int | None,
+                stop_ns: int | None) -> Iterator[tuple[str, str, int, bytes | memoryview]]:
         if not conns:
             return
         if self._decompress:
             from rosbags.rosbag2.reader import zstd  # the same zstd module rosbags writes with
 
-            for conn, log_ns, raw in reader.messages(conns):
+            for conn, log_ns, raw in reader.messages(conns, start_ns, stop_ns):
                 yield conn.topic, conn.msgtype, log_ns, zstd.decompress(raw)
         else:
-            for conn, log_ns, raw in reader.messages(conns):
+            for conn, log_ns, raw in reader.messages(conns, start_ns, stop_ns):
                 yield conn.topic, conn.msgtype, log_ns, raw
 
 

@@ -63,6 +63,18 @@ def test_messages_filters_topics_and_names_the_existing_ones(small_bag):
             list(bag.messages(["/nope"]))
 
 
+def test_messages_window_is_start_inclusive_stop_exclusive(small_bag):
+    path, msgs = small_bag
+    times = sorted(m.log_ns for m in msgs)
+    start, stop = times[10], times[30]
+    with open_bag(path) as bag:
+        got = [ns for _t, _mt, ns, _raw in bag.messages(start_ns=start, stop_ns=stop)]
+        only_start = [ns for *_, ns, _raw in bag.messages(["/arm/joint_states"], start_ns=start)]
+    assert got == [t for t in times if start <= t < stop]
+    assert only_start == sorted(m.log_ns for m in msgs
+                                if m.topic == "/arm/joint_states" and m.log_ns >= start)
+
+
 def test_deserialize_and_header_stamp_agree(small_bag):
     path, _ = small_bag
     with open_bag(path) as bag:

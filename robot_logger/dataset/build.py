@@ -208,7 +208,10 @@ def run_task(task: Task, writer: DatasetWriter, progress: Progress | None = None
         window_ns = ctx.window_ns
         next_open = upcoming[0].episode.start_ns - window_ns if upcoming else None
         next_close = None
-        for topic, _msgtype, log_ns, raw in bag.messages(topics):
+        start_ns = upcoming[0].episode.start_ns - window_ns if upcoming else None
+        stop_ns = max(p.episode.end_ns for p in upcoming) + window_ns + 1 if upcoming else None
+        for topic, _msgtype, log_ns, raw in bag.messages(topics, start_ns=start_ns,
+                                                         stop_ns=stop_ns):
             if next_close is not None and log_ns > next_close or \
                     next_open is not None and log_ns >= next_open:
                 while active and log_ns > min(b.window[1] for b in active):
