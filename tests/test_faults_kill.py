@@ -40,15 +40,14 @@ from test_record_e2e import committed_rows
 from robot_logger.bag import header_stamp_ns, open_bag
 from robot_logger.cli import main
 from robot_logger.messages import EVENTS_TOPIC
-from robot_logger.record.bagsink import SinkOptions
+from robot_logger.record.bagsink import LOSS_BOUND_S
 from robot_logger.sim import Cell, CellSpec, write_bag
 
 CLI = [sys.executable, "-c", "from robot_logger.cli import main; main()"]
 SENSORS = ["/cell/arm1/joint_states", "/cell/arm2/joint_states", "/cell/cam1/image_raw",
            "/cell/cam2/image_raw", "/cell/lidar/points"]
 SMALL = ["--image-size", "64x48", "--lidar-points", "256"]
-FLUSH_NS = int(SinkOptions().flush_interval_s * 1e9)
-LOSS_BOUND_NS = FLUSH_NS + 500_000_000
+LOSS_BOUND_NS = int(LOSS_BOUND_S * 1e9)   # the recorder's documented bound, nothing added
 KILL_AFTER_S = (1.0, 6.0)     # after the first commit of the sqlite3 victim (slow rounds)
 FAST_KILL_AFTER_S = (1.0, 3.0)   # the fast round
 STORAGES = ("mcap", "sqlite3")

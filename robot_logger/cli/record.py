@@ -121,9 +121,9 @@ def record(as_json: bool, quiet: bool, **params: Any) -> None:
     """Record live ROS 2 topics into a bag; Ctrl-C or SIGTERM closes it cleanly.
 
     Messages are stored as raw CDR with their receive time (log time) and, in MCAP, their send
-    time (publish_time). Complete chunks are flushed every second, so a killed recorder loses at
-    most about the last second (`robot-logger repair` recovers the rest). Health goes out on
-    /robot_logger/status (JSON, 1 Hz) and to the terminal.
+    time (publish_time). Complete chunks are flushed every 0.5 s, so a killed recorder loses at
+    most what it received in the last second (`robot-logger repair` recovers the rest). Health
+    goes out on /robot_logger/status (JSON, 1 Hz) and to the terminal.
 
     \b
     Example (two terminals, no ROS install needed):

@@ -1,10 +1,12 @@
 """The recorder's disk side: a writer thread behind a bounded queue, periodic flush, splits, min-free.
 
-Loss bound on a killed recorder: every `flush_interval_s` (1 s) the writer closes the pending MCAP
-chunk and flushes it to the OS (sqlite3: commits the transaction), so after a SIGKILL `robot-logger
-repair` recovers everything except what arrived in the last flush interval plus what was still
-queued (the status reports the queue depth; it is near zero unless the disk is slower than the
-stream). Flushing hands data to the kernel: it survives a killed process, not a power cut.
+Loss bound on a killed recorder (LOSS_BOUND_S, 1 s): every `flush_interval_s` (0.5 s) the writer
+closes the pending MCAP chunk and flushes it to the OS (sqlite3: commits the transaction). A
+message is on disk at most one flush interval plus the time to write the batch it came in after it
+was received, so after a SIGKILL `robot-logger repair` recovers everything received more than 1 s
+before the kill — as long as the writer keeps up (the status reports the queue depth; it is near
+zero unless the disk is slower than the stream). Flushing hands data to the kernel: it survives a
+killed process, not a power cut.
 
 Splits (`split_size_bytes` of message data, `split_duration_ns` of receive time) write
 `OUT/OUT_000`, `OUT/OUT_001`, ...: each a complete bag with its own metadata.yaml. A split bag
@@ -30,9 +32,10 @@ from robot_logger.errors import BagError, ConfigError
 from robot_logger.messages import EVENTS_TOPIC, STRING, deserialize, typestore
 from robot_logger.record.mcap_storage import SendTimeMcapWriter, SendTimeWriter
 
-__all__ = ["SinkOptions", "SinkStats", "BagSink", "STORAGES"]
+__all__ = ["SinkOptions", "SinkStats", "BagSink", "STORAGES", "LOSS_BOUND_S"]
 
 STORAGES = ("mcap", "sqlite3")
+LOSS_BOUND_S = 1.0   # documented: a killed recorder loses at most what it received in the last 1 s
 # What a failing disk raises through the storage plugins (sqlite3: "database or disk is full").
 WRITE_ERRORS = (OSError, WriterError, sqlite3.Error)
 MIB = 1 << 20
@@ -46,7 +49,7 @@ class SinkOptions:
     compression: str | None = None          # None | "zstd" (mcap: chunks, sqlite3: per message)
     split_size_bytes: int = 0               # 0: no size split
     split_duration_ns: int = 0              # 0: no time split
-    flush_interval_s: float = 1.0
+    flush_interval_s: float = LOSS_BOUND_S / 2   # the other half covers writing the batch in hand
     queue_limit_bytes: int = 512 * MIB
     min_free_bytes: int = 1 << 30
     custom_data: dict[str, str] = field(default_factory=dict)
@@ -59,8 +62,9 @@ class SinkOptions:
         for name in ("split_size_bytes", "split_duration_ns", "queue_limit_bytes", "min_free_bytes"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative")
-        if not 0 < self.flush_interval_s <= 1.0:
-            raise ConfigError("flush_interval_s must be in (0, 1] (the documented loss bound)")
+        if not 0 < self.flush_interval_s <= LOSS_BOUND_S / 2:
+            raise ConfigError(f"flush_interval_s must be in (0, {LOSS_BOUND_S / 2}] "
+                              f"(half the documented loss bound of {LOSS_BOUND_S} s)")
 
 
 @dataclass
