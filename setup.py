@@ -43,7 +43,6 @@ setup(
     maintainer_email="robot-logger@example.com",
     description="Robot-cell recorder and bag-to-HDF5 dataset builder",
     license="Apache-2.0",
-    tests_require=["pytest"],
     entry_points={
         "console_scripts": [
             "robot-logger = robot_logger.cli:main",
