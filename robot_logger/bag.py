@@ -35,7 +35,7 @@ from rosbags.typesys import (
 from rosbags.typesys.store import Typestore
 
 from robot_logger import messages
-from robot_logger.errors import BagError
+from robot_logger.errors import BagError, reason
 
 __all__ = [
     "STORAGE_SUFFIXES",
@@ -145,7 +145,7 @@ class BagReader:
         try:
             yield from merged
         except READ_ERRORS as err:
-            raise BagError(f"{self.path}: cannot read a message ({_reason(err)}); "
+            raise BagError(f"{self.path}: cannot read a message ({reason(err)}); "
                            f"{repair_hint(self.path)}") from err
 
     def deserialize(self, raw: bytes | memoryview, msgtype: str) -> Any:
@@ -234,7 +234,7 @@ def _make(path: Path, readers: list[Reader], storage: str, warnings: list[str],
         for reader in readers:
             reader.close()
         if isinstance(err, READ_ERRORS):    # e.g. a metadata.yaml count that is not a number
-            raise BagError(f"{path}: the bag's metadata does not add up ({_reason(err)}); "
+            raise BagError(f"{path}: the bag's metadata does not add up ({reason(err)}); "
                            f"{repair_hint(path)}") from err
         raise
 
@@ -246,16 +246,11 @@ def _open_reader(path: Path, where: Path | None = None) -> Reader:
         reader = Reader(path)
         reader.open()
     except READ_ERRORS as err:
-        reason = _reason(err)
-        if "Serialization format" in reason:
-            raise BagError(f"{where}: {reason} (only CDR bags can be read)") from err
-        raise BagError(f"{where}: cannot open the bag ({reason}); {repair_hint(where)}") from err
+        why = reason(err)
+        if "Serialization format" in why:
+            raise BagError(f"{where}: {why} (only CDR bags can be read)") from err
+        raise BagError(f"{where}: cannot open the bag ({why}); {repair_hint(where)}") from err
     return reader
-
-
-def _reason(err: BaseException) -> str:
-    text = str(err).strip().rstrip(".") or type(err).__name__
-    return text.splitlines()[0]
 
 
 def _listed_files(folder: Path) -> list[Path]:
@@ -268,7 +263,7 @@ def _listed_files(folder: Path) -> list[Path]:
         return [folder / Path(str(p)).name for p in listed]
     except (OSError, yaml.YAMLError, TypeError, KeyError) as err:
         raise BagError(f"{folder / 'metadata.yaml'}: not a rosbag2 metadata file "
-                       f"({_reason(err)}); {repair_hint(folder)}") from err
+                       f"({reason(err)}); {repair_hint(folder)}") from err
 
 
 def _check_sidecars(path: Path, files: list[Path]) -> None:
@@ -349,7 +344,7 @@ def _typestore(connections: list[Connection]) -> tuple[Typestore, list[str]]:
         except (TypesysError, *READ_ERRORS) as err:
             failed.add(conn.msgtype)
             warnings.append(f"{conn.msgtype}: the bag's definition does not parse "
-                            f"({_reason(err)}); its messages are counted, not decoded")
+                            f"({reason(err)}); its messages are counted, not decoded")
     new = {name: fd for name, fd in parsed.items() if not _same_fields(base, name, fd)}
     known = {**base.fielddefs, **parsed}
     with_messages = {c.msgtype for c in connections if c.msgcount}

@@ -9,7 +9,6 @@ from what was recovered. The report says what came back per topic and what was l
 
 from __future__ import annotations
 
-import errno
 import shutil
 import sqlite3
 import struct
@@ -22,7 +21,7 @@ import yaml
 from robot_logger.bag import STORAGE_SUFFIXES, open_bag, storage_files
 from robot_logger.bag_repair_mcap import McapRecovery, recover_mcap
 from robot_logger.bag_repair_sqlite import SqliteRecovery, recover_sqlite
-from robot_logger.errors import BagError
+from robot_logger.errors import BagError, disk_full
 
 __all__ = ["RepairReport", "default_output", "repair_bag"]
 
@@ -119,15 +118,10 @@ def _recover(src: Path, dst: Path) -> McapRecovery | SqliteRecovery:
     try:
         return recover_mcap(src, dst) if src.suffix == ".mcap" else recover_sqlite(src, dst)
     except REPAIR_ERRORS as err:
-        if _disk_full(err):       # the copy's disk, not the damaged source, is the problem
+        if disk_full(err):       # the copy's disk, not the damaged source, is the problem
             raise BagError(f"{dst.parent.parent}: disk full while writing the repaired copy of "
                            f"{src}; nothing was kept (free space or choose another -o)") from err
         raise BagError(f"{src}: cannot be repaired ({err})") from err
-
-
-def _disk_full(err: BaseException) -> bool:
-    return (isinstance(err, OSError) and err.errno == errno.ENOSPC
-            or isinstance(err, sqlite3.Error) and "disk is full" in str(err))
 
 
 def _old_metadata(path: Path) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import json
 import sys
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import click
 from tqdm import tqdm
 
-from robot_logger.errors import RobotLoggerError
+from robot_logger.errors import RobotLoggerError, disk_full
 
 __all__ = ["RobotLoggerGroup", "json_option", "quiet_option", "echo_json", "progress_bar", "fail"]
 
@@ -24,7 +23,8 @@ def fail(message: str) -> None:
 
 
 class RobotLoggerGroup(click.Group):
-    """A click group that turns our errors (and OS errors such as a full disk) into one line + exit 2."""
+    """A click group that turns our errors (and OS errors such as a full disk) into one line and
+    exit 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -33,7 +33,7 @@ class RobotLoggerGroup(click.Group):
             fail(str(err))
         except OSError as err:
             where = f": {err.filename}" if err.filename else ""
-            reason = "disk full" if err.errno == errno.ENOSPC else (err.strerror or str(err))
+            reason = "disk full" if disk_full(err) else (err.strerror or str(err))
             fail(f"{reason}{where}")
         return None
 

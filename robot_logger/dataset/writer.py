@@ -15,7 +15,6 @@ only replaced with `overwrite=True`, and only once the new file is complete.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import zlib
@@ -31,7 +30,7 @@ import numpy as np
 from isal import isal_zlib
 
 from robot_logger.dataset import schema
-from robot_logger.errors import DatasetError, RobotLoggerError
+from robot_logger.errors import DatasetError, RobotLoggerError, reason
 
 __all__ = ["DatasetWriter", "EpisodeWriter", "FrameSink", "partial_path", "h5_filter", "json_attr",
            "deflate"]
@@ -170,7 +169,7 @@ class DatasetWriter:
         try:
             self.file = h5py.File(self.partial, "w")
         except OSError as err:
-            raise DatasetError(f"{self.partial}: cannot create ({_reason(err)})") from err
+            raise DatasetError(f"{self.partial}: cannot create ({reason(err)})") from err
         _cap_metadata_cache(self.file)
         self.file.create_group(schema.DATA)
         return self
@@ -238,12 +237,12 @@ class DatasetWriter:
             except OSError as err:
                 self.partial.unlink(missing_ok=True)
                 raise DatasetError(f"{self.path}: cannot rename {self.partial.name} into place "
-                                   f"({_reason(err)})") from err
+                                   f"({reason(err)})") from err
             return
         self.partial.unlink(missing_ok=True)
         if isinstance(exc, RobotLoggerError) or not isinstance(exc, H5_FAILURES):
             return
-        raise DatasetError(f"{self.path}: cannot write dataset ({_reason(exc)}); "
+        raise DatasetError(f"{self.path}: cannot write dataset ({reason(exc)}); "
                            "no partial file was left") from exc
 
 
@@ -255,13 +254,6 @@ def _cap_metadata_cache(h5: h5py.File) -> None:
     config.initial_size = min(config.initial_size, METADATA_CACHE_BYTES)
     config.min_size = min(config.min_size, METADATA_CACHE_BYTES // 2)
     h5.id.set_mdc_config(config)
-
-
-def _reason(err: BaseException) -> str:
-    text = str(err)
-    if getattr(err, "errno", None) == errno.ENOSPC or "No space left" in text:
-        return "disk full"
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 def json_attr(value: Any) -> str:
