@@ -12,14 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from robot_logger.errors import ConfigError
-from robot_logger.record.bagsink import STORAGES, SinkOptions
+from robot_logger.record.bagsink import MIB, STORAGES, SinkOptions
 from robot_logger.record.qos import load_overrides
 from robot_logger.record.recorder import RecordOptions, TopicSelector
 from robot_logger.record.transport import TRANSPORTS
 
 __all__ = ["Param", "RECORD_PARAMS", "record_options", "parse_expect"]
-
-MIB = 1 << 20
 
 
 @dataclass(frozen=True)
