@@ -7,18 +7,36 @@ uses another parameter file, `output:=BAG` overrides the bag folder.
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
+from launch import LaunchDescription
+
 
 def generate_launch_description() -> LaunchDescription:
-    default_config = os.path.join(get_package_share_directory("robot_logger"), "config", "cell.yaml")
-    return LaunchDescription([
-        DeclareLaunchArgument("config", default_value=default_config,
-                              description="Parameter file with a `recorder:` section."),
-        DeclareLaunchArgument("output", default_value="cell_bag", description="Bag folder to create."),
-        Node(package="robot_logger", executable="recorder", name="recorder", output="screen",
-             parameters=[LaunchConfiguration("config"), {"output": LaunchConfiguration("output")}]),
-    ])
+    default_config = os.path.join(
+        get_package_share_directory("robot_logger"), "config", "cell.yaml"
+    )
+    return LaunchDescription(
+        [
+            DeclareLaunchArgument(
+                "config",
+                default_value=default_config,
+                description="Parameter file with a `recorder:` section.",
+            ),
+            DeclareLaunchArgument(
+                "output", default_value="cell_bag", description="Bag folder to create."
+            ),
+            Node(
+                package="robot_logger",
+                executable="recorder",
+                name="recorder",
+                output="screen",
+                parameters=[
+                    LaunchConfiguration("config"),
+                    {"output": LaunchConfiguration("output")},
+                ],
+            ),
+        ]
+    )

@@ -62,7 +62,7 @@ def peak_rss_mb() -> float:
 def job_raw_read(bag: str) -> dict[str, Any]:
     from rosbags.highlevel import AnyReader
 
-    from robot_logger.messages import typestore
+    from robot_logger.core.messages import typestore
 
     per_topic: dict[str, int] = defaultdict(int)
     started = time.perf_counter()
@@ -83,7 +83,7 @@ def remove_output(out: Path) -> None:
 
 
 def job_build(bag: str, out: str, config: str, workers: int) -> dict[str, Any]:
-    from robot_logger.dataset.build import build_dataset
+    from robot_logger.dataset.build.pipeline import build_dataset
 
     remove_output(Path(out))
     started = time.perf_counter()
@@ -97,10 +97,10 @@ def job_naive(bag: str, out: str, config_path: str) -> dict[str, Any]:
     import h5py
     from rosbags.highlevel import AnyReader
 
-    from robot_logger import events, messages
-    from robot_logger.dataset import labels
-    from robot_logger.dataset.align import reference_times
-    from robot_logger.dataset.pointcloud import downsample, points_from_pointcloud2
+    from robot_logger.core import events, messages
+    from robot_logger.core.events import episodes_from_events
+    from robot_logger.dataset.ops.align import reference_times
+    from robot_logger.dataset.ops.pointcloud import downsample, points_from_pointcloud2
 
     config = yaml.safe_load(Path(config_path).read_text())
     remove_output(Path(out))
@@ -127,7 +127,7 @@ def job_naive(bag: str, out: str, config_path: str) -> dict[str, Any]:
     stacked = {t: np.stack(v) if "lidar" not in t else v for t, v in values.items()}
     order = {t: np.asarray(s, np.int64) for t, s in stamps.items()}
     with h5py.File(out, "w") as h5:
-        for i, episode in enumerate(labels.episodes_from_events(found, start_ns, end_ns)):
+        for i, episode in enumerate(episodes_from_events(found, start_ns, end_ns)):
             ref = reference_times(episode.start_ns, episode.end_ns, config["rate_hz"])
             demo = h5.create_group(f"data/demo_{i}")
             demo["timestamps"] = ref
@@ -250,7 +250,7 @@ def run(work: Path, short_s: float, long_s: float, profile: bool) -> None:
 
 
 def profile_full(bag: Path, config: str, out: Path) -> None:
-    from robot_logger.dataset.build import build_dataset
+    from robot_logger.dataset.build.pipeline import build_dataset
 
     remove_output(out)
     prof = cProfile.Profile()

@@ -27,8 +27,8 @@ import h5py
 import numpy as np
 import yaml
 
-from robot_logger.dataset.build import build_dataset
-from robot_logger.dataset.loader import SequenceDataset
+from robot_logger.dataset.build.pipeline import build_dataset
+from robot_logger.dataset.read.loader import SequenceDataset
 from robot_logger.sim import Cell, CellSpec, write_bag
 
 CAMERAS = ("cam1", "cam2")

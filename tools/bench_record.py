@@ -35,14 +35,14 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from robot_logger import messages as m
-from robot_logger.bag import open_bag
+from robot_logger.bag.reader import open_bag
+from robot_logger.core import messages as m
 from robot_logger.errors import TransportError
-from robot_logger.record import qos
-from robot_logger.record.dds import LOOPBACK_CONFIG
-from robot_logger.record.transport import open_transport, wait_for_subscribers
+from robot_logger.transport import open_transport, qos
+from robot_logger.transport.base import wait_for_subscribers
+from robot_logger.transport.dds import LOOPBACK_CONFIG
 
-ROSBAG2_DROP_MBPS = 115.0   # middle of the 110-120 MB/s users of rosbag2's recorder report
+ROSBAG2_DROP_MBPS = 115.0  # middle of the 110-120 MB/s users of rosbag2's recorder report
 FRAME_MB = 640 * 480 * 3 / 1e6
 CLI = [sys.executable, "-c", "from robot_logger.cli import main; main()"]
 _STAMP = struct.Struct("<iI")
@@ -51,14 +51,25 @@ _STAMP = struct.Struct("<iI")
 # ---- stream plans -----------------------------------------------------------------------------
 def base_streams(prefix: str) -> list[dict]:
     """Arms and LiDAR of the reference cell."""
-    return [{"topic": f"{prefix}/arm{i}/joint_states", "kind": "joints", "rate_hz": 500.0} for i in (1, 2)] + [
-        {"topic": f"{prefix}/lidar/points", "kind": "lidar", "rate_hz": 10.0}]
+    return [
+        {"topic": f"{prefix}/arm{i}/joint_states", "kind": "joints", "rate_hz": 500.0}
+        for i in (1, 2)
+    ] + [{"topic": f"{prefix}/lidar/points", "kind": "lidar", "rate_hz": 10.0}]
 
 
 def reference_plan(duration_s: float) -> list[dict]:
-    cams = [{"topic": f"/bench/ref/cam{i}/image_raw", "kind": "camera", "rate_hz": 30.0} for i in (1, 2)]
-    return [{"name": "reference", "duration_s": duration_s, "reliable": False,
-             "streams": base_streams("/bench/ref") + cams}]
+    cams = [
+        {"topic": f"/bench/ref/cam{i}/image_raw", "kind": "camera", "rate_hz": 30.0}
+        for i in (1, 2)
+    ]
+    return [
+        {
+            "name": "reference",
+            "duration_s": duration_s,
+            "reliable": False,
+            "streams": base_streams("/bench/ref") + cams,
+        }
+    ]
 
 
 def ramp_plan(targets_mbps: list[float], step_s: float, reliable: bool) -> list[dict]:
@@ -66,17 +77,28 @@ def ramp_plan(targets_mbps: list[float], step_s: float, reliable: bool) -> list[
     phases = []
     for k, target in enumerate(targets_mbps):
         fps = target / 2 / FRAME_MB
-        cams = [{"topic": f"/bench/s{k}/cam{i}/image_raw", "kind": "camera", "rate_hz": fps} for i in (1, 2)]
-        phases.append({"name": f"{target:.0f} MB/s", "duration_s": step_s, "reliable": reliable,
-                       "streams": base_streams(f"/bench/s{k}") + cams})
+        cams = [
+            {"topic": f"/bench/s{k}/cam{i}/image_raw", "kind": "camera", "rate_hz": fps}
+            for i in (1, 2)
+        ]
+        phases.append(
+            {
+                "name": f"{target:.0f} MB/s",
+                "duration_s": step_s,
+                "reliable": reliable,
+                "streams": base_streams(f"/bench/s{k}") + cams,
+            }
+        )
     return phases
 
 
 def template(kind: str, rng: np.random.Generator) -> tuple[str, bytes]:
     if kind == "joints":
         names = [f"joint{j}" for j in range(1, 7)]
-        return m.JOINT_STATE, m.serialize(m.joint_state(0, names, rng.normal(size=6), rng.normal(size=6),
-                                                        rng.normal(size=6)), m.JOINT_STATE)
+        return m.JOINT_STATE, m.serialize(
+            m.joint_state(0, names, rng.normal(size=6), rng.normal(size=6), rng.normal(size=6)),
+            m.JOINT_STATE,
+        )
     if kind == "camera":
         pixels = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
         return m.IMAGE, m.serialize(m.image(0, pixels), m.IMAGE)
@@ -106,7 +128,9 @@ def run_publisher(plan: list[dict]) -> dict:
             pubs, frames = {}, {}
             for s in phase["streams"]:
                 msgtype, raw = cache.setdefault(s["kind"], template(s["kind"], rng))
-                pubs[s["topic"]] = transport.publisher(s["topic"], msgtype, writer_qos(phase["reliable"]))
+                pubs[s["topic"]] = transport.publisher(
+                    s["topic"], msgtype, writer_qos(phase["reliable"])
+                )
                 frames[s["topic"]] = raw
             missing = wait_for_subscribers(list(pubs.values()), 15.0)
             start = time.monotonic()
@@ -124,7 +148,7 @@ def run_publisher(plan: list[dict]) -> dict:
                 _STAMP.pack_into(frame, 4, *divmod(time.time_ns(), 1_000_000_000))
                 try:
                     pubs[topic].publish(frame)
-                except TransportError:   # a reliable write blocked longer than its limit: lost
+                except TransportError:  # a reliable write blocked longer than its limit: lost
                     failed += 1
                     continue
                 counts[topic] = counts.get(topic, 0) + 1
@@ -133,9 +157,18 @@ def run_publisher(plan: list[dict]) -> dict:
             wall = time.monotonic() - start
             cam_bytes = sum(nbytes[s["topic"]] for s in phase["streams"] if s["kind"] == "camera")
             all_bytes = sum(nbytes[s["topic"]] for s in phase["streams"])
-            phases.append({"name": phase["name"], "wall_s": wall, "max_lag_ms": lag * 1e3, "failed": failed,
-                           "camera_mbps": cam_bytes / wall / 1e6, "total_mbps": all_bytes / wall / 1e6,
-                           "unmatched": missing, "topics": [s["topic"] for s in phase["streams"]]})
+            phases.append(
+                {
+                    "name": phase["name"],
+                    "wall_s": wall,
+                    "max_lag_ms": lag * 1e3,
+                    "failed": failed,
+                    "camera_mbps": cam_bytes / wall / 1e6,
+                    "total_mbps": all_bytes / wall / 1e6,
+                    "unmatched": missing,
+                    "topics": [s["topic"] for s in phase["streams"]],
+                }
+            )
             time.sleep(0.5)
     return {"counts": counts, "bytes": nbytes, "phases": phases}
 
@@ -178,34 +211,57 @@ class Watch(threading.Thread):
             time.sleep(0.1)
 
 
-def session(sink_args: list[str] | None, plan: list[dict], env: dict[str, str], workdir: Path,
-            reliable: bool = False) -> dict:
+def session(
+    sink_args: list[str] | None,
+    plan: list[dict],
+    env: dict[str, str],
+    workdir: Path,
+    reliable: bool = False,
+) -> dict:
     """Start the receiving side (recorder CLI or raw receiver), publish `plan`, stop, collect."""
     if sink_args is None:
-        receiver = subprocess.Popen([sys.executable, __file__, "--role", "receive"]
-                                    + (["--reliable"] if reliable else []), env=env,
-                                    stdout=subprocess.PIPE, text=True)
+        receiver = subprocess.Popen(
+            [sys.executable, __file__, "--role", "receive"] + (["--reliable"] if reliable else []),
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
     else:
-        receiver = subprocess.Popen(CLI + ["record", "--transport", "dds", "--json", "--quiet", *sink_args],
-                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        receiver = subprocess.Popen(
+            CLI + ["record", "--transport", "dds", "--json", "--quiet", *sink_args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
     watch = Watch(receiver.pid)
     watch.start()
-    time.sleep(2.0)   # imports and participant discovery
+    time.sleep(2.0)  # imports and participant discovery
     if receiver.poll() is not None:
         raise SystemExit(f"error: the receiving side exited early: {receiver.communicate()}")
     plan_file = workdir / "plan.json"
     plan_file.write_text(json.dumps(plan))
     start = time.monotonic()
-    pub = subprocess.run([sys.executable, __file__, "--role", "publish", "--plan", str(plan_file)],
-                         env=env, capture_output=True, text=True, check=True)
+    pub = subprocess.run(
+        [sys.executable, __file__, "--role", "publish", "--plan", str(plan_file)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     wall = time.monotonic() - start
     time.sleep(1.5)
     cpu_before_stop = watch.cpu_s
     receiver.send_signal(signal.SIGINT)
     out, _ = receiver.communicate(timeout=120)
     watch.done.set()
-    return {"published": json.loads(pub.stdout), "received": json.loads(out), "wall_s": wall,
-            "cpu_s": cpu_before_stop, "peak_rss": watch.peak_rss}
+    return {
+        "published": json.loads(pub.stdout),
+        "received": json.loads(out),
+        "wall_s": wall,
+        "cpu_s": cpu_before_stop,
+        "peak_rss": watch.peak_rss,
+    }
 
 
 def received_counts(result: dict, bag: Path | None) -> dict[str, int]:
@@ -222,42 +278,63 @@ def ramp_ceiling(result: dict, bag: Path | None) -> tuple[float, list[dict]]:
     rows, ceiling, clean = [], 0.0, True
     for phase in result["published"]["phases"]:
         lost = sum(sent.get(t, 0) - got.get(t, 0) for t in phase["topics"]) + phase["failed"]
-        rows.append({"step": phase["name"], "total_mbps": round(phase["total_mbps"], 1), "lost": lost,
-                     "max_lag_ms": round(phase["max_lag_ms"], 1)})
+        rows.append(
+            {
+                "step": phase["name"],
+                "total_mbps": round(phase["total_mbps"], 1),
+                "lost": lost,
+                "max_lag_ms": round(phase["max_lag_ms"], 1),
+            }
+        )
         clean = clean and lost == 0
         if clean:
             ceiling = max(ceiling, phase["total_mbps"])
     return ceiling, rows
 
 
-def ramp(targets: list[float], step_s: float, reliable: bool, env: dict[str, str], workdir: Path) -> None:
+def ramp(
+    targets: list[float], step_s: float, reliable: bool, env: dict[str, str], workdir: Path
+) -> None:
     """(b): the same ramp into the recorder and into the bare receiver; print the table and ratios."""
     plan = ramp_plan(targets, step_s, reliable)
     sink_args = ["-o", str(workdir / "ramp"), "--all"]
     if reliable:
         topics = {s["topic"] for phase in plan for s in phase["streams"]}
-        (workdir / "qos.yaml").write_text("".join(f"{t}: {{reliability: reliable, history: keep_all}}\n"
-                                                  for t in sorted(topics)))
+        (workdir / "qos.yaml").write_text(
+            "".join(f"{t}: {{reliability: reliable, history: keep_all}}\n" for t in sorted(topics))
+        )
         sink_args += ["--qos", str(workdir / "qos.yaml")]
     rec = session(sink_args, plan, env, workdir)
     rec_ceiling, rec_rows = ramp_ceiling(rec, workdir / "ramp")
     shutil.rmtree(workdir / "ramp")
     raw = session(None, plan, env, workdir, reliable)
     raw_ceiling, raw_rows = ramp_ceiling(raw, None)
-    mode = "reliable keep-all (publisher is flow-controlled)" if reliable else "best-effort (default QoS)"
+    mode = (
+        "reliable keep-all (publisher is flow-controlled)"
+        if reliable
+        else "best-effort (default QoS)"
+    )
     print(f"\n(b) camera bandwidth ramp, {mode}, {step_s:g} s per step, arms + LiDAR running:")
-    print(f"    {'step':>10} {'rec MB/s':>9} {'rec lost':>9} {'raw MB/s':>9} {'raw lost':>9} {'rec lag ms':>11}")
+    print(
+        f"    {'step':>10} {'rec MB/s':>9} {'rec lost':>9} {'raw MB/s':>9} {'raw lost':>9} {'rec lag ms':>11}"
+    )
     for r, w in zip(rec_rows, raw_rows):
-        print(f"    {r['step']:>10} {r['total_mbps']:>9.1f} {r['lost']:>9} {w['total_mbps']:>9.1f} {w['lost']:>9}"
-              f" {r['max_lag_ms']:>11.1f}")
+        print(
+            f"    {r['step']:>10} {r['total_mbps']:>9.1f} {r['lost']:>9} {w['total_mbps']:>9.1f} {w['lost']:>9}"
+            f" {r['max_lag_ms']:>11.1f}"
+        )
     queue_drops = sum(rec["received"]["dropped_queue"].values())
     blocked = sum(phase["failed"] for phase in rec["published"]["phases"])
-    print(f"    recorder losses: {queue_drops} dropped at its writer queue, {blocked} writes blocked > 5 s at the "
-          f"publisher, the rest never arrived (UDP / reader history)")
+    print(
+        f"    recorder losses: {queue_drops} dropped at its writer queue, {blocked} writes blocked > 5 s at the "
+        f"publisher, the rest never arrived (UDP / reader history)"
+    )
     ratio = rec_ceiling / raw_ceiling if raw_ceiling else float("nan")
-    print(f"    max lossless to disk: {rec_ceiling:.0f} MB/s; raw Cyclone receive: {raw_ceiling:.0f} MB/s; "
-          f"ratio {ratio:.2f}; vs rosbag2's ~{ROSBAG2_DROP_MBPS:.0f} MB/s: {rec_ceiling / ROSBAG2_DROP_MBPS:.2f}x "
-          f"(target >= 200 MB/s: {'met' if rec_ceiling >= 200 else 'NOT met'})")
+    print(
+        f"    max lossless to disk: {rec_ceiling:.0f} MB/s; raw Cyclone receive: {raw_ceiling:.0f} MB/s; "
+        f"ratio {ratio:.2f}; vs rosbag2's ~{ROSBAG2_DROP_MBPS:.0f} MB/s: {rec_ceiling / ROSBAG2_DROP_MBPS:.2f}x "
+        f"(target >= 200 MB/s: {'met' if rec_ceiling >= 200 else 'NOT met'})"
+    )
 
 
 def main() -> None:
@@ -281,20 +358,30 @@ def main() -> None:
 
     duration, step_s = (10.0, 3.0) if args.quick else (args.duration, args.step_s)
     targets = [55, 110, 165, 220, 275, 330, 440, 550, 660]
-    env = dict(os.environ, ROS_DOMAIN_ID=str(random.randint(1, 230)), CYCLONEDDS_URI=LOOPBACK_CONFIG)
+    env = dict(
+        os.environ, ROS_DOMAIN_ID=str(random.randint(1, 230)), CYCLONEDDS_URI=LOOPBACK_CONFIG
+    )
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench_record_"))
-    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; bags in {workdir}")
+    print(
+        f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; bags in {workdir}"
+    )
 
     ref = session(["-o", str(workdir / "ref"), "--all"], reference_plan(duration), env, workdir)
     got = received_counts(ref, workdir / "ref")
-    lost = {t: n - got.get(t, 0) for t, n in ref["published"]["counts"].items() if n != got.get(t, 0)}
+    lost = {
+        t: n - got.get(t, 0) for t, n in ref["published"]["counts"].items() if n != got.get(t, 0)
+    }
     phase = ref["published"]["phases"][0]
     print(f"\n(a) reference cell, {duration:g} s, {phase['total_mbps']:.1f} MB/s offered:")
-    print(f"    published {sum(ref['published']['counts'].values())} messages, recorded {sum(got.values())}, "
-          f"lost {sum(lost.values())} {lost or ''}")
-    print(f"    recorder CPU {ref['cpu_s']:.1f} s over {ref['wall_s']:.1f} s = "
-          f"{100 * ref['cpu_s'] / ref['wall_s']:.0f} % of one core (incl. startup); "
-          f"peak RSS {ref['peak_rss'] / 1e6:.0f} MB")
+    print(
+        f"    published {sum(ref['published']['counts'].values())} messages, recorded {sum(got.values())}, "
+        f"lost {sum(lost.values())} {lost or ''}"
+    )
+    print(
+        f"    recorder CPU {ref['cpu_s']:.1f} s over {ref['wall_s']:.1f} s = "
+        f"{100 * ref['cpu_s'] / ref['wall_s']:.0f} % of one core (incl. startup); "
+        f"peak RSS {ref['peak_rss'] / 1e6:.0f} MB"
+    )
     shutil.rmtree(workdir / "ref")
 
     for reliable in (False, True):

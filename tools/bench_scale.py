@@ -32,9 +32,9 @@ from pathlib import Path
 
 import psutil
 
-from robot_logger.dataset.build import build_dataset
-from robot_logger.dataset.shards import shards_dir
-from robot_logger.dataset.validate import validate_dataset
+from robot_logger.dataset.build.pipeline import build_dataset
+from robot_logger.dataset.build.shards import shards_dir
+from robot_logger.dataset.read.validate import validate_dataset
 from robot_logger.sim import Cell, CellSpec, write_bag
 
 ARCHIVE_BYTES = 30e12

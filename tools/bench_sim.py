@@ -24,7 +24,7 @@ from pathlib import Path
 
 from rosbags.rosbag2 import Writer
 
-from robot_logger.messages import typestore
+from robot_logger.core.messages import typestore
 from robot_logger.sim import Cell, CellSpec, SimMessage, write_bag
 from robot_logger.sim.writer import STORAGES
 

@@ -23,6 +23,6 @@ cat <<MSG
 
 Demo done. Outputs:
   bag      $out/cell_bag/        (rosbag2, mcap; open with ros2 bag info or robot-logger info)
-  dataset  $out/cell.h5          (robomimic-compatible HDF5; robot_logger.dataset.loader.SequenceDataset)
+  dataset  $out/cell.h5          (robomimic-compatible HDF5; robot_logger.dataset.read.loader.SequenceDataset)
   preview  $out/preview.png      (camera frames, joints with phases, LiDAR top view, stream validity)
 MSG

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
-from robot_logger.bag_info import BagInfo, TopicReport, inspect_bag
-from robot_logger.bag_repair import RepairReport, repair_bag
+from robot_logger.bag.info import BagInfo, TopicReport, inspect_bag
+from robot_logger.bag.repair.recover import RepairReport, repair_bag
+from robot_logger.bag.streamstats import MAX_GAPS_LISTED
 from robot_logger.cli.common import echo_json, json_option, progress_bar, quiet_option
 from robot_logger.errors import BagError
-from robot_logger.streamstats import MAX_GAPS_LISTED
 
 __all__ = ["COMMANDS", "info", "repair"]
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 
 from robot_logger.cli.common import echo_json, json_option, progress_bar, quiet_option
-from robot_logger.dataset.build import BuildSummary, build_dataset, summary_json
-from robot_logger.dataset.executors import EXECUTORS
-from robot_logger.dataset.validate import validate_dataset
+from robot_logger.dataset.build.executors import EXECUTORS
+from robot_logger.dataset.build.pipeline import BuildSummary, build_dataset, summary_json
+from robot_logger.dataset.read.validate import validate_dataset
 
 __all__ = ["COMMANDS", "build", "validate"]
 

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from robot_logger.cli.common import echo_json, json_option
-from robot_logger.dataset.summary import dataset_summary
+from robot_logger.dataset.read.summary import dataset_summary
 
 __all__ = ["COMMANDS", "stats", "preview"]
 
@@ -85,7 +85,7 @@ def preview(dataset: Path, episode: str | None, output: Path, as_json: bool) -> 
       robot-logger preview demo.h5 -o demo.png
       robot-logger preview demo.h5 --episode demo_2 -o demo_2.png
     """
-    from robot_logger.dataset.preview import save_preview  # matplotlib: 0.8 s, only here
+    from robot_logger.dataset.read.preview import save_preview  # matplotlib: 0.8 s, only here
 
     written = save_preview(dataset, output, episode)
     if as_json:

@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import click
 
-from robot_logger import __version__, events
+from robot_logger import __version__
 from robot_logger.cli.common import echo_json, fail, json_option, progress_bar, quiet_option
+from robot_logger.core import events
 from robot_logger.record.episodes import send_event
 from robot_logger.record.malloc import tune_malloc
 from robot_logger.record.params import RECORD_PARAMS, record_options
-from robot_logger.record.publisher import publish_cell
-from robot_logger.record.qos import load_overrides
 from robot_logger.record.recorder import Recorder
-from robot_logger.record.transport import TRANSPORTS, open_transport
+from robot_logger.record.signals import stop_on_signals
 from robot_logger.sim import Cell
+from robot_logger.sim.publisher import publish_cell
+from robot_logger.transport import open_transport
+from robot_logger.transport.base import TRANSPORTS
+from robot_logger.transport.qos import load_overrides
 
-__all__ = ["COMMANDS", "record", "episode", "format_status", "publish_live", "stop_on_signals"]
+__all__ = ["COMMANDS", "record", "episode", "format_status", "publish_live"]
 
 MB = 1e6
 
@@ -36,7 +37,9 @@ def _param_options(command: Callable[..., Any]) -> Callable[..., Any]:
         elif isinstance(param.default, bool):
             kwargs.update(is_flag=True, default=False)
         elif param.choices:
-            kwargs.update(type=click.Choice([c for c in param.choices if c]), default=param.default or None)
+            kwargs.update(
+                type=click.Choice([c for c in param.choices if c]), default=param.default or None
+            )
         else:
             kwargs.update(type=type(param.default), default=param.default)
         command = click.option(*names, param.name, **kwargs)(command)
@@ -47,45 +50,64 @@ def format_status(status: dict[str, Any]) -> str:
     """The live table: one row per topic, then queue/disk facts and warnings."""
     written = status.get("written", {})
     dropped = status.get("dropped_queue", {})
-    rows = [f"{'topic':<34} {'written':>8} {'rate Hz':>8} {'expect':>7} {'drops':>6} "
-            f"{'queue-drop':>10} {'lat ms':>7}"]
+    rows = [
+        f"{'topic':<34} {'written':>8} {'rate Hz':>8} {'expect':>7} {'drops':>6} "
+        f"{'queue-drop':>10} {'lat ms':>7}"
+    ]
     for topic, t in status["topics"].items():
         expected = "-" if t["expected_hz"] is None else f"{t['expected_hz']:.0f}"
         latency = "-" if t["latency_ms_mean"] is None else f"{t['latency_ms_mean']:.1f}"
-        rows.append(f"{topic:<34} {written.get(topic, 0):>8} {t['rate_hz']:>8.1f} {expected:>7} "
-                    f"{t['drops']:>6} {dropped.get(topic, 0):>10} {latency:>7}")
-    rows.append(f"t={status['elapsed_s']:.0f}s  written {status['bytes_written'] / MB:.1f} MB  "
-                f"queue {status['queue_messages']} msgs  disk free {status['disk_free_bytes'] / 1e9:.1f} GB")
+        rows.append(
+            f"{topic:<34} {written.get(topic, 0):>8} {t['rate_hz']:>8.1f} {expected:>7} "
+            f"{t['drops']:>6} {dropped.get(topic, 0):>10} {latency:>7}"
+        )
+    rows.append(
+        f"t={status['elapsed_s']:.0f}s  written {status['bytes_written'] / MB:.1f} MB  "
+        f"queue {status['queue_messages']} msgs  disk free {status['disk_free_bytes'] / 1e9:.1f} GB"
+    )
     rows.extend(f"warning: {w}" for w in status["warnings"])
     return "\n".join(rows)
 
 
-def stop_on_signals() -> threading.Event:
-    """An event set by SIGINT or SIGTERM (so both end a recording or publishing cleanly)."""
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    return stop
-
-
-def publish_live(cell: Cell, transport_name: str | None, wait_subscribers_s: float, qos_file: str | None,
-                 *, as_json: bool, quiet: bool) -> None:
+def publish_live(
+    cell: Cell,
+    transport_name: str | None,
+    wait_subscribers_s: float,
+    qos_file: str | None,
+    *,
+    as_json: bool,
+    quiet: bool,
+) -> None:
     """`sim --publish`: publish `cell` live until it ends or Ctrl-C / SIGTERM; print what went out."""
     stop = stop_on_signals()
-    with open_transport(transport_name, node_name="sim_cell") as transport, \
-            progress_bar(cell.spec.duration_s, "publishing", quiet=quiet, unit="s") as bar:
-        result = publish_cell(transport, cell, stop=stop, wait_subscribers_s=wait_subscribers_s,
-                              qos_overrides=load_overrides(qos_file) if qos_file else None,
-                              progress=lambda seconds: bar.update(seconds - bar.n))
-    summary = {"published": result.counts, "messages": sum(result.counts.values()),
-               "max_lag_ms": round(result.max_lag_ms, 1), "stopped_early": result.stopped_early,
-               "domain_id": transport.domain_id, "transport": transport.name}
+    with (
+        open_transport(transport_name, node_name="sim_cell") as transport,
+        progress_bar(cell.spec.duration_s, "publishing", quiet=quiet, unit="s") as bar,
+    ):
+        result = publish_cell(
+            transport,
+            cell,
+            stop=stop,
+            wait_subscribers_s=wait_subscribers_s,
+            qos_overrides=load_overrides(qos_file) if qos_file else None,
+            progress=lambda seconds: bar.update(seconds - bar.n),
+        )
+    summary = {
+        "published": result.counts,
+        "messages": sum(result.counts.values()),
+        "max_lag_ms": round(result.max_lag_ms, 1),
+        "stopped_early": result.stopped_early,
+        "domain_id": transport.domain_id,
+        "transport": transport.name,
+    }
     if as_json:
         echo_json(summary)
         return
-    click.echo(f"published {summary['messages']} messages on ROS_DOMAIN_ID={transport.domain_id} "
-               f"({transport.name}; max lag {summary['max_lag_ms']} ms"
-               f"{', stopped early' if result.stopped_early else ''})")
+    click.echo(
+        f"published {summary['messages']} messages on ROS_DOMAIN_ID={transport.domain_id} "
+        f"({transport.name}; max lag {summary['max_lag_ms']} ms"
+        f"{', stopped early' if result.stopped_early else ''})"
+    )
     for topic, count in result.counts.items():
         click.echo(f"  {topic:<28} {count:>8} msgs")
 
@@ -103,9 +125,11 @@ class _LiveView:
             return
         if not self.tty:
             warn = f"  warnings: {'; '.join(status['warnings'])}" if status["warnings"] else ""
-            click.echo(f"t={status['elapsed_s']:.0f}s written={sum(status['written'].values())} msgs "
-                       f"{status['bytes_written'] / MB:.1f} MB queue={status['queue_messages']}{warn}",
-                       err=True)
+            click.echo(
+                f"t={status['elapsed_s']:.0f}s written={sum(status['written'].values())} msgs "
+                f"{status['bytes_written'] / MB:.1f} MB queue={status['queue_messages']}{warn}",
+                err=True,
+            )
             return
         text = format_status(status)
         prefix = f"\x1b[{self._lines}F\x1b[J" if self._lines else ""
@@ -131,7 +155,9 @@ def record(as_json: bool, quiet: bool, **params: Any) -> None:
       robot-logger record -o cell_bag --all --duration 15
       robot-logger info cell_bag
     """
-    params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items() if v is not None}
+    params = {
+        k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items() if v is not None
+    }
     custom = {"robot_logger.recorder": f"robot_logger {__version__}"}
     path, transport_name, options = record_options(params, custom_data=custom)
     stop = stop_on_signals()
@@ -143,16 +169,27 @@ def record(as_json: bool, quiet: bool, **params: Any) -> None:
         echo_json(final)
     elif not quiet:
         click.echo(format_status(final), err=True)
-        click.echo(f"recorded {sum(final['written'].values())} messages into "
-                   f"{', '.join(final['bags'])} ({final['stop_reason']})", err=True)
+        click.echo(
+            f"recorded {sum(final['written'].values())} messages into "
+            f"{', '.join(final['bags'])} ({final['stop_reason']})",
+            err=True,
+        )
     if recorder.sink.stop_reason:
         fail(recorder.sink.stop_reason)
 
 
-transport_option = click.option("--transport", type=click.Choice(TRANSPORTS), default=None,
-                                help="rclpy or dds (default: rclpy when ROS 2 is installed).")
-timeout_option = click.option("--timeout", default=5.0, show_default=True,
-                              help="Seconds to wait for the recorder to match and acknowledge.")
+transport_option = click.option(
+    "--transport",
+    type=click.Choice(TRANSPORTS),
+    default=None,
+    help="rclpy or dds (default: rclpy when ROS 2 is installed).",
+)
+timeout_option = click.option(
+    "--timeout",
+    default=5.0,
+    show_default=True,
+    help="Seconds to wait for the recorder to match and acknowledge.",
+)
 
 
 def _send(payload: str, transport_name: str | None, timeout: float) -> None:
@@ -192,7 +229,9 @@ def episode_phase(name: str, transport: str | None, timeout: float) -> None:
 
 
 @episode.command("end")
-@click.option("--outcome", type=click.Choice(events.OUTCOMES), default="success", show_default=True)
+@click.option(
+    "--outcome", type=click.Choice(events.OUTCOMES), default="success", show_default=True
+)
 @transport_option
 @timeout_option
 def episode_end(outcome: str, transport: str | None, timeout: float) -> None:

@@ -8,11 +8,12 @@ import click
 
 from robot_logger.cli.common import echo_json, json_option, progress_bar, quiet_option
 from robot_logger.errors import ConfigError
-from robot_logger.sim import Cell, CellSpec, parse_faults, write_bag
+from robot_logger.sim import write_bag
+from robot_logger.sim.cell import cell_from_options
 from robot_logger.sim.faults import __doc__ as FAULTS_DOC
 from robot_logger.sim.writer import STORAGES
 
-__all__ = ["COMMANDS", "sim", "cell_options", "cell_from_options"]
+__all__ = ["COMMANDS", "sim", "cell_options"]
 
 
 def _image_size(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[int, int]:
@@ -46,17 +47,6 @@ def cell_options(command: click.Command) -> click.Command:
     for option in reversed(options):
         command = option(command)
     return command
-
-
-def cell_from_options(duration_s: float, arms: int, cameras: int, lidar: bool,
-                      episodes: int | None, seed: int, image_size: tuple[int, int],
-                      lidar_points: int, faults: str) -> Cell:
-    """The Cell the cell_options describe (ConfigError names the bad option)."""
-    width, height = image_size
-    spec = CellSpec(arms=arms, cameras=cameras, lidar=lidar, duration_s=duration_s,
-                    episodes=episodes, seed=seed, image_height=height, image_width=width,
-                    lidar_points=lidar_points)
-    return Cell(spec, parse_faults(faults))
 
 
 def _fault_help() -> str:

@@ -83,14 +83,21 @@ def sorted_demos(names: object) -> list[str]:
 def demo_paths(demo: str) -> dict[str, str]:
     """Absolute HDF5 paths of the fixed members of one episode."""
     base = f"/{DATA}/{demo}"
-    return {key: f"{base}/{key}" for key in (TIMESTAMPS, OBS, ACTIONS, REWARDS, DONES, VALID,
-                                              AGE_NS, PHASE)}
+    return {
+        key: f"{base}/{key}"
+        for key in (TIMESTAMPS, OBS, ACTIONS, REWARDS, DONES, VALID, AGE_NS, PHASE)
+    }
 
 
 # Validation rules (dataset/validate.py), one place: dtype and rank of every member.
 SPLITS = ("train", "valid")
-ROOT_ATTRS = (ATTR_FORMAT, ATTR_FORMAT_VERSION, ATTR_CREATED_BY, ATTR_BUILD_CONFIG,
-              ATTR_SOURCE_BAGS)
+ROOT_ATTRS = (
+    ATTR_FORMAT,
+    ATTR_FORMAT_VERSION,
+    ATTR_CREATED_BY,
+    ATTR_BUILD_CONFIG,
+    ATTR_SOURCE_BAGS,
+)
 DATA_ATTRS = (ATTR_TOTAL, ATTR_ENV_ARGS, ATTR_RATE_HZ)
 # Fixed members of a demo: key -> (dtype, rank); leading dimension T.
 DEMO_MEMBERS = {
@@ -104,9 +111,9 @@ DEMO_MEMBERS = {
 STREAM_MEMBERS = {VALID: ("bool", 1), AGE_NS: ("int64", 1)}
 # obs/<stream> kinds: (dtype, rank, fixed trailing dim or None); told apart by dtype and rank.
 OBS_KINDS = {
-    "joint": ("float32", 2, None),    # (T, J)
-    "image": ("uint8", 4, None),      # (T, H, W, C), chunks (1, H, W, C)
-    "lidar": ("float32", 3, 4),       # (T, P, 4) x, y, z, intensity + obs/<stream>_mask (T, P) bool
+    "joint": ("float32", 2, None),  # (T, J)
+    "image": ("uint8", 4, None),  # (T, H, W, C), chunks (1, H, W, C)
+    "lidar": ("float32", 3, 4),  # (T, P, 4) x, y, z, intensity + obs/<stream>_mask (T, P) bool
 }
 POINT_MASK = ("bool", 2)
-LOWDIM_KINDS = ("joint",)             # keys with /meta/stats (plus actions) and /meta/joint_names
+LOWDIM_KINDS = ("joint",)  # keys with /meta/stats (plus actions) and /meta/joint_names

@@ -17,34 +17,22 @@ publishes, taking the text from the node's parameters `episode_task`, `episode_p
 from __future__ import annotations
 
 import sys
-import threading
 from typing import Any
 
-from robot_logger import __version__, events
-from robot_logger.cli.record import stop_on_signals
+from robot_logger import __version__
+from robot_logger.core import events
+from robot_logger.core.messages import EVENTS_TOPIC, STRING, serialize, string
 from robot_logger.errors import RobotLoggerError
-from robot_logger.messages import EVENTS_TOPIC, STRING, serialize, string
+from robot_logger.nodes.node_setup import read_parameters, start_node
 from robot_logger.record.malloc import tune_malloc
 from robot_logger.record.params import RECORD_PARAMS, record_options
-from robot_logger.record.qos import EVENTS
 from robot_logger.record.recorder import Recorder
-from robot_logger.record.transport import RawPublisher, domain_id
+from robot_logger.transport.base import RawPublisher
+from robot_logger.transport.qos import EVENTS
 
-__all__ = ["main", "read_parameters", "start_node"]
+__all__ = ["main"]
 
 EPISODE_PARAMS = {"episode_task": "", "episode_phase": "", "episode_outcome": "success"}
-
-
-def read_parameters(node: Any, params: Any) -> dict[str, Any]:
-    """Declare `params` (Param tuples) on an rclpy node and return their values."""
-    from rclpy.parameter import Parameter
-
-    values = {}
-    for param in params:
-        default = Parameter.Type.STRING_ARRAY if param.many else param.default
-        value = node.declare_parameter(param.name, default).value
-        values[param.name] = ([] if value is None else list(value)) if param.many else value
-    return values
 
 
 def _episode_services(node: Any, events_pub: RawPublisher) -> list[Any]:
@@ -63,25 +51,25 @@ def _episode_services(node: Any, events_pub: RawPublisher) -> list[Any]:
             events_pub.publish(serialize(string(payload), STRING))
             response.success, response.message = True, payload
             return response
+
         return handle
 
     def value(name: str) -> str:
         return str(node.get_parameter(name).value)
 
     return [
-        node.create_service(Trigger, "~/episode_start", service(lambda: events.episode_start(value("episode_task")))),
-        node.create_service(Trigger, "~/episode_phase", service(lambda: events.phase(value("episode_phase")))),
-        node.create_service(Trigger, "~/episode_end", service(lambda: events.episode_end(value("episode_outcome")))),
+        node.create_service(
+            Trigger,
+            "~/episode_start",
+            service(lambda: events.episode_start(value("episode_task"))),
+        ),
+        node.create_service(
+            Trigger, "~/episode_phase", service(lambda: events.phase(value("episode_phase")))
+        ),
+        node.create_service(
+            Trigger, "~/episode_end", service(lambda: events.episode_end(value("episode_outcome")))
+        ),
     ]
-
-
-def start_node(name: str, args: list[str] | None) -> tuple[Any, threading.Event]:
-    """The rclpy transport as node `name` (parameters from `--ros-args`), and an event set by
-    SIGINT/SIGTERM so the node ends its loop and closes cleanly."""
-    from robot_logger.record.rclpy_transport import RclpyTransport
-
-    transport = RclpyTransport(domain_id(), name, ros_args=sys.argv if args is None else args)
-    return transport, stop_on_signals()
 
 
 def main(args: list[str] | None = None) -> None:
@@ -90,20 +78,34 @@ def main(args: list[str] | None = None) -> None:
     transport, stop = start_node("recorder", args)
     log = transport.node.get_logger()
     try:
-        values = read_parameters(transport.node, [p for p in RECORD_PARAMS if p.name != "transport"])
-        path, _, options = record_options(values, custom_data={"robot_logger.recorder": f"robot_logger {__version__}"})
-        services = _episode_services(transport.node, transport.publisher(EVENTS_TOPIC, STRING, EVENTS))
-        recorder = Recorder(transport, path, options,
-                            on_status=lambda s: log.info(f"written {sum(s['written'].values())} msgs, "
-                                                         f"{s['bytes_written'] / 1e6:.1f} MB; "
-                                                         f"warnings: {s['warnings'] or 'none'}"))
+        values = read_parameters(
+            transport.node, [p for p in RECORD_PARAMS if p.name != "transport"]
+        )
+        path, _, options = record_options(
+            values, custom_data={"robot_logger.recorder": f"robot_logger {__version__}"}
+        )
+        services = _episode_services(
+            transport.node, transport.publisher(EVENTS_TOPIC, STRING, EVENTS)
+        )
+        recorder = Recorder(
+            transport,
+            path,
+            options,
+            on_status=lambda s: log.info(
+                f"written {sum(s['written'].values())} msgs, "
+                f"{s['bytes_written'] / 1e6:.1f} MB; "
+                f"warnings: {s['warnings'] or 'none'}"
+            ),
+        )
         final = recorder.run(stop)
     except RobotLoggerError as err:
         log.error(str(err))
         transport.close()
         sys.exit(2)
-    log.info(f"recorded {sum(final['written'].values())} messages into {', '.join(final['bags'])} "
-             f"({final['stop_reason']}); {len(services)} episode services closed")
+    log.info(
+        f"recorded {sum(final['written'].values())} messages into {', '.join(final['bags'])} "
+        f"({final['stop_reason']}); {len(services)} episode services closed"
+    )
     transport.close()
     if recorder.sink.stop_reason:
         log.error(recorder.sink.stop_reason)

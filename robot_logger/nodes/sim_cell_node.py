@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import sys
 
-from robot_logger.cli.sim import cell_from_options
 from robot_logger.errors import RobotLoggerError
-from robot_logger.nodes.recorder_node import read_parameters, start_node
+from robot_logger.nodes.node_setup import read_parameters, start_node
 from robot_logger.record.params import Param
-from robot_logger.record.publisher import publish_cell
-from robot_logger.record.qos import load_overrides
+from robot_logger.sim.cell import cell_from_options
+from robot_logger.sim.publisher import publish_cell
+from robot_logger.transport.qos import load_overrides
 
 __all__ = ["SIM_PARAMS", "main"]
 
@@ -28,7 +28,9 @@ SIM_PARAMS = (
     Param("image_size", "640x480", "Camera resolution WIDTHxHEIGHT."),
     Param("lidar_points", 30000, "Points per scan."),
     Param("faults", "", "Fault SPEC (see robot-logger sim --help)."),
-    Param("wait_subscribers", 0.0, "First wait up to this many seconds for a reader on every topic."),
+    Param(
+        "wait_subscribers", 0.0, "First wait up to this many seconds for a reader on every topic."
+    ),
     Param("qos", "", "YAML of per-topic writer QoS overrides."),
 )
 
@@ -40,15 +42,31 @@ def main(args: list[str] | None = None) -> None:
     try:
         v = read_parameters(transport.node, SIM_PARAMS)
         width, _, height = str(v["image_size"]).lower().partition("x")
-        cell = cell_from_options(float(v["duration"]), v["arms"], v["cameras"], v["lidar"], v["episodes"] or None,
-                                 v["seed"], (int(width), int(height)), v["lidar_points"], v["faults"])
-        result = publish_cell(transport, cell, stop=stop, wait_subscribers_s=float(v["wait_subscribers"]),
-                              qos_overrides=load_overrides(v["qos"]) if v["qos"] else None)
+        cell = cell_from_options(
+            float(v["duration"]),
+            v["arms"],
+            v["cameras"],
+            v["lidar"],
+            v["episodes"] or None,
+            v["seed"],
+            (int(width), int(height)),
+            v["lidar_points"],
+            v["faults"],
+        )
+        result = publish_cell(
+            transport,
+            cell,
+            stop=stop,
+            wait_subscribers_s=float(v["wait_subscribers"]),
+            qos_overrides=load_overrides(v["qos"]) if v["qos"] else None,
+        )
     except (RobotLoggerError, ValueError) as err:
         log.error(str(err))
         transport.close()
         sys.exit(2)
-    log.info(f"published {sum(result.counts.values())} messages (max lag {result.max_lag_ms:.1f} ms)")
+    log.info(
+        f"published {sum(result.counts.values())} messages (max lag {result.max_lag_ms:.1f} ms)"
+    )
     transport.close()
 
 

@@ -27,15 +27,15 @@ from rosbags.interfaces import Connection
 from rosbags.rosbag2 import Writer, WriterError
 from rosbags.rosbag2.enums import CompressionFormat, CompressionMode, StoragePlugin
 
-from robot_logger import events
+from robot_logger.bag.mcap_writer import SendTimeMcapWriter, SendTimeWriter
+from robot_logger.core import events
+from robot_logger.core.messages import EVENTS_TOPIC, STRING, deserialize, typestore
 from robot_logger.errors import BagError, ConfigError
-from robot_logger.messages import EVENTS_TOPIC, STRING, deserialize, typestore
-from robot_logger.record.mcap_storage import SendTimeMcapWriter, SendTimeWriter
 
 __all__ = ["SinkOptions", "SinkStats", "BagSink", "STORAGES", "LOSS_BOUND_S"]
 
 STORAGES = ("mcap", "sqlite3")
-LOSS_BOUND_S = 1.0   # documented: a killed recorder loses at most what it received in the last 1 s
+LOSS_BOUND_S = 1.0  # documented: a killed recorder loses at most what it received in the last 1 s
 # What a failing disk raises through the storage plugins (sqlite3: "database or disk is full").
 WRITE_ERRORS = (OSError, WriterError, sqlite3.Error)
 MIB = 1 << 20
@@ -46,33 +46,42 @@ class SinkOptions:
     """How and where to write; validated once."""
 
     storage: str = "mcap"
-    compression: str | None = None          # None | "zstd" (mcap: chunks, sqlite3: per message)
-    split_size_bytes: int = 0               # 0: no size split
-    split_duration_ns: int = 0              # 0: no time split
-    flush_interval_s: float = LOSS_BOUND_S / 2   # the other half covers writing the batch in hand
+    compression: str | None = None  # None | "zstd" (mcap: chunks, sqlite3: per message)
+    split_size_bytes: int = 0  # 0: no size split
+    split_duration_ns: int = 0  # 0: no time split
+    flush_interval_s: float = LOSS_BOUND_S / 2  # the other half covers writing the batch in hand
     queue_limit_bytes: int = 512 * MIB
     min_free_bytes: int = 1 << 30
     custom_data: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.storage not in STORAGES:
-            raise ConfigError(f"storage must be one of {', '.join(STORAGES)}, not {self.storage!r}")
+            raise ConfigError(
+                f"storage must be one of {', '.join(STORAGES)}, not {self.storage!r}"
+            )
         if self.compression not in (None, "zstd"):
             raise ConfigError(f"compression must be zstd or none, not {self.compression!r}")
-        for name in ("split_size_bytes", "split_duration_ns", "queue_limit_bytes", "min_free_bytes"):
+        for name in (
+            "split_size_bytes",
+            "split_duration_ns",
+            "queue_limit_bytes",
+            "min_free_bytes",
+        ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative")
         if not 0 < self.flush_interval_s <= LOSS_BOUND_S / 2:
-            raise ConfigError(f"flush_interval_s must be in (0, {LOSS_BOUND_S / 2}] "
-                              f"(half the documented loss bound of {LOSS_BOUND_S} s)")
+            raise ConfigError(
+                f"flush_interval_s must be in (0, {LOSS_BOUND_S / 2}] "
+                f"(half the documented loss bound of {LOSS_BOUND_S} s)"
+            )
 
 
 @dataclass
 class SinkStats:
     """What the writer did so far (read by the monitor; plain counters, updated by one thread)."""
 
-    written: dict[str, int] = field(default_factory=dict)     # messages per topic
-    dropped: dict[str, int] = field(default_factory=dict)     # queue overflow per topic
+    written: dict[str, int] = field(default_factory=dict)  # messages per topic
+    dropped: dict[str, int] = field(default_factory=dict)  # queue overflow per topic
     bytes_written: int = 0
     queue_messages: int = 0
     queue_bytes: int = 0
@@ -91,13 +100,13 @@ class BagSink:
             raise BagError(f"{self.path.parent} is not a directory")
         self.options = options
         self.stats = SinkStats(disk_free_bytes=shutil.disk_usage(self.path.parent).free)
-        self.stop_reason: str | None = None   # set when the sink stopped by itself (disk, error)
+        self.stop_reason: str | None = None  # set when the sink stopped by itself (disk, error)
         self._types: dict[str, str] = {}
         self._queue: deque[tuple[str, int, list[tuple[bytes, int]]]] = deque()
         self._lock = threading.Condition()
         self._closing = False
-        self._episode: list[tuple[bytes, int]] = []   # events in force: start, then last phase
-        self._unchecked_bytes = 0                      # written since the last disk check
+        self._episode: list[tuple[bytes, int]] = []  # events in force: start, then last phase
+        self._unchecked_bytes = 0  # written since the last disk check
         self._check_after_bytes = max(self.stats.disk_free_bytes - options.min_free_bytes, 0) // 2
         self._thread = threading.Thread(target=self._run, name="bag-writer", daemon=True)
         self._thread.start()
@@ -143,16 +152,16 @@ class BagSink:
         try:
             while True:
                 with self._lock:
-                    if not self._queue and not self._closing:   # sleep until the next flush is due
+                    if not self._queue and not self._closing:  # sleep until the next flush is due
                         next_flush = last_flush + self.options.flush_interval_s
                         self._lock.wait(timeout=max(0.0, next_flush - time.monotonic()))
                     items = list(self._queue)
                     self._queue.clear()
                     done = self._closing
                 for n, (topic, recv_ns, samples) in enumerate(items):
-                    if self.stop_reason:          # the disk check below stopped us mid-batch
+                    if self.stop_reason:  # the disk check below stopped us mid-batch
                         with self._lock:
-                            self._queue.extendleft(reversed(items[n:]))   # counted as dropped
+                            self._queue.extendleft(reversed(items[n:]))  # counted as dropped
                         break
                     bag = self._write(bag, topic, recv_ns, samples)
                 if time.monotonic() - last_flush >= self.options.flush_interval_s:
@@ -168,15 +177,18 @@ class BagSink:
                 bag.close(self.options.custom_data)
             except WRITE_ERRORS as err:
                 hint = f"run `robot-logger repair {bag.path}`"
-                self.stop_reason = (f"{self.stop_reason}; the bag could not be closed, {hint}"
-                                    if self.stop_reason else
-                                    f"cannot close {bag.path}: {err}; {hint}")
+                self.stop_reason = (
+                    f"{self.stop_reason}; the bag could not be closed, {hint}"
+                    if self.stop_reason
+                    else f"cannot close {bag.path}: {err}; {hint}"
+                )
             with self._lock:
                 self._closing = True
                 self._drop_queued()
 
-    def _write(self, bag: "_OpenBag", topic: str, recv_ns: int,
-               samples: list[tuple[bytes, int]]) -> "_OpenBag":
+    def _write(
+        self, bag: _OpenBag, topic: str, recv_ns: int, samples: list[tuple[bytes, int]]
+    ) -> _OpenBag:
         if bag.should_split(recv_ns):
             bag.close(self.options.custom_data)
             bag = _OpenBag(self._next_path(), self.options)
@@ -226,9 +238,11 @@ class BagSink:
         self._unchecked_bytes = 0
         self._check_after_bytes = max(free - self.options.min_free_bytes, 0) // 2
         if free < self.options.min_free_bytes:
-            self.stop_reason = (f"disk nearly full: {free / MIB:.0f} MiB free under {self.path.parent}, "
-                                f"below the minimum of {self.options.min_free_bytes / MIB:.0f} MiB; "
-                                "recording stopped and the bag was closed cleanly")
+            self.stop_reason = (
+                f"disk nearly full: {free / MIB:.0f} MiB free under {self.path.parent}, "
+                f"below the minimum of {self.options.min_free_bytes / MIB:.0f} MiB; "
+                "recording stopped and the bag was closed cleanly"
+            )
 
     def _next_path(self) -> Path:
         if not (self.options.split_size_bytes or self.options.split_duration_ns):
@@ -246,10 +260,15 @@ class _OpenBag:
     def __init__(self, path: Path, options: SinkOptions) -> None:
         self.path = path
         self._options = options
-        self._writer = SendTimeWriter(path, version=Writer.VERSION_LATEST,
-                                      storage_plugin=StoragePlugin[options.storage.upper()])
+        self._writer = SendTimeWriter(
+            path,
+            version=Writer.VERSION_LATEST,
+            storage_plugin=StoragePlugin[options.storage.upper()],
+        )
         if options.compression:
-            mode = CompressionMode.STORAGE if options.storage == "mcap" else CompressionMode.MESSAGE
+            mode = (
+                CompressionMode.STORAGE if options.storage == "mcap" else CompressionMode.MESSAGE
+            )
             self._writer.set_compression(mode, CompressionFormat.ZSTD)
         try:
             self._writer.open()
@@ -272,7 +291,8 @@ class _OpenBag:
         opts = self._options
         return bool(self._first_ns) and (
             (opts.split_size_bytes and self._nbytes >= opts.split_size_bytes)
-            or (opts.split_duration_ns and recv_ns - self._first_ns >= opts.split_duration_ns))
+            or (opts.split_duration_ns and recv_ns - self._first_ns >= opts.split_duration_ns)
+        )
 
     def flush(self) -> None:
         storage = self._writer.storage

@@ -14,7 +14,7 @@ __all__ = ["tune_malloc"]
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
-MMAP_THRESHOLD_BYTES = 32 << 20    # glibc's maximum on 64-bit: a 1080p rgb8 frame is ~6 MB
+MMAP_THRESHOLD_BYTES = 32 << 20  # glibc's maximum on 64-bit: a 1080p rgb8 frame is ~6 MB
 TRIM_THRESHOLD_BYTES = 256 << 20
 
 
@@ -28,4 +28,5 @@ def tune_malloc() -> bool:
     except (OSError, AttributeError):
         return False
     return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(
-        mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
+        mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
+    )

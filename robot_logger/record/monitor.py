@@ -15,20 +15,24 @@ import numpy as np
 __all__ = ["MonitorLimits", "SyncMonitor"]
 
 NS = 1_000_000_000
-PERIOD_SAMPLES = 20   # stamp intervals used to estimate a topic's period when no rate is given
+PERIOD_SAMPLES = 20  # stamp intervals used to estimate a topic's period when no rate is given
 # status extras that map topic -> reason, and how their warnings read
-TOPIC_PROBLEMS = {"unmatched": "never matched", "skipped": "not recorded", "absent": "not published"}
+TOPIC_PROBLEMS = {
+    "unmatched": "never matched",
+    "skipped": "not recorded",
+    "absent": "not published",
+}
 
 
 @dataclass(frozen=True)
 class MonitorLimits:
     """When a topic earns a warning."""
 
-    silent_after_s: float = 3.0       # subscribed, nothing received this long after start
-    stale_periods: float = 10.0       # nothing for this many periods (at least stale_min_s)
+    silent_after_s: float = 3.0  # subscribed, nothing received this long after start
+    stale_periods: float = 10.0  # nothing for this many periods (at least stale_min_s)
     stale_min_s: float = 1.0
-    late_ms: float = 100.0            # mean header-to-receive latency above this
-    low_rate_ratio: float = 0.8       # window rate below this fraction of expected
+    late_ms: float = 100.0  # mean header-to-receive latency above this
+    low_rate_ratio: float = 0.8  # window rate below this fraction of expected
 
 
 @dataclass
@@ -55,9 +59,13 @@ class _Topic:
 class SyncMonitor:
     """Accumulates per-topic statistics between status reports."""
 
-    def __init__(self, expected_hz: dict[str, float] | None = None,
-                 limits: MonitorLimits = MonitorLimits(), start_ns: int = 0,
-                 irregular: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        expected_hz: dict[str, float] | None = None,
+        limits: MonitorLimits = MonitorLimits(),
+        start_ns: int = 0,
+        irregular: frozenset[str] = frozenset(),
+    ) -> None:
         """`irregular`: topics that publish when something happens (episode events): counted,
         never warned about for silence or rate."""
         self._expected = dict(expected_hz or {})
@@ -71,7 +79,9 @@ class SyncMonitor:
         """Watch a subscribed topic (so a silent one is reported)."""
         self._topics.setdefault(topic, _Topic(self._expected.get(topic)))
 
-    def feed(self, topic: str, stamps_ns: np.ndarray | list[int], recv_ns: int, nbytes: int) -> None:
+    def feed(
+        self, topic: str, stamps_ns: np.ndarray | list[int], recv_ns: int, nbytes: int
+    ) -> None:
         """Account one batch of a topic: header stamps (0 = no header) received at `recv_ns`."""
         self.add_topic(topic)
         state = self._topics[topic]
@@ -104,16 +114,25 @@ class SyncMonitor:
         for name, state in sorted(self._topics.items()):
             topics[name] = self._topic_status(state, window_s)
             if name not in self._irregular:
-                started = state.first_recv_ns > self._window_start_ns   # rate not yet meaningful
-                warnings.extend(f"{name}: {w}" for w in self._warnings(state, topics[name], now_ns, started))
+                started = state.first_recv_ns > self._window_start_ns  # rate not yet meaningful
+                warnings.extend(
+                    f"{name}: {w}" for w in self._warnings(state, topics[name], now_ns, started)
+                )
             state.window_count = 0
             state.window_latency_ns = []
         for key, label in TOPIC_PROBLEMS.items():
             problems = dict(extra.get(key) or {})
-            warnings.extend(f"{topic}: {label}: {reason}" for topic, reason in sorted(problems.items()))
+            warnings.extend(
+                f"{topic}: {label}: {reason}" for topic, reason in sorted(problems.items())
+            )
         self._window_start_ns = now_ns
-        return {"time_ns": now_ns, "elapsed_s": round((now_ns - self._start_ns) / NS, 3),
-                "topics": topics, "warnings": warnings, **extra}
+        return {
+            "time_ns": now_ns,
+            "elapsed_s": round((now_ns - self._start_ns) / NS, 3),
+            "topics": topics,
+            "warnings": warnings,
+            **extra,
+        }
 
     @staticmethod
     def _topic_status(state: _Topic, window_s: float) -> dict[str, object]:
@@ -129,11 +148,17 @@ class SyncMonitor:
             "latency_ms_max": round(float(latency.max()), 3) if len(latency) else None,
         }
 
-    def _warnings(self, state: _Topic, status: dict[str, object], now_ns: int, started: bool) -> list[str]:
+    def _warnings(
+        self, state: _Topic, status: dict[str, object], now_ns: int, started: bool
+    ) -> list[str]:
         lim = self._limits
         if not state.count:
             silent_s = (now_ns - self._start_ns) / NS
-            return [f"silent: nothing received for {silent_s:.0f} s"] if silent_s >= lim.silent_after_s else []
+            return (
+                [f"silent: nothing received for {silent_s:.0f} s"]
+                if silent_s >= lim.silent_after_s
+                else []
+            )
         found = []
         period = state.period_ns()
         stale_ns = max(lim.stale_min_s * NS, lim.stale_periods * (period or 0))

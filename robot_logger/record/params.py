@@ -13,9 +13,9 @@ from typing import Any
 
 from robot_logger.errors import ConfigError
 from robot_logger.record.bagsink import MIB, STORAGES, SinkOptions
-from robot_logger.record.qos import load_overrides
 from robot_logger.record.recorder import RecordOptions, TopicSelector
-from robot_logger.record.transport import TRANSPORTS
+from robot_logger.transport.base import TRANSPORTS
+from robot_logger.transport.qos import load_overrides
 
 __all__ = ["Param", "RECORD_PARAMS", "record_options", "parse_expect"]
 
@@ -40,11 +40,17 @@ RECORD_PARAMS = (
     Param("output", "", "Bag folder to create (must not exist)."),
     Param("topics", [], "Topics to record (repeat, or comma-separated).", many=True),
     Param("regex", "", "Also record topics matching this regular expression."),
-    Param("all", False, "Record every topic seen on the domain, including ones that appear later."),
+    Param(
+        "all", False, "Record every topic seen on the domain, including ones that appear later."
+    ),
     Param("exclude", "", "Do not record topics matching this regular expression."),
     Param("storage", "mcap", "Storage format.", choices=STORAGES),
-    Param("compression", "none", "zstd: compressed MCAP chunks / sqlite3 messages.",
-          choices=("none", "zstd")),
+    Param(
+        "compression",
+        "none",
+        "zstd: compressed MCAP chunks / sqlite3 messages.",
+        choices=("none", "zstd"),
+    ),
     Param("split_size", 0, "Start a new bag after this many MB of messages (0: never)."),
     Param("split_duration", 0.0, "Start a new bag after this many seconds (0: never)."),
     Param("qos", "", "YAML file of per-topic QoS overrides (rosbag2 override format)."),
@@ -52,8 +58,12 @@ RECORD_PARAMS = (
     Param("min_free", 1024, "Stop cleanly when free disk space falls below this many MB."),
     Param("queue_size", 512, "Writer queue limit in MB; overflow is counted as drops."),
     Param("expect", [], "Expected rate TOPIC=HZ for the monitor (repeat).", many=True),
-    Param("transport", "", "rclpy or dds (default: rclpy when ROS 2 is installed, else dds).",
-          choices=("",) + TRANSPORTS),
+    Param(
+        "transport",
+        "",
+        "rclpy or dds (default: rclpy when ROS 2 is installed, else dds).",
+        choices=("",) + TRANSPORTS,
+    ),
 )
 
 
@@ -67,7 +77,9 @@ def parse_expect(items: list[str]) -> dict[str, float]:
         except ValueError:
             rate = 0.0
         if not topic.startswith("/") or rate <= 0:
-            raise ConfigError(f"expect {item!r}: use TOPIC=HZ with a positive rate, e.g. /cell/arm1/joint_states=500")
+            raise ConfigError(
+                f"expect {item!r}: use TOPIC=HZ with a positive rate, e.g. /cell/arm1/joint_states=500"
+            )
         rates[topic] = rate
     return rates
 
@@ -76,8 +88,9 @@ def _split_topics(values: list[str]) -> tuple[str, ...]:
     return tuple(t.strip() for value in values for t in value.split(",") if t.strip())
 
 
-def record_options(values: dict[str, Any], *, custom_data: dict[str, str] | None = None
-                   ) -> tuple[Path, str | None, RecordOptions]:
+def record_options(
+    values: dict[str, Any], *, custom_data: dict[str, str] | None = None
+) -> tuple[Path, str | None, RecordOptions]:
     """(output path, transport or None for the default, RecordOptions) from parameter values."""
     unknown = sorted(set(values) - {p.name for p in RECORD_PARAMS})
     if unknown:
@@ -92,15 +105,18 @@ def record_options(values: dict[str, Any], *, custom_data: dict[str, str] | None
         if float(v[name]) < 0:
             raise ConfigError(f"{name} must not be negative, not {v[name]}")
     sink = SinkOptions(
-        storage=v["storage"], compression=None if v["compression"] == "none" else v["compression"],
+        storage=v["storage"],
+        compression=None if v["compression"] == "none" else v["compression"],
         split_size_bytes=int(float(v["split_size"]) * MIB),
         split_duration_ns=int(float(v["split_duration"]) * 1e9),
-        queue_limit_bytes=int(float(v["queue_size"]) * MIB), min_free_bytes=int(float(v["min_free"]) * MIB),
+        queue_limit_bytes=int(float(v["queue_size"]) * MIB),
+        min_free_bytes=int(float(v["min_free"]) * MIB),
         custom_data=custom_data or {},
     )
     options = RecordOptions(
         selector=TopicSelector(topics, v["regex"] or None, bool(v["all"]), v["exclude"] or None),
-        sink=sink, duration_s=float(v["duration"]) or None,
+        sink=sink,
+        duration_s=float(v["duration"]) or None,
         qos_overrides=load_overrides(v["qos"]) if v["qos"] else {},
         expected_hz=parse_expect(list(v["expect"])),
     )

@@ -15,13 +15,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from robot_logger.bag import header_stamp_ns
+from robot_logger.bag.reader import header_stamp_ns
+from robot_logger.core.messages import (
+    EVENTS_TOPIC,
+    STATUS_TOPIC,
+    STRING,
+    serialize,
+    string,
+    typestore,
+)
 from robot_logger.errors import ConfigError
-from robot_logger.messages import EVENTS_TOPIC, STATUS_TOPIC, STRING, serialize, string, typestore
 from robot_logger.record.bagsink import BagSink, SinkOptions
 from robot_logger.record.monitor import SyncMonitor
-from robot_logger.record.qos import STATUS, QosProfile, default_profile
-from robot_logger.record.transport import Batch, Transport
+from robot_logger.transport.base import Batch, Transport
+from robot_logger.transport.qos import STATUS, QosProfile, default_profile
 
 __all__ = ["RecordOptions", "TopicSelector", "Recorder"]
 
@@ -77,7 +84,9 @@ class RecordOptions:
     qos_overrides: dict[str, QosProfile] = field(default_factory=dict)
     expected_hz: dict[str, float] = field(default_factory=dict)
     status_period_s: float = 1.0
-    absent_after_s: float = 3.0     # a named topic without publisher this long after start is reported
+    absent_after_s: float = (
+        3.0  # a named topic without publisher this long after start is reported
+    )
 
     def __post_init__(self) -> None:
         if self.duration_s is not None and self.duration_s <= 0:
@@ -91,17 +100,23 @@ class RecordOptions:
 class Recorder:
     """Records until `stop` is set, `duration_s` passes, or the bag writer stops (disk nearly full)."""
 
-    def __init__(self, transport: Transport, path: str | Path, options: RecordOptions,
-                 on_status: Callable[[dict[str, object]], None] | None = None) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        path: str | Path,
+        options: RecordOptions,
+        on_status: Callable[[dict[str, object]], None] | None = None,
+    ) -> None:
         self.transport = transport
         self.options = options
         self.on_status = on_status
         self.sink = BagSink(path, options.sink)
-        self.monitor = SyncMonitor(options.expected_hz, start_ns=time.time_ns(),
-                                   irregular=frozenset({EVENTS_TOPIC}))
-        self.skipped: dict[str, str] = {}   # topic -> why it is not recorded
+        self.monitor = SyncMonitor(
+            options.expected_hz, start_ns=time.time_ns(), irregular=frozenset({EVENTS_TOPIC})
+        )
+        self.skipped: dict[str, str] = {}  # topic -> why it is not recorded
         self._has_header: dict[str, bool] = {}
-        self._seen: set[str] = set()          # every topic discovered on the domain
+        self._seen: set[str] = set()  # every topic discovered on the domain
         self._started = time.monotonic()
         self._status_pub = transport.publisher(STATUS_TOPIC, STRING, STATUS)
         self._subscribe(EVENTS_TOPIC, STRING)
@@ -142,30 +157,50 @@ class Recorder:
         """Monitor status plus queue, writer and discovery facts."""
         stats = self.sink.stats
         return self.monitor.status(
-            time.time_ns(), queue_messages=stats.queue_messages, queue_bytes=stats.queue_bytes,
-            bytes_written=stats.bytes_written, disk_free_bytes=stats.disk_free_bytes,
-            written=dict(stats.written), dropped_queue=dict(stats.dropped),
-            unmatched=self.transport.unmatched(), skipped=dict(self.skipped), absent=self._absent(),
-            bags=[str(p) for p in stats.bags], transport=self.transport.name,
-            domain_id=self.transport.domain_id)
+            time.time_ns(),
+            queue_messages=stats.queue_messages,
+            queue_bytes=stats.queue_bytes,
+            bytes_written=stats.bytes_written,
+            disk_free_bytes=stats.disk_free_bytes,
+            written=dict(stats.written),
+            dropped_queue=dict(stats.dropped),
+            unmatched=self.transport.unmatched(),
+            skipped=dict(self.skipped),
+            absent=self._absent(),
+            bags=[str(p) for p in stats.bags],
+            transport=self.transport.name,
+            domain_id=self.transport.domain_id,
+        )
 
     def _absent(self) -> dict[str, str]:
         """Topics asked for by name that nobody publishes (after a grace period), with what is."""
         if time.monotonic() - self._started < self.options.absent_after_s:
             return {}
-        missing = [t for t in self.options.selector.topics if t not in self._has_header and t not in self.skipped]
+        missing = [
+            t
+            for t in self.options.selector.topics
+            if t not in self._has_header and t not in self.skipped
+        ]
         seen = ", ".join(sorted(self._seen)) or "none"
-        return {t: f"no publisher on ROS_DOMAIN_ID={self.transport.domain_id}; topics seen: {seen}"
-                for t in missing}
+        return {
+            t: f"no publisher on ROS_DOMAIN_ID={self.transport.domain_id}; topics seen: {seen}"
+            for t in missing
+        }
 
     def _discover(self) -> None:
         found = self.transport.discover()
         self._seen.update(found)
         for topic, msgtype in sorted(found.items()):
-            if topic in self._has_header or topic in self.skipped or not self.options.selector.wants(topic):
+            if (
+                topic in self._has_header
+                or topic in self.skipped
+                or not self.options.selector.wants(topic)
+            ):
                 continue
             if msgtype not in typestore().fielddefs:
-                self.skipped[topic] = f"message type {msgtype} is unknown (not a ROS 2 Humble type)"
+                self.skipped[topic] = (
+                    f"message type {msgtype} is unknown (not a ROS 2 Humble type)"
+                )
                 log.warning("not recording %s: %s", topic, self.skipped[topic])
                 continue
             self._subscribe(topic, msgtype)
@@ -183,7 +218,9 @@ class Recorder:
             stamps = [header_stamp_ns(data) for data, _send in batch.samples]
         else:
             stamps = [0] * len(batch.samples)
-        self.monitor.feed(batch.topic, stamps, batch.recv_ns, sum(len(d) for d, _ in batch.samples))
+        self.monitor.feed(
+            batch.topic, stamps, batch.recv_ns, sum(len(d) for d, _ in batch.samples)
+        )
 
     def _publish(self, status: dict[str, object]) -> None:
         self._status_pub.publish(serialize(string(json.dumps(status)), STRING))

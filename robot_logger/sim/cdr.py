@@ -1,4 +1,4 @@
-"""Fast CDR for fixed-layout messages: serialize one sample with robot_logger.messages, then patch.
+"""Fast CDR for fixed-layout messages: serialize one sample with robot_logger.core.messages, then patch.
 
 A JointState with fixed joint names, an Image of fixed size or a PointCloud2 with a fixed point
 count always has the same byte layout, so thousands of messages a second cost a numpy copy each
@@ -9,8 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from robot_logger.messages import (IMAGE, JOINT_STATE, POINTCLOUD2, image, joint_state,
-                                   pointcloud2, serialize)
+from robot_logger.core.messages import (
+    IMAGE,
+    JOINT_STATE,
+    POINTCLOUD2,
+    image,
+    joint_state,
+    pointcloud2,
+    serialize,
+)
 
 __all__ = ["JointStateTemplate", "PayloadTemplate", "image_template", "pointcloud_template"]
 
@@ -38,13 +45,16 @@ class JointStateTemplate:
         self.offsets = [raw.index(p.astype("<f8").tobytes()) for p in probes]
         self.width = 8 * count
 
-    def batch(self, stamp_ns: np.ndarray, pos: np.ndarray, vel: np.ndarray,
-              eff: np.ndarray) -> np.ndarray:
+    def batch(
+        self, stamp_ns: np.ndarray, pos: np.ndarray, vel: np.ndarray, eff: np.ndarray
+    ) -> np.ndarray:
         """(N, L) uint8: one CDR message per row."""
         out = np.repeat(self.raw[None, :], len(stamp_ns), axis=0)
         out[:, STAMP_SLICE] = _stamp_bytes(stamp_ns)
         for offset, values in zip(self.offsets, (pos, vel, eff)):
-            out[:, offset:offset + self.width] = np.ascontiguousarray(values, "<f8").view(np.uint8)
+            out[:, offset : offset + self.width] = np.ascontiguousarray(values, "<f8").view(
+                np.uint8
+            )
         return out
 
 
@@ -53,7 +63,7 @@ class PayloadTemplate:
 
     def __init__(self, raw: bytes, payload_size: int, payload_offset: int) -> None:
         self.prefix = bytearray(raw[:payload_offset])
-        self.suffix = bytes(raw[payload_offset + payload_size:])
+        self.suffix = bytes(raw[payload_offset + payload_size :])
         self.payload_size = payload_size
 
     def encode(self, stamp_ns: int, payload: memoryview | bytes) -> bytes:

@@ -15,13 +15,17 @@ from typing import NamedTuple
 
 import numpy as np
 
-from robot_logger import events
+from robot_logger.core import events
+from robot_logger.core.messages import EVENTS_TOPIC, STRING, serialize, string
 from robot_logger.errors import ConfigError
-from robot_logger.messages import EVENTS_TOPIC, STRING, serialize, string
 from robot_logger.sim.camera import Camera
-from robot_logger.sim.cdr import (JointStateTemplate, PayloadTemplate, image_template,
-                                  pointcloud_template)
-from robot_logger.sim.faults import Faults, apply_faults
+from robot_logger.sim.cdr import (
+    JointStateTemplate,
+    PayloadTemplate,
+    image_template,
+    pointcloud_template,
+)
+from robot_logger.sim.faults import Faults, apply_faults, parse_faults
 from robot_logger.sim.kinematics import arm_base, skeleton
 from robot_logger.sim.lidar import Lidar
 from robot_logger.sim.motion import plan_arm, plan_episodes
@@ -185,7 +189,7 @@ class Cell:
         return encode
 
     def _events(self) -> Iterator[SimMessage]:
-        """Episode events: start, one per phase, end (robot_logger.events JSON)."""
+        """Episode events: start, one per phase, end (robot_logger.core.events JSON)."""
         times, payloads = [], []
         for episode in self._episodes:
             times.append(episode.start_ns)
@@ -198,3 +202,14 @@ class Cell:
         raw = [serialize(string(p), STRING) for p in payloads]
         return self._deliver(EVENTS_TOPIC, "events", iter([np.array(times, np.int64)]),
                              lambda _sample, _stamp, index: [raw[i] for i in index.tolist()])
+
+
+def cell_from_options(duration_s: float, arms: int, cameras: int, lidar: bool,
+                      episodes: int | None, seed: int, image_size: tuple[int, int],
+                      lidar_points: int, faults: str) -> Cell:
+    """The Cell the cell_options describe (ConfigError names the bad option)."""
+    width, height = image_size
+    spec = CellSpec(arms=arms, cameras=cameras, lidar=lidar, duration_s=duration_s,
+                    episodes=episodes, seed=seed, image_height=height, image_width=width,
+                    lidar_points=lidar_points)
+    return Cell(spec, parse_faults(faults))

@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass, fields
 from typing import NamedTuple
 
+from robot_logger.core.messages import EVENTS_TOPIC, IMAGE, JOINT_STATE, POINTCLOUD2, STRING
 from robot_logger.errors import ConfigError
-from robot_logger.messages import EVENTS_TOPIC, IMAGE, JOINT_STATE, POINTCLOUD2, STRING
 
 __all__ = ["CellSpec", "EpisodeTruth", "joint_topic", "camera_topic", "LIDAR_TOPIC",
            "NOMINAL_CYCLE_S", "MIN_CYCLE_S"]

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
 
+from robot_logger.core.messages import typestore
 from robot_logger.errors import BagError, ConfigError
-from robot_logger.messages import typestore
 from robot_logger.sim.cell import Cell
 
 __all__ = ["STORAGES", "write_bag"]

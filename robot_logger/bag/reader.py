@@ -1,0 +1,401 @@
+"""Open rosbag2 bags (mcap or sqlite3, a bag folder or a bare storage file) and stream raw CDR.
+
+`open_bag(path)` is the one way the project reads bags. It wraps rosbags' `Reader`, builds a
+typestore from the bag's own message definitions (falling back to ROS 2 Humble), and turns every
+failure into a one-line `BagError` naming the file. When `metadata.yaml` disagrees with the
+storage files (rosbags would then read nothing), it reads the storage files directly and says so
+in `BagReader.warnings`. A bag left behind by a killed recorder gets a hint to run
+`robot-logger repair BAG`.
+
+    with open_bag("demo_bag") as bag:
+        for topic, msgtype, log_ns, raw in bag.messages(["/cell/arm1/joint_states"]):
+            stamp_ns = header_stamp_ns(raw)
+"""
+
+from __future__ import annotations
+
+import heapq
+import sqlite3
+import struct
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import apsw
+from rosbags.interfaces import Connection, MessageDefinitionFormat
+from rosbags.rosbag2 import Reader, ReaderError
+from rosbags.serde import SerdeError
+from rosbags.typesys import (
+    Stores,
+    TypesysError,
+    get_types_from_idl,
+    get_types_from_msg,
+    get_typestore,
+)
+from rosbags.typesys.store import Typestore
+
+from robot_logger.core import messages
+from robot_logger.errors import BagError, reason
+
+__all__ = [
+    "STORAGE_SUFFIXES",
+    "TopicInfo",
+    "BagReader",
+    "open_bag",
+    "header_stamp_ns",
+    "repair_hint",
+    "storage_files",
+]
+
+STORAGE_SUFFIXES = {".mcap": "mcap", ".db3": "sqlite3"}
+HEADER_TYPE = "std_msgs/msg/Header"
+_STAMP_LE = struct.Struct("<iI")
+_STAMP_BE = struct.Struct(">iI")
+STAMP_END = 12                  # encapsulation header (4) + sec (4) + nanosec (4)
+IDL_SEPARATOR = "=" * 80 + "\n"
+
+# What rosbags and its storage libraries raise on damaged input: each becomes a BagError.
+READ_ERRORS = (ReaderError, apsw.Error, sqlite3.Error, struct.error, OSError, EOFError, KeyError,
+               IndexError, TypeError, ValueError, MemoryError, OverflowError, TypesysError)
+
+
+class TopicInfo(NamedTuple):
+    """One topic: its message type and how many messages the bag holds for it."""
+
+    msgtype: str
+    count: int
+
+
+def repair_hint(path: Path | str) -> str:
+    """The sentence that tells a user how to recover a bag a killed recorder left behind."""
+    return f"if its recorder was killed or the file is damaged, run `robot-logger repair {path}`"
+
+
+def storage_files(folder: Path) -> list[Path]:
+    """The .mcap/.db3 storage files in a bag folder, in name order (split bags sort naturally)."""
+    found = [p for p in folder.iterdir() if p.suffix in STORAGE_SUFFIXES]
+    return sorted(found, key=lambda p: (len(p.name), p.name))
+
+
+def header_stamp_ns(raw: bytes | memoryview) -> int:
+    """`header.stamp` (ns) straight from the CDR bytes of a message whose first field is a Header.
+
+    Bytes 0-3 are the CDR encapsulation header (byte 1 says the byte order); the Header's
+    `stamp.sec` (int32) and `stamp.nanosec` (uint32) follow at offsets 4 and 8. Returns 0
+    (like an unset stamp) when the bytes are too short to hold one.
+    """
+    if len(raw) < STAMP_END:
+        return 0
+    sec, nanosec = (_STAMP_BE if raw[1] == 0 else _STAMP_LE).unpack_from(raw, 4)
+    return sec * 1_000_000_000 + nanosec
+
+
+class BagReader:
+    """An open bag: topics, time range, storage kind, warnings, and a stream of raw messages."""
+
+    def __init__(self, path: Path, readers: list[Reader], storage: str,
+                 warnings: list[str], decompress_messages: bool = False) -> None:
+        self.path = path
+        self.storage = storage
+        self.warnings = warnings
+        self._readers = readers
+        self._decompress = decompress_messages
+        self._connections = [c for r in readers for c in r.connections]
+        topics: dict[str, TopicInfo] = {}
+        for conn in self._connections:
+            prev = topics.get(conn.topic)
+            msgtype = conn.msgtype if prev is None or prev.msgtype == conn.msgtype else "(mixed)"
+            topics[conn.topic] = TopicInfo(msgtype, conn.msgcount + (prev.count if prev else 0))
+        self.topics = topics
+        counted = [r for r in readers if r.message_count]
+        self.start_ns = min((r.start_time for r in counted), default=0)
+        self.end_ns = max((r.end_time - 1 for r in counted), default=0)
+        self.typestore, undecodable = _typestore(self._connections)
+        self.warnings.extend(undecodable)
+
+    @property
+    def message_count(self) -> int:
+        """Messages the storage files hold (from their indexes, without reading)."""
+        return sum(info.count for info in self.topics.values())
+
+    def can_decode(self, msgtype: str) -> bool:
+        """True when `deserialize` knows this type (from the bag's definitions or ROS 2 Humble)."""
+        return msgtype in self.typestore.fielddefs
+
+    def has_header(self, msgtype: str) -> bool:
+        """True when the type's first field is a std_msgs/Header, so `header_stamp_ns` applies."""
+        fields = self.typestore.fielddefs.get(msgtype, ((), ()))[1]
+        return bool(fields) and fields[0][1][0].name == "NAME" and fields[0][1][1] == HEADER_TYPE
+
+    def messages(self, topics: Iterable[str] | None = None, *, start_ns: int | None = None,
+                 stop_ns: int | None = None
+                 ) -> Iterator[tuple[str, str, int, bytes | memoryview]]:
+        """Stream (topic, msgtype, log_ns, raw CDR) in log-time order; BagError on damaged data.
+
+        `start_ns` (inclusive) and `stop_ns` (exclusive) limit the log-time window; the storage
+        indexes skip what lies outside it, so a window of a long bag costs only its own messages.
+        """
+        conns = self._select(topics)
+        if not conns:
+            return
+        streams = [self._stream(reader, [c for c in conns if c.owner is reader.storage],
+                                start_ns, stop_ns)
+                   for reader in self._readers]
+        merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=lambda m: m[2])
+        try:
+            yield from merged
+        except READ_ERRORS as err:
+            raise BagError(f"{self.path}: cannot read a message ({reason(err)}); "
+                           f"{repair_hint(self.path)}") from err
+
+    def deserialize(self, raw: bytes | memoryview, msgtype: str) -> Any:
+        """Message object from raw CDR, using the bag's own definitions where it has them.
+
+        Some bags carry a wrong definition of a standard type; ROS 2 Humble's is tried next.
+        """
+        stores = [s for s in (self.typestore, messages.typestore()) if msgtype in s.fielddefs]
+        if not stores:
+            raise BagError(f"{self.path}: no definition for message type {msgtype!r} "
+                           "(not in the bag and not a ROS 2 Humble type)")
+        for store in stores:
+            try:
+                return store.deserialize_cdr(raw, msgtype)
+            except (SerdeError, *READ_ERRORS) as err:
+                error = err
+        raise BagError(f"{self.path}: a {msgtype} message does not decode: {error}") from error
+
+    def close(self) -> None:
+        """Close every storage file."""
+        for reader in self._readers:
+            if reader.is_open:
+                reader.close()
+
+    def __enter__(self) -> BagReader:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _select(self, topics: Iterable[str] | None) -> list[Connection]:
+        if topics is None:
+            return self._connections
+        wanted = set(topics)
+        if unknown := wanted - self.topics.keys():
+            raise BagError(f"{self.path}: no topic {', '.join(sorted(unknown))} in this bag; "
+                           f"it has: {', '.join(sorted(self.topics)) or '(no topics)'}")
+        return [c for c in self._connections if c.topic in wanted]
+
+    def _stream(self, reader: Reader, conns: list[Connection], start_ns: int | None,
+                stop_ns: int | None) -> Iterator[tuple[str, str, int, bytes | memoryview]]:
+        if not conns:
+            return
+        if self._decompress:
+            from rosbags.rosbag2.reader import zstd  # the same zstd module rosbags writes with
+
+            for conn, log_ns, raw in reader.messages(conns, start_ns, stop_ns):
+                yield conn.topic, conn.msgtype, log_ns, zstd.decompress(raw)
+        else:
+            for conn, log_ns, raw in reader.messages(conns, start_ns, stop_ns):
+                yield conn.topic, conn.msgtype, log_ns, raw
+
+
+def open_bag(path: str | Path) -> BagReader:
+    """Open a bag folder or a bare .mcap/.db3 file; BagError naming the file if we cannot."""
+    path = Path(path)
+    if not path.exists():
+        raise BagError(f"{path}: no such bag (the path does not exist)")
+    if path.is_dir():
+        if not (path / "metadata.yaml").is_file():
+            found = storage_files(path)
+            if found:
+                raise BagError(f"{path}: no metadata.yaml beside {found[0].name}; "
+                               f"{repair_hint(path)}")
+            raise BagError(f"{path}: not a rosbag2 bag (no metadata.yaml and no .mcap/.db3 file)")
+        files = _listed_files(path)
+    elif path.suffix in STORAGE_SUFFIXES:
+        files = [path]
+    else:
+        raise BagError(f"{path}: not a rosbag2 bag (expected a bag folder or a .mcap/.db3 file)")
+    _check_sidecars(path, files)
+    reader = _open_reader(path)
+    storage = STORAGE_SUFFIXES.get(path.suffix) or _storage_id(reader)
+    if path.is_dir():
+        fallback = _fallback_if_metadata_disagrees(path, reader)
+        if fallback is not None:
+            return fallback
+    return _make(path, [reader], storage, [], decompress=False)
+
+
+def _make(path: Path, readers: list[Reader], storage: str, warnings: list[str],
+          decompress: bool) -> BagReader:
+    try:
+        return BagReader(path, readers, storage, warnings, decompress)
+    except BaseException as err:
+        for reader in readers:
+            reader.close()
+        if isinstance(err, READ_ERRORS):    # e.g. a metadata.yaml count that is not a number
+            raise BagError(f"{path}: the bag's metadata does not add up ({reason(err)}); "
+                           f"{repair_hint(path)}") from err
+        raise
+
+
+def _open_reader(path: Path, where: Path | None = None) -> Reader:
+    """rosbags Reader, opened; its errors become BagError naming `where` (default: path)."""
+    where = where or path
+    try:
+        reader = Reader(path)
+        reader.open()
+    except READ_ERRORS as err:
+        why = reason(err)
+        if "Serialization format" in why:
+            raise BagError(f"{where}: {why} (only CDR bags can be read)") from err
+        raise BagError(f"{where}: cannot open the bag ({why}); {repair_hint(where)}") from err
+    return reader
+
+
+def _listed_files(folder: Path) -> list[Path]:
+    """Storage files that metadata.yaml lists (read leniently; rosbags validates it properly)."""
+    import yaml
+
+    try:
+        info = yaml.safe_load((folder / "metadata.yaml").read_text())
+        listed = info["rosbag2_bagfile_information"]["relative_file_paths"]
+        return [folder / Path(str(p)).name for p in listed]
+    except (OSError, yaml.YAMLError, TypeError, KeyError) as err:
+        raise BagError(f"{folder / 'metadata.yaml'}: not a rosbag2 metadata file "
+                       f"({reason(err)}); {repair_hint(folder)}") from err
+
+
+def _check_sidecars(path: Path, files: list[Path]) -> None:
+    """A non-empty sqlite -wal or -journal holds data rosbags would skip: ask for a repair."""
+    for file in files:
+        for suffix in ("-wal", "-journal"):
+            side = file.with_name(file.name + suffix)
+            if file.suffix == ".db3" and side.is_file() and side.stat().st_size > 0:
+                raise BagError(f"{side}: the database was not closed cleanly (unmerged "
+                               f"{suffix[1:]} file); {repair_hint(path)}")
+
+
+def _storage_id(reader: Reader) -> str:
+    storages = getattr(reader.storage, "storages", [])
+    return next((STORAGE_SUFFIXES[s.path.suffix] for s in storages
+                 if s.path.suffix in STORAGE_SUFFIXES), "sqlite3")
+
+
+def _fallback_if_metadata_disagrees(folder: Path, reader: Reader) -> BagReader | None:
+    """Read the storage files directly when metadata.yaml's topics match fewer messages.
+
+    rosbags pairs a metadata topic with a storage topic only when name, type, QoS and hash all
+    agree; one disagreement and it reads nothing, silently.
+    """
+    dirreader = reader.storage
+    in_yaml = reader.message_count
+    stored = sum(c.msgcount for s in dirreader.storages for c in s.connections)
+    matched = _matched_count(dirreader)
+    if matched == in_yaml == stored or reader.compression_mode == "file":
+        return None
+    paths = [s.path for s in dirreader.storages]
+    compressed = reader.compression_mode == "message"
+    reader.close()
+    readers: list[Reader] = []
+    try:
+        for file in paths:
+            readers.append(_open_reader(file, folder))
+    except BagError:
+        for opened in readers:
+            opened.close()
+        raise
+    note = (f"metadata.yaml lists {in_yaml} messages but {matched} of the {stored} in the storage "
+            "files match its topics; read the storage files directly instead")
+    return _make(folder, readers, STORAGE_SUFFIXES[paths[0].suffix], [note], compressed)
+
+
+def _matched_count(dirreader: Any) -> int:
+    """Messages that rosbags' folder reader would yield, counted from the storage indexes."""
+    total = 0
+    for storage in dirreader.storages:
+        for conn in storage.connections:
+            if any(y.topic == conn.topic and y.msgtype == conn.msgtype and y.ext == conn.ext
+                   and (not conn.digest or not y.digest or y.digest == conn.digest)
+                   for y in dirreader.connections):
+                total += conn.msgcount
+    return total
+
+
+def _typestore(connections: list[Connection]) -> tuple[Typestore, list[str]]:
+    """Types from the bag's definitions plus ROS 2 Humble; warnings name types we cannot decode.
+
+    Bags whose definitions all match Humble (ours, most recordings) share the cached Humble
+    store; only bags with custom or different types pay for building a store of their own.
+    """
+    base = messages.typestore()
+    parsed: dict[str, Any] = {}
+    warnings: list[str] = []
+    failed: set[str] = set()
+    for conn in connections:
+        if conn.msgdef.format == MessageDefinitionFormat.NONE or conn.msgtype in failed:
+            continue
+        if conn.msgtype in parsed:
+            continue
+        try:
+            for name, fielddef in _parse_definition(conn.msgtype, conn.msgdef.format,
+                                                    conn.msgdef.data).items():
+                parsed.setdefault(name, fielddef)
+        except (TypesysError, *READ_ERRORS) as err:
+            failed.add(conn.msgtype)
+            warnings.append(f"{conn.msgtype}: the bag's definition does not parse "
+                            f"({reason(err)}); its messages are counted, not decoded")
+    new = {name: fd for name, fd in parsed.items() if not _same_fields(base, name, fd)}
+    known = {**base.fielddefs, **parsed}
+    with_messages = {c.msgtype for c in connections if c.msgcount}
+    for name in sorted(new):
+        missing = _undefined_reference(known, name, set())
+        if missing is None:
+            continue
+        del new[name]          # registering it would make every decode of it fail later
+        if name in with_messages:
+            failed.add(name)
+            warnings.append(f"{name}: the bag's definition refers to {missing}, which is not "
+                            "defined; its messages are counted, not decoded")
+    store = base
+    if new:
+        store = get_typestore(Stores.EMPTY)
+        store.register(new)
+        store.register({k: v for k, v in base.fielddefs.items() if k not in new})
+    for msgtype in sorted(with_messages - store.fielddefs.keys() - failed):
+        warnings.append(f"{msgtype}: unknown message type; its messages are counted, not decoded")
+    return store, warnings
+
+
+def _undefined_reference(fielddefs: dict[str, Any], name: str, seen: set[str]) -> str | None:
+    """The first type that `name` needs (itself, or through its fields) and nobody defines."""
+    if name in seen:
+        return None
+    seen.add(name)
+    if name not in fielddefs:
+        return name
+    for _field, desc in fielddefs[name][1]:
+        while desc[0].name in ("ARRAY", "SEQUENCE"):
+            desc = desc[1][0]
+        if desc[0].name == "NAME":
+            missing = _undefined_reference(fielddefs, desc[1], seen)
+            if missing is not None:
+                return missing
+    return None
+
+
+def _same_fields(store: Typestore, name: str, fielddef: Any) -> bool:
+    have = store.fielddefs.get(name)
+    return have is not None and [(f[0].lower(), f[1]) for f in have[1]] == [
+        (f[0].lower(), f[1]) for f in fielddef[1]]
+
+
+def _parse_definition(msgtype: str, fmt: MessageDefinitionFormat, text: str) -> dict[str, Any]:
+    if fmt == MessageDefinitionFormat.MSG:
+        return get_types_from_msg(text, msgtype)
+    if text.startswith(f"{IDL_SEPARATOR}IDL: "):
+        types: dict[str, Any] = {}
+        for block in text.split(IDL_SEPARATOR)[1:]:
+            types.update(get_types_from_idl(block.split("\n", 1)[1]))
+        return types
+    return get_types_from_idl(text)

@@ -1,0 +1,177 @@
+"""The one place that knows rosbags' type API: typestore, CDR (de)serialization, ROS/DDS names.
+
+Every other module builds and reads messages through these helpers, so a change of rosbags
+version or typestore touches this file only.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from rosbags.typesys import Stores, get_typestore
+from rosbags.typesys.store import Typestore
+
+__all__ = [
+    "JOINT_STATE",
+    "IMAGE",
+    "COMPRESSED_IMAGE",
+    "POINTCLOUD2",
+    "LASER_SCAN",
+    "STRING",
+    "EVENTS_TOPIC",
+    "STATUS_TOPIC",
+    "typestore",
+    "serialize",
+    "deserialize",
+    "header",
+    "header_stamp_ns",
+    "stamp_to_ns",
+    "joint_state",
+    "image",
+    "pointcloud2",
+    "string",
+    "xyzi_fields",
+    "dds_topic",
+    "dds_type",
+    "ros_topic",
+    "ros_type",
+]
+
+JOINT_STATE = "sensor_msgs/msg/JointState"
+IMAGE = "sensor_msgs/msg/Image"
+COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
+POINTCLOUD2 = "sensor_msgs/msg/PointCloud2"
+LASER_SCAN = "sensor_msgs/msg/LaserScan"
+STRING = "std_msgs/msg/String"
+
+EVENTS_TOPIC = "/robot_logger/events"
+STATUS_TOPIC = "/robot_logger/status"
+
+# sensor_msgs/PointField datatype codes -> numpy dtypes (little endian; flip for is_bigendian).
+POINTFIELD_DTYPES = {1: "i1", 2: "u1", 3: "i2", 4: "u2", 5: "i4", 6: "u4", 7: "f4", 8: "f8"}
+FLOAT32 = 7
+
+
+@lru_cache(maxsize=1)
+def typestore() -> Typestore:
+    """The ROS 2 Humble typestore used for everything we write (and as the default for reads)."""
+    return get_typestore(Stores.ROS2_HUMBLE)
+
+
+def serialize(msg: Any, msgtype: str) -> bytes:
+    """CDR bytes exactly as rosbag2 stores them (4-byte encapsulation header + body)."""
+    return bytes(typestore().serialize_cdr(msg, msgtype))
+
+
+def deserialize(raw: bytes | memoryview, msgtype: str) -> Any:
+    """Message object from CDR bytes; arrays of primitives come back as numpy views."""
+    return typestore().deserialize_cdr(raw, msgtype)
+
+
+def stamp_to_ns(stamp: Any) -> int:
+    """builtin_interfaces/Time -> int nanoseconds."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def header_stamp_ns(msg: Any) -> int:
+    """`header.stamp` of a message in ns, or 0 when the message has no header."""
+    hdr = getattr(msg, "header", None)
+    return stamp_to_ns(hdr.stamp) if hdr is not None else 0
+
+
+def header(stamp_ns: int, frame_id: str) -> Any:
+    """std_msgs/Header for a stamp in ns."""
+    types = typestore().types
+    sec, nanosec = divmod(int(stamp_ns), 1_000_000_000)
+    return types["std_msgs/msg/Header"](
+        stamp=types["builtin_interfaces/msg/Time"](sec=sec, nanosec=nanosec), frame_id=frame_id
+    )
+
+
+def joint_state(
+    stamp_ns: int,
+    names: list[str],
+    position: np.ndarray,
+    velocity: np.ndarray,
+    effort: np.ndarray,
+    frame_id: str = "",
+) -> Any:
+    """sensor_msgs/JointState."""
+    return typestore().types[JOINT_STATE](
+        header=header(stamp_ns, frame_id),
+        name=list(names),
+        position=np.asarray(position, np.float64),
+        velocity=np.asarray(velocity, np.float64),
+        effort=np.asarray(effort, np.float64),
+    )
+
+
+def image(stamp_ns: int, pixels: np.ndarray, encoding: str = "rgb8", frame_id: str = "") -> Any:
+    """sensor_msgs/Image from an (H, W, C) or (H, W) uint8 array."""
+    height, width = pixels.shape[:2]
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    return typestore().types[IMAGE](
+        header=header(stamp_ns, frame_id),
+        height=height,
+        width=width,
+        encoding=encoding,
+        is_bigendian=0,
+        step=width * channels,
+        data=np.ascontiguousarray(pixels, np.uint8).reshape(-1),
+    )
+
+
+def xyzi_fields() -> list[Any]:
+    """PointField list for packed float32 x, y, z, intensity (16 bytes a point)."""
+    field = typestore().types["sensor_msgs/msg/PointField"]
+    return [
+        field(name=n, offset=4 * i, datatype=FLOAT32, count=1)
+        for i, n in enumerate(("x", "y", "z", "intensity"))
+    ]
+
+
+def pointcloud2(stamp_ns: int, points: np.ndarray, frame_id: str = "lidar") -> Any:
+    """sensor_msgs/PointCloud2 (unorganized, height 1) from an (N, 4) float32 x,y,z,intensity array."""
+    pts = np.ascontiguousarray(points, np.float32)
+    return typestore().types[POINTCLOUD2](
+        header=header(stamp_ns, frame_id),
+        height=1,
+        width=pts.shape[0],
+        fields=xyzi_fields(),
+        is_bigendian=False,
+        point_step=16,
+        row_step=16 * pts.shape[0],
+        data=pts.view(np.uint8).reshape(-1),
+        is_dense=True,
+    )
+
+
+def string(text: str) -> Any:
+    """std_msgs/String."""
+    return typestore().types[STRING](data=text)
+
+
+def dds_topic(topic: str) -> str:
+    """ROS 2 topic name -> DDS topic name (`/a/b` -> `rt/a/b`)."""
+    return "rt/" + topic.lstrip("/")
+
+
+def ros_topic(dds_name: str) -> str:
+    """DDS topic name -> ROS 2 topic name (`rt/a/b` -> `/a/b`)."""
+    return "/" + dds_name[3:] if dds_name.startswith("rt/") else dds_name
+
+
+def dds_type(msgtype: str) -> str:
+    """ROS 2 type name -> DDS type name (`pkg/msg/T` -> `pkg::msg::dds_::T_`)."""
+    pkg, kind, name = msgtype.split("/")
+    return f"{pkg}::{kind}::dds_::{name}_"
+
+
+def ros_type(dds_name: str) -> str:
+    """DDS type name -> ROS 2 type name (`pkg::msg::dds_::T_` -> `pkg/msg/T`)."""
+    parts = dds_name.split("::")
+    if len(parts) != 4 or parts[2] != "dds_" or not parts[3].endswith("_"):
+        return dds_name
+    return f"{parts[0]}/{parts[1]}/{parts[3][:-1]}"

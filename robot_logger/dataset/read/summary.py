@@ -1,0 +1,85 @@
+"""What a built dataset holds, for `robot-logger stats`: read-only, one episode at a time.
+
+    summary = dataset_summary("demo.h5")
+    summary["frames"], summary["outcomes"], summary["invalid_share"]["cam1"]
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from typing import Any
+
+import h5py
+import numpy as np
+
+from robot_logger.dataset import schema
+from robot_logger.dataset.read.h5 import episode_names, obs_kinds, open_dataset, phase_names
+
+__all__ = ["dataset_summary"]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _stored_stats(handle: h5py.File) -> dict[str, dict[str, list[float]]]:
+    if schema.STATS not in handle:
+        return {}
+    group = handle[schema.STATS]
+    return {key: {stat: np.asarray(group[key][stat], np.float64).round(6).tolist()
+                  for stat in schema.STAT_NAMES if stat in group[key]}
+            for key in sorted(group.keys())}
+
+
+def _splits(handle: h5py.File) -> dict[str, int]:
+    if schema.MASK not in handle:
+        return {}
+    return {name: int(handle[schema.MASK][name].shape[0]) for name in sorted(handle[schema.MASK])}
+
+
+def dataset_summary(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Episodes, frames, streams, stored per-key stats, phase-label and outcome counts, and the
+    share of invalid (missing or out-of-tolerance) frames per stream, as a JSON-ready dict."""
+    with open_dataset(path) as handle:
+        demos = episode_names(handle, path)
+        data = handle[schema.DATA]
+        streams: dict[str, dict[str, Any]] = {}
+        outcomes: Counter[str] = Counter()
+        phases: Counter[str] = Counter()
+        invalid: Counter[str] = Counter()
+        episodes = []
+        for name in demos:
+            demo = data[name]
+            frames = int(demo.attrs.get("num_samples", demo[schema.ACTIONS].shape[0]))
+            outcome = _text(demo.attrs.get("outcome", "unknown"))
+            outcomes[outcome] += 1
+            episodes.append({"name": name, "frames": frames, "outcome": outcome,
+                             "task": _text(demo.attrs.get("task", ""))})
+            for stream, kind in obs_kinds(demo).items():
+                ds = demo[schema.OBS][stream]
+                streams.setdefault(stream, {"kind": kind, "shape": list(ds.shape[1:]),
+                                            "dtype": str(ds.dtype)})
+            if schema.VALID in demo:
+                for stream, valid in demo[schema.VALID].items():
+                    invalid[stream] += int(frames - np.count_nonzero(valid[()]))
+            if schema.PHASE in demo:
+                labels = phase_names(demo) + ["(none)"]  # index -1 -> "(none)"
+                for index, count in zip(*np.unique(demo[schema.PHASE][()], return_counts=True)):
+                    phases[labels[int(index)]] += int(count)
+        total = sum(e["frames"] for e in episodes)
+        return {
+            "path": str(path),
+            "format_version": _text(handle.attrs.get(schema.ATTR_FORMAT_VERSION, "?")),
+            "rate_hz": float(data.attrs.get(schema.ATTR_RATE_HZ, float("nan"))),
+            "episodes": len(episodes),
+            "frames": total,
+            "splits": _splits(handle),
+            "outcomes": dict(sorted(outcomes.items())),
+            "phase_frames": dict(sorted(phases.items())),
+            "streams": streams,
+            "invalid_share": {s: round(n / total, 6) if total else 0.0
+                              for s, n in sorted(invalid.items())},
+            "stats": _stored_stats(handle),
+            "episode_list": episodes,
+        }

@@ -1,0 +1,235 @@
+"""The `dds` transport: ROS 2 wire format over Cyclone DDS, without a ROS installation.
+
+Topic `/a/b` is DDS topic `rt/a/b` with type `pkg::msg::dds_::T_` (dds_types.py); samples are the CDR
+bytes rosbag2 stores (dds_raw.py). Discovery reads the DCPSPublication builtin topic. Cyclone reads
+CYCLONEDDS_URI itself; every reader and writer gets an explicit QoS (Cyclone's defaults are not ROS's).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from cyclonedds.builtin import BuiltinDataReader, BuiltinTopicDcpsPublication
+from cyclonedds.core import (
+    DDSException,
+    InstanceState,
+    Policy,
+    Qos,
+    ReadCondition,
+    SampleState,
+    ViewState,
+    WaitSet,
+)
+from cyclonedds.domain import DomainParticipant
+from cyclonedds.pub import DataWriter
+from cyclonedds.sub import DataReader
+from cyclonedds.topic import Topic
+from cyclonedds.util import duration
+
+from robot_logger.core.messages import dds_topic, ros_topic, ros_type
+from robot_logger.errors import TransportError
+from robot_logger.transport import dds_raw
+from robot_logger.transport.base import Batch, RawPublisher, Transport
+from robot_logger.transport.dds_types import idl_struct
+from robot_logger.transport.qos import QosProfile, incompatibility
+
+__all__ = ["DdsTransport", "LOOPBACK_CONFIG", "to_dds_qos", "from_dds_qos"]
+
+TAKE_CHUNK = 512
+RELIABLE_BLOCK_S = 5  # how long a reliable keep-all write may wait for a slow reader
+MATCH_GRACE_S = 2.0  # a discovered publication unmatched for longer than this is reported
+# DDS QoS policy ids reported by the requested-incompatible-QoS status.
+POLICY_NAMES = {
+    2: "durability",
+    11: "reliability",
+    12: "destination order",
+    13: "history",
+    23: "data representation",
+    24: "type consistency",
+    8: "liveliness",
+    4: "deadline",
+}
+
+# A configuration for one machine (loopback, no multicast): tests and benchmarks set it via
+# CYCLONEDDS_URI; every process on the domain must use the same one.
+LOOPBACK_CONFIG = (
+    '<CycloneDDS><Domain><General><Interfaces><NetworkInterface name="lo"/></Interfaces>'
+    "<AllowMulticast>false</AllowMulticast><MaxMessageSize>65500B</MaxMessageSize>"
+    "<FragmentSize>63000B</FragmentSize></General>"
+    "<Discovery><ParticipantIndex>auto</ParticipantIndex><MaxAutoParticipantIndex>60"
+    '</MaxAutoParticipantIndex><Peers><Peer address="127.0.0.1"/></Peers></Discovery>'
+    '<Internal><SocketReceiveBufferSize min="4MB"/><SocketSendBufferSize min="1MB"/></Internal>'
+    "</Domain></CycloneDDS>"
+)
+
+
+def to_dds_qos(profile: QosProfile) -> Qos:
+    """Cyclone Qos for a profile, XCDR1 data representation as ROS 2 uses."""
+    reliability = (
+        Policy.Reliability.Reliable(duration(seconds=RELIABLE_BLOCK_S))
+        if profile.reliability == "reliable"
+        else Policy.Reliability.BestEffort
+    )
+    durability = (
+        Policy.Durability.TransientLocal
+        if profile.durability == "transient_local"
+        else Policy.Durability.Volatile
+    )
+    history = (
+        Policy.History.KeepAll
+        if profile.history == "keep_all"
+        else Policy.History.KeepLast(profile.depth)
+    )
+    return Qos(
+        reliability, durability, history, Policy.DataRepresentation(use_cdrv0_representation=True)
+    )
+
+
+def from_dds_qos(qos: Qos) -> QosProfile:
+    """The matching-relevant part of a discovered endpoint's Qos."""
+    reliable = isinstance(qos[Policy.Reliability], Policy.Reliability.Reliable)
+    volatile = qos[Policy.Durability] in (None, Policy.Durability.Volatile)
+    history = qos[Policy.History]
+    return QosProfile(
+        "reliable" if reliable else "best_effort",
+        "volatile" if volatile else "transient_local",
+        "keep_last" if isinstance(history, Policy.History.KeepLast) else "keep_all",
+        history.depth if isinstance(history, Policy.History.KeepLast) else 1,
+    )
+
+
+class _Subscription:
+    def __init__(self, topic: str, msgtype: str, qos: QosProfile, reader: DataReader) -> None:
+        self.topic, self.msgtype, self.qos, self.reader = topic, msgtype, qos, reader
+
+
+class DdsPublisher(RawPublisher):
+    """A DataWriter sending raw CDR bytes."""
+
+    def __init__(self, topic: str, writer: DataWriter) -> None:
+        self.topic = topic
+        self._writer = writer
+
+    def publish(self, cdr: bytes, send_ns: int | None = None) -> None:
+        dds_raw.write(self._writer, cdr, send_ns)
+
+    def subscriber_count(self) -> int:
+        return int(self._writer.get_publication_matched_status().current_count)
+
+    def wait_for_acks(self, timeout_s: float) -> bool:
+        try:
+            return bool(self._writer.wait_for_acks(duration(seconds=timeout_s)))
+        except AttributeError:
+            # cyclonedds 11.0.1 reports a timeout by looking up a constant that does not
+            # exist (`Exception.DDS_RETCODE_TIMEOUT`); here that AttributeError means "timed out".
+            return False
+
+
+class DdsTransport(Transport):
+    """One DomainParticipant: discovery, raw readers behind one WaitSet, raw writers."""
+
+    name = "dds"
+
+    def __init__(self, domain: int) -> None:
+        self.domain_id = domain
+        try:
+            self._participant = DomainParticipant(domain)
+        except DDSException as err:
+            raise TransportError(
+                f"cannot join DDS domain {domain} (check CYCLONEDDS_URI): {err}"
+            ) from err
+        self._own_key = self._participant.guid
+        self._pubs_reader = BuiltinDataReader(self._participant, BuiltinTopicDcpsPublication)
+        self._publications: dict[Any, tuple[str, str, QosProfile]] = {}  # key -> topic, type, qos
+        self._first_seen: dict[str, float] = {}  # topic -> monotonic time a publication appeared
+        self._never_matched: dict[str, str] = {}  # topic -> reason
+        self._topics: dict[str, Topic] = {}
+        self._subs: dict[str, _Subscription] = {}
+        self._waitset = WaitSet(self._participant)
+
+    def _topic(self, topic: str, msgtype: str) -> Topic:
+        if topic not in self._topics:
+            self._topics[topic] = Topic(self._participant, dds_topic(topic), idl_struct(msgtype))
+        return self._topics[topic]
+
+    def _refresh_publications(self) -> None:
+        for sample in self._pubs_reader.take(N=256):
+            if not sample.sample_info.valid_data:  # the publication went away
+                self._publications.pop(sample.key, None)
+                continue
+            if sample.participant_key == self._own_key or not sample.topic_name.startswith("rt/"):
+                continue
+            topic = ros_topic(sample.topic_name)
+            self._publications[sample.key] = (
+                topic,
+                ros_type(sample.type_name),
+                from_dds_qos(sample.qos),
+            )
+            self._first_seen.setdefault(topic, time.monotonic())
+
+    def discover(self) -> dict[str, str]:
+        self._refresh_publications()
+        return {topic: msgtype for topic, msgtype, _qos in self._publications.values()}
+
+    def subscribe(self, topic: str, msgtype: str, qos: QosProfile) -> None:
+        if topic in self._subs:
+            return
+        reader = DataReader(self._participant, self._topic(topic, msgtype), qos=to_dds_qos(qos))
+        self._waitset.attach(
+            ReadCondition(reader, SampleState.Any | ViewState.Any | InstanceState.Any)
+        )
+        self._subs[topic] = _Subscription(topic, msgtype, qos, reader)
+
+    def take(self, timeout_s: float) -> list[Batch]:
+        if not self._subs:
+            time.sleep(timeout_s)
+            return []
+        self._waitset.wait(duration(seconds=timeout_s))
+        batches = []
+        for sub in self._subs.values():
+            while True:
+                samples = dds_raw.take(sub.reader, TAKE_CHUNK)
+                if samples:
+                    batches.append(Batch(sub.topic, time.time_ns(), samples))
+                if len(samples) < TAKE_CHUNK:
+                    break
+        return batches
+
+    def unmatched(self) -> dict[str, str]:
+        self._refresh_publications()
+        for sub in self._subs.values():
+            if sub.reader.get_subscription_matched_status().total_count > 0:
+                self._never_matched.pop(sub.topic, None)
+                continue
+            offered = [(t, q) for topic, t, q in self._publications.values() if topic == sub.topic]
+            reason = self._reason(sub, offered) if offered else None
+            if reason or (
+                offered and time.monotonic() - self._first_seen[sub.topic] > MATCH_GRACE_S
+            ):
+                self._never_matched[sub.topic] = reason or "publisher discovered but never matched"
+        return dict(self._never_matched)  # kept after the publisher left: it never matched
+
+    @staticmethod
+    def _reason(sub: _Subscription, offered: list[tuple[str, QosProfile]]) -> str | None:
+        for msgtype, qos in offered:
+            if msgtype != sub.msgtype:
+                return f"type mismatch: the publisher sends {msgtype}, the recorder expects {sub.msgtype}"
+            why = incompatibility(qos, sub.qos)
+            if why:
+                return f"QoS mismatch: {why}"
+        status = sub.reader.get_requested_incompatible_qos_status()
+        if status.total_count:
+            policy = POLICY_NAMES.get(status.last_policy_id, f"policy {status.last_policy_id}")
+            return f"QoS mismatch: incompatible {policy}"
+        return None
+
+    def publisher(self, topic: str, msgtype: str, qos: QosProfile) -> RawPublisher:
+        writer = DataWriter(self._participant, self._topic(topic, msgtype), qos=to_dds_qos(qos))
+        return DdsPublisher(topic, writer)
+
+    def close(self) -> None:
+        """Drop every entity; cyclonedds deletes an entity when its last reference goes."""
+        self._subs.clear()
+        self._topics.clear()
+        self._waitset = self._pubs_reader = self._participant = None

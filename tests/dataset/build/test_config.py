@@ -1,0 +1,150 @@
+"""Build config: loading, validation errors naming file and key, discovery, resolution per bag."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from robot_logger.core import messages
+from robot_logger.dataset.build.config import config_from_dict, discover_config, load_config, \
+    resolve_streams
+from robot_logger.errors import ConfigError
+from tests.support.paths import CONFIG
+
+EXAMPLE = CONFIG / "dataset.yaml"
+CELL_TOPICS = {
+    "/cell/arm1/joint_states": messages.JOINT_STATE,
+    "/cell/arm2/joint_states": messages.JOINT_STATE,
+    "/cell/cam1/image_raw": messages.IMAGE,
+    "/cell/cam2/image_raw": messages.IMAGE,
+    "/cell/lidar/points": messages.POINTCLOUD2,
+    messages.EVENTS_TOPIC: messages.STRING,
+}
+MINIMAL = {"streams": {"arm1_pos": {"topic": "/cell/arm1/joint_states"}}}
+
+
+def write(tmp_path: Path, data: object) -> Path:
+    path = tmp_path / "build.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_example_config_loads_and_matches_the_simulated_cell() -> None:
+    config = load_config(EXAMPLE)
+    kinds = resolve_streams(config, CELL_TOPICS, "sim_bag")
+    assert kinds == {"arm1_pos": "joint", "arm1_vel": "joint", "arm2_pos": "joint",
+                     "arm2_vel": "joint", "cam1": "image", "cam2": "image", "lidar": "lidar"}
+    assert config.rate_hz == 10 and config.time_source == "header"
+    assert config.stream("cam2").resize == (240, 320)
+    assert config.stream("lidar").crop == ((-3.9, -2.7, -2.3), (3.9, 5.1, 0.5))
+    assert config.actions.streams == ("arm1_pos", "arm2_pos")
+    assert config.stream("arm1_pos").tolerance_ns("joint") == 20_000_000
+
+
+def test_defaults_fill_what_is_left_out(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL))
+    stream = config.stream("arm1_pos")
+    assert (stream.field, stream.align_for("joint"), stream.tolerance_ns("joint")) == \
+        ("position", "interpolate", 20_000_000)
+    assert config.rate_hz == 10 and config.split.valid_fraction == 0.1
+    assert config.compression.images == "gzip" and config.compression.level == 1
+    assert config.actions.streams == ("arm1_pos",)
+
+
+@pytest.mark.parametrize("data, key", [
+    ({**MINIMAL, "rate": 10}, "rate"),
+    ({**MINIMAL, "rate_hz": -1}, "rate_hz"),
+    ({**MINIMAL, "rate_hz": "fast"}, "rate_hz"),
+    ({**MINIMAL, "time_source": "gps"}, "time_source"),
+    ({"streams": {"arm": {"topic": "/a", "align": "cubic"}}}, "streams.arm.align"),
+    ({"streams": {"arm": {"topic": "/a", "tolerance_ms": -5}}}, "streams.arm.tolerance_ms"),
+    ({"streams": {"arm": {"topic": "/a", "colour": "red"}}}, "streams.arm.colour"),
+    ({"streams": {"arm": {"field": "position"}}}, "streams.arm.topic"),
+    ({"streams": {"cam": {"topic": "/c", "resize": [48]}}}, "streams.cam.resize"),
+    ({"streams": {"l": {"topic": "/l", "crop": [[1, 1, 1], [0, 0, 0]]}}}, "streams.l.crop"),
+    ({"streams": {"l": {"topic": "/l", "points": 0}}}, "streams.l.points"),
+    ({"streams": {"2arm": {"topic": "/a"}}}, "streams"),
+    ({"streams": {}}, "streams"),
+    ({**MINIMAL, "split": {"valid_fraction": 1.5}}, "split.valid_fraction"),
+    ({**MINIMAL, "compression": {"images": "zip"}}, "compression.images"),
+    ({**MINIMAL, "compression": {"level": 12}}, "compression.level"),
+    ({**MINIMAL, "actions": {"stream": "nope"}}, "actions.stream"),
+    ({**MINIMAL, "reference": "nope", "rate_hz": None}, "reference"),
+    ({**MINIMAL, "reference": "arm1_pos", "rate_hz": 10}, "reference"),
+    ({**MINIMAL, "episodes": {"labels_file": "missing.yaml"}}, "episodes.labels_file"),
+])
+def test_every_bad_key_is_named_with_the_file(tmp_path: Path, data: dict, key: str) -> None:
+    path = write(tmp_path, data)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value).startswith(f"{path}: {key}")
+
+
+def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read build config"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("streams: {a: [1, 2\n")
+    with pytest.raises(ConfigError, match=f"{bad}: invalid YAML at line"):
+        load_config(bad)
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(ConfigError, match="top level: must be a mapping"):
+        load_config(bad)
+
+
+def test_unknown_topic_lists_the_topics_of_the_bag() -> None:
+    config = config_from_dict({"streams": {"cam": {"topic": "/cell/cam9/image_raw"}}}, "c.yaml")
+    with pytest.raises(ConfigError) as err:
+        resolve_streams(config, CELL_TOPICS, "bag_x")
+    message = str(err.value)
+    assert message.startswith("c.yaml: streams.cam.topic: topic '/cell/cam9/image_raw' is not in "
+                              "bag_x")
+    assert "/cell/cam1/image_raw" in message and "/cell/lidar/points" in message
+
+
+def test_keys_that_do_not_fit_the_message_type() -> None:
+    interp = config_from_dict({"streams": {"cam": {"topic": "/cell/cam1/image_raw",
+                                                   "align": "interpolate"}}}, "c.yaml")
+    with pytest.raises(ConfigError, match="streams.cam.align: interpolate works only"):
+        resolve_streams(interp, CELL_TOPICS, "bag")
+    events = config_from_dict({"streams": {"ev": {"topic": messages.EVENTS_TOPIC}}}, "c.yaml")
+    with pytest.raises(ConfigError, match="std_msgs/msg/String, which cannot be a dataset"):
+        resolve_streams(events, CELL_TOPICS, "bag")
+    resize = config_from_dict({"streams": {"a": {"topic": "/cell/arm1/joint_states",
+                                                 "resize": [2, 2]}}}, "c.yaml")
+    with pytest.raises(ConfigError, match="streams.a.resize"):
+        resolve_streams(resize, CELL_TOPICS, "bag")
+
+
+def test_discovery_names_streams_from_topics() -> None:
+    config = discover_config(CELL_TOPICS)
+    assert [s.name for s in config.streams] == [
+        "arm1_pos", "arm1_vel", "arm2_pos", "arm2_vel", "cam1", "cam2", "lidar"]
+    assert config.stream("arm1_vel").field == "velocity"
+    assert config.actions.streams == ("arm1_pos", "arm2_pos")
+    assert resolve_streams(config, CELL_TOPICS, "bag")["lidar"] == "lidar"
+
+
+def test_discovery_of_generic_and_colliding_topic_names() -> None:
+    topics = {"/joint_states": messages.JOINT_STATE, "/scan": messages.LASER_SCAN,
+              "/left/cam/image_raw": messages.IMAGE,
+              "/right/cam/image_raw/compressed": messages.COMPRESSED_IMAGE,
+              "/imu": "sensor_msgs/msg/Imu"}
+    names = [s.name for s in discover_config(topics).streams]
+    assert names == ["joint_states_pos", "joint_states_vel", "left_cam", "right_cam", "scan"]
+
+
+def test_discovery_without_usable_topics() -> None:
+    with pytest.raises(ConfigError, match="no JointState, Image"):
+        discover_config({"/chatter": messages.STRING})
+
+
+def test_rate_override_replaces_reference(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, {**MINIMAL, "reference": "arm1_pos"}))
+    assert config.rate_hz is None and config.reference == "arm1_pos"
+    fixed = config.with_rate(25)
+    assert fixed.rate_hz == 25 and fixed.reference is None
+    with pytest.raises(ConfigError, match="--rate"):
+        config.with_rate(0)

@@ -1,0 +1,127 @@
+"""Executors: local (inline and process pool) and Ray run the same tasks to the same datasets.
+
+The Ray tests share one local Ray instance (2 CPUs); starting it takes 10-20 s here, so they are
+marked slow: `pytest -m slow tests/test_executors.py`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from robot_logger.dataset.build.pipeline import build_dataset
+from robot_logger.dataset.build.executors import ExecutorSpec, WorkerLost, run_tasks
+from robot_logger.dataset.build.fingerprint import bag_fingerprint
+from robot_logger.dataset.build.shards import CRASH_ONCE_ENV, shards_dir
+from robot_logger.errors import BagError, DatasetError
+from tests.support.dataset_compare import assert_same_dataset
+
+SMALL = {"duration_s": 1.5, "cameras": 1, "image_height": 24, "image_width": 32,
+         "lidar_points": 256}
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    """A local Ray instance with 2 CPUs for the module; the executor joins it."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR,
+             log_to_driver=False, object_store_memory=128 * 1024 * 1024)
+    yield ray
+    ray.shutdown()
+
+
+def some_files(root: Path, count: int) -> list[Path]:
+    root.mkdir()
+    paths = []
+    for i in range(count):
+        paths.append(root / f"f{i}")
+        paths[-1].write_bytes(os.urandom(1000 + i))
+    return paths
+
+
+def test_spec_rejects_what_cannot_run() -> None:
+    for kwargs, message in (({"kind": "dask"}, "--executor must be one of local, ray"),
+                            ({"workers": 0}, "--workers must be >= 1"),
+                            ({"ray_address": "h:6379"}, "--ray-address needs --executor ray")):
+        with pytest.raises(DatasetError, match=message):
+            ExecutorSpec(**kwargs)
+
+
+def test_local_inline_and_pool_give_every_result_once(tmp_path: Path) -> None:
+    files = some_files(tmp_path / "files", 5)
+    expected = {i: bag_fingerprint(p) for i, p in enumerate(files)}
+    inline = list(run_tasks(bag_fingerprint, files, ExecutorSpec()))
+    assert inline == sorted(expected.items())               # in order, in this process
+    pooled = list(run_tasks(bag_fingerprint, files, ExecutorSpec(workers=2)))
+    assert sorted(pooled) == sorted(expected.items())
+
+
+def test_a_task_error_reaches_the_caller_as_itself(tmp_path: Path) -> None:
+    files = some_files(tmp_path / "files", 2) + [tmp_path / "missing_bag"]
+    with pytest.raises(BagError, match="missing_bag: cannot read"):
+        list(run_tasks(bag_fingerprint, files, ExecutorSpec(workers=2)))
+
+
+def test_a_dead_local_worker_is_reported() -> None:
+    with pytest.raises(WorkerLost, match="a worker process died"):
+        list(run_tasks(os._exit, [9, 9], ExecutorSpec(workers=2)))
+
+
+def test_ray_not_installed_is_one_clear_error(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)      # import ray -> ImportError
+    with pytest.raises(DatasetError, match="needs the ray package"):
+        list(run_tasks(bag_fingerprint, [Path("x")], ExecutorSpec("ray")))
+
+
+def test_an_unreachable_ray_address_fails_fast(monkeypatch) -> None:
+    ray = pytest.importorskip("ray")
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)   # as in a fresh CLI process
+    for address, message in (("127.0.0.1:1", "cannot reach the Ray cluster at 127.0.0.1:1"),
+                             ("headnode", "--ray-address must be HOST:PORT")):
+        with pytest.raises(DatasetError, match=message):
+            list(run_tasks(bag_fingerprint, [Path("x")], ExecutorSpec("ray", 1, address)))
+
+
+@pytest.mark.slow
+def test_ray_results_and_errors(ray_local, tmp_path: Path) -> None:
+    files = some_files(tmp_path / "files", 3)
+    spec = ExecutorSpec("ray", workers=2)
+    results = list(run_tasks(bag_fingerprint, files, spec))
+    assert sorted(results) == [(i, bag_fingerprint(p)) for i, p in enumerate(files)]
+    with pytest.raises(BagError, match="missing_bag: cannot read"):
+        list(run_tasks(bag_fingerprint, [tmp_path / "missing_bag"], spec))
+    assert ray_local.is_initialized()                   # joined, so not shut down
+
+
+@pytest.mark.slow
+def test_local_and_ray_build_identical_datasets(ray_local, make_bag, tmp_path: Path) -> None:
+    for i, episodes in enumerate((2, 1, 2)):
+        make_bag(f"bags/bag_{i}", seed=i, episodes=episodes, **SMALL)
+    local = build_dataset([tmp_path / "bags"], tmp_path / "local.h5", rate_hz=10, workers=2)
+    on_ray = build_dataset([tmp_path / "bags"], tmp_path / "ray.h5", rate_hz=10, workers=2,
+                           executor="ray")
+    assert on_ray.shards_built == local.shards_built == 3
+    assert (on_ray.episodes, on_ray.frames, on_ray.valid_share) == (
+        local.episodes, local.frames, local.valid_share)
+    assert assert_same_dataset(tmp_path / "local.h5", tmp_path / "ray.h5") > 60
+
+
+@pytest.mark.slow
+def test_ray_reruns_the_task_of_a_killed_worker(ray_local, make_bag, tmp_path: Path,
+                                                monkeypatch) -> None:
+    for i in range(2):
+        make_bag(f"bags/bag_{i}", seed=i, episodes=2, **SMALL)
+    marker = tmp_path / "crashed"
+    monkeypatch.setenv(CRASH_ONCE_ENV, str(marker))
+    summary = build_dataset([tmp_path / "bags"], tmp_path / "ray.h5", rate_hz=10, workers=2,
+                            executor="ray")
+    assert marker.exists()                               # a worker was SIGKILLed mid-shard
+    assert summary.shards_built == 2
+    assert not list(shards_dir(tmp_path / "ray.h5").glob("*.partial"))
+    monkeypatch.delenv(CRASH_ONCE_ENV)
+    build_dataset([tmp_path / "bags"], tmp_path / "local.h5", rate_hz=10)
+    assert assert_same_dataset(tmp_path / "local.h5", tmp_path / "ray.h5") > 40

@@ -1,0 +1,97 @@
+"""DatasetWriter: temp file + rename, overwrite rules, failures leave no file, frame sinks."""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from robot_logger.dataset import schema
+from robot_logger.dataset.build.writer import DatasetWriter, partial_path
+from robot_logger.errors import ConfigError, DatasetError
+
+META = {"root_attrs": {"created_by": "test"}, "data_attrs": {"rate_hz": 10.0},
+        "masks": {"train": ["demo_0"], "valid": []},
+        "stats": {"arm": {"mean": np.zeros(2)}}, "joint_names": {"arm": ["j1", "j2"]}}
+
+
+def write_one(path: Path, *, compression: str = "gzip", overwrite: bool = False,
+              level: int = 1) -> np.ndarray:
+    frames = np.random.default_rng(0).integers(0, 255, (4, 6, 8, 3), dtype=np.uint8)
+    with DatasetWriter(path, overwrite=overwrite) as out:
+        demo = out.episode("demo_0", {"num_samples": 4})
+        demo.array("timestamps", np.arange(4), np.int64)
+        sink = demo.frames("obs/cam", count=4, frame_shape=(6, 8, 3), dtype=np.uint8,
+                           compression=compression, level=level)
+        for i in (2, 0, 3, 1):                       # any order
+            sink.write(i, frames[i])
+        assert partial_path(path).exists()
+        out.finish(**META)
+    return frames
+
+
+@pytest.mark.parametrize("compression, level", [("gzip", 1), ("gzip", 6), ("gzip", 0),
+                                                ("lzf", 1), ("none", 1), ("blosc", 1)])
+def test_frames_round_trip_with_every_filter(tmp_path: Path, compression: str,
+                                             level: int) -> None:
+    path = tmp_path / "out.h5"
+    frames = write_one(path, compression=compression, level=level)
+    assert path.exists() and not partial_path(path).exists()
+    with h5py.File(path) as h5:
+        cam = h5["data/demo_0/obs/cam"]
+        assert cam.chunks == (1, 6, 8, 3)
+        if compression != "blosc":
+            assert cam.compression == {"gzip": "gzip", "lzf": "lzf"}.get(compression)
+        np.testing.assert_array_equal(cam[()], frames)
+        assert h5.attrs[schema.ATTR_FORMAT_VERSION] == schema.FORMAT_VERSION
+        assert h5["data"].attrs["total"] == 4
+        assert h5["mask/train"][()].tolist() == [b"demo_0"]
+        assert h5["meta/joint_names/arm"][()].tolist() == [b"j1", b"j2"]
+        assert h5["meta/stats/arm/mean"].dtype == np.float32
+
+
+def test_refuses_to_overwrite_without_the_flag(tmp_path: Path) -> None:
+    path = tmp_path / "out.h5"
+    path.write_bytes(b"keep me")
+    with pytest.raises(DatasetError, match="exists; pass --overwrite"):
+        write_one(path)
+    assert path.read_bytes() == b"keep me"
+    write_one(path, overwrite=True)
+    assert h5py.is_hdf5(path)
+
+
+def test_a_full_disk_removes_the_partial_file_and_keeps_the_old_output(tmp_path: Path) -> None:
+    path = tmp_path / "out.h5"
+    path.write_bytes(b"old")
+    with pytest.raises(DatasetError, match="disk full") as err:
+        with DatasetWriter(path, overwrite=True) as out:
+            out.episode("demo_0", {})
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert "no partial file" in str(err.value)
+    assert not partial_path(path).exists() and path.read_bytes() == b"old"
+
+
+def test_our_own_errors_pass_through_and_clean_up(tmp_path: Path) -> None:
+    path = tmp_path / "out.h5"
+    with pytest.raises(ConfigError, match="bad key"):
+        with DatasetWriter(path):
+            raise ConfigError("bad key")
+    assert not partial_path(path).exists() and not path.exists()
+
+
+def test_wrong_frame_shape_is_a_dataset_error(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="resize"):
+        with DatasetWriter(tmp_path / "out.h5") as out:
+            sink = out.episode("demo_0", {}).frames("obs/cam", count=2, frame_shape=(4, 4, 3),
+                                                    dtype=np.uint8, compression="gzip", level=1)
+            sink.write(0, np.zeros((5, 4, 3), np.uint8))
+    assert not list(tmp_path.iterdir())
+
+
+def test_missing_output_folder(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="no such directory"):
+        with DatasetWriter(tmp_path / "nowhere" / "out.h5"):
+            pass

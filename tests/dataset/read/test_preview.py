@@ -1,0 +1,100 @@
+"""preview: one figure with every panel titled and labelled; the CLI writes a PNG of that size."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from robot_logger.cli import main
+from robot_logger.dataset.read.preview import DPI, FIGURE_WIDTH_IN, preview_figure
+from tests.support.dataset_factory import built_dataset
+
+
+@pytest.fixture(scope="module")
+def dataset_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return built_dataset(tmp_path_factory.mktemp("preview"))
+
+
+def _titles(fig) -> list[str]:
+    return [ax.get_title() or ax.get_title(loc="left") for ax in fig.axes]
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", header[16:24])
+
+
+def test_every_panel_is_there_titled_and_labelled(dataset_path: Path) -> None:
+    fig = preview_figure(dataset_path, "demo_1")
+    titles = _titles(fig)
+    for cam in ("cam1", "cam2"):
+        frames = [t for t in titles if t.startswith(f"{cam}  t = ")]
+        assert len(frames) == 6, titles
+    by_title = {t.split(":")[0].split(" ")[0]: ax for t, ax in zip(titles, fig.axes)}
+    for arm in ("arm1_pos", "arm2_pos"):
+        ax = by_title[arm]
+        assert ax.get_xlabel() == "time since episode start (s)"
+        assert ax.get_ylabel() == f"{arm} (rad)"
+        assert len(ax.get_lines()) == 6
+    lidar = by_title["lidar"]
+    assert (lidar.get_xlabel(), lidar.get_ylabel()) == ("x (m)", "y (m)")
+    assert lidar.get_aspect() == 1.0
+    assert any(ax.get_ylabel() == "height z (m)" for ax in fig.axes)  # its colorbar
+    assert "sample validity per stream" in by_title["sample"].get_title()
+    assert "demo_1" in fig._suptitle.get_text()
+
+
+def test_phase_bands_and_validity_match_the_file(dataset_path: Path) -> None:
+    fig = preview_figure(dataset_path, "demo_1")
+    with h5py.File(dataset_path, "r") as f:
+        demo = f["data/demo_1"]
+        names = json.loads(demo["labels/phase"].attrs["names"])
+        used = sorted({int(i) for i in demo["labels/phase"][()] if i >= 0})
+        missing = {s: 100 * (1 - demo[f"valid/{s}"][()].mean()) for s in demo["valid"]}
+    joints = next(ax for ax in fig.axes if ax.get_title(loc="left").startswith("arm1_pos"))
+    phase_legend = joints.get_legend()
+    assert [t.get_text() for t in phase_legend.get_texts()] == [names[i] for i in used]
+    assert len(joints.patches) >= len(used)  # one band per run of a phase
+    validity = next(ax for ax in fig.axes if "validity" in ax.get_title())
+    labels = [t.get_text() for t in validity.get_yticklabels()]
+    assert labels == [f"{s} ({missing[s]:.1f}% missing)" for s in sorted(missing)]
+    assert any(share > 0 for share in missing.values())  # the faults left gaps to show
+
+
+def test_cli_writes_a_png_of_the_figure_size(dataset_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "preview.png"
+    result = CliRunner().invoke(main, ["preview", str(dataset_path), "--episode", "demo_2",
+                                       "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    height_in = preview_figure(dataset_path, "demo_2").get_size_inches()[1]
+    assert _png_size(out) == (round(FIGURE_WIDTH_IN * DPI), round(height_in * DPI))
+
+
+def test_cli_errors_are_one_line(dataset_path: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(main, ["preview", str(dataset_path), "--episode", "demo_9",
+                                  "-o", str(tmp_path / "x.png")])
+    assert result.exit_code == 2
+    assert "error:" in result.output and "no episode 'demo_9'" in result.output
+    assert "Traceback" not in result.output
+    not_hdf5 = tmp_path / "notes.h5"
+    not_hdf5.write_text("not a dataset")
+    result = runner.invoke(main, ["preview", str(not_hdf5), "-o", str(tmp_path / "x.png")])
+    assert result.exit_code == 2 and "notes.h5: not an HDF5 file" in result.output
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_preview_without_optional_streams(tmp_path: Path) -> None:
+    path = built_dataset(tmp_path, cameras=0, lidar=False, arms=1, faults="")
+    fig = preview_figure(path)
+    titles = _titles(fig)
+    assert any(t.startswith("arm1_pos") for t in titles)
+    assert not any("lidar" in t or t.startswith("cam") for t in titles)
+    assert np.isclose(fig.get_size_inches()[0], FIGURE_WIDTH_IN)

@@ -1,0 +1,138 @@
+"""`validate`: a built dataset passes; each kind of broken file is caught with a reason."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from robot_logger.cli import main
+from robot_logger.dataset.build.pipeline import build_dataset
+from robot_logger.dataset.read.validate import validate_dataset
+from robot_logger.errors import DatasetError
+from robot_logger.sim import Cell, CellSpec, write_bag
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small dataset with 3 episodes, joints, a camera and a LiDAR."""
+    folder = tmp_path_factory.mktemp("validate")
+    spec = CellSpec(duration_s=2.0, episodes=3, cameras=1, image_height=24, image_width=32,
+                    lidar_points=128)
+    write_bag(folder / "bag", Cell(spec))
+    build_dataset([folder / "bag"], folder / "good.h5")
+    return folder / "good.h5"
+
+
+def broken(built: Path, tmp_path: Path, damage: Callable[[h5py.File], None]) -> list[str]:
+    path = tmp_path / "broken.h5"
+    shutil.copy(built, path)
+    with h5py.File(path, "r+") as h5:
+        damage(h5)
+    return validate_dataset(path).problems
+
+
+def test_a_built_dataset_is_valid(built: Path) -> None:
+    report = validate_dataset(built)
+    assert report.ok, report.problems
+    assert report.episodes == 3 and report.frames > 0
+
+
+def replace(h5: h5py.File, key: str, data: np.ndarray) -> None:
+    attrs = dict(h5[key].attrs)
+    del h5[key]
+    h5[key] = data
+    h5[key].attrs.update(attrs)
+
+
+DAMAGE = {
+    "missing timestamps": (lambda h5: h5.__delitem__("data/demo_1/timestamps"),
+                           "data/demo_1/timestamps: missing"),
+    "timestamps go back": (lambda h5: replace(h5, "data/demo_0/timestamps",
+                                              h5["data/demo_0/timestamps"][()][::-1]),
+                           "data/demo_0/timestamps: not strictly increasing"),
+    "wrong dtype": (lambda h5: replace(h5, "data/demo_0/actions",
+                                       h5["data/demo_0/actions"][()].astype(np.float64)),
+                    "data/demo_0/actions: is float64"),
+    "T differs in an episode": (lambda h5: replace(h5, "data/demo_2/obs/arm1_pos",
+                                                   h5["data/demo_2/obs/arm1_pos"][1:]),
+                                "data/demo_2/obs/arm1_pos: has"),
+    "mask names a missing episode": (
+        lambda h5: replace(h5, "mask/valid", np.array([b"demo_7"])),
+        "mask/valid: names demo_7, which is no episode"),
+    "stats missing": (lambda h5: h5.__delitem__("meta/stats/arm1_pos"),
+                      "meta/stats/arm1_pos/mean: missing"),
+    "format version": (lambda h5: h5.attrs.__setitem__("format_version", "0.9"),
+                       "format_version is '0.9'"),
+    "valid without obs": (lambda h5: h5.__setitem__("data/demo_0/valid/ghost",
+                                                    np.ones(3, bool)),
+                          "data/demo_0/valid/ghost: no obs/ghost"),
+    "point mask missing": (lambda h5: h5.__delitem__("data/demo_0/obs/lidar_mask"),
+                           "point mask obs/lidar_mask missing"),
+    "image chunks": (lambda h5: replace(h5, "data/demo_0/obs/cam1",
+                                        h5["data/demo_0/obs/cam1"][()]),
+                     "chunks are None"),
+    "total attr": (lambda h5: h5["data"].attrs.__setitem__("total", 1),
+                   "attr total is 1"),
+    "phase index": (lambda h5: replace(h5, "data/demo_0/labels/phase",
+                                       np.full(h5["data/demo_0/labels/phase"].shape, 99,
+                                               np.int16)),
+                    "index outside -1.."),
+    "stream missing in one episode": (lambda h5: (h5.__delitem__("data/demo_2/obs/cam1")),
+                                      "data/demo_2/valid/cam1: no obs/cam1"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGE))
+def test_broken_files_are_caught(built: Path, tmp_path: Path, case: str) -> None:
+    damage, expected = DAMAGE[case]
+    problems = broken(built, tmp_path, damage)
+    assert any(expected in p for p in problems), problems
+
+
+def test_external_links_are_followed(built: Path, tmp_path: Path) -> None:
+    shard = tmp_path / "shard.h5"
+    shutil.copy(built, shard)
+    top = tmp_path / "top.h5"
+    with h5py.File(built, "r") as src, h5py.File(top, "w") as h5:
+        h5.attrs.update(src.attrs)
+        data = h5.create_group("data")
+        data.attrs.update(src["data"].attrs)
+        for name in src["data"]:
+            data[name] = h5py.ExternalLink(shard.name, f"/data/{name}")
+        for key in ("mask", "meta"):
+            h5[key] = h5py.ExternalLink(shard.name, f"/{key}")
+    assert validate_dataset(top).ok
+    shard.unlink()
+    problems = validate_dataset(top).problems
+    assert any("data/demo_0" in p and "cannot open" in p for p in problems), problems
+
+
+def test_not_hdf5_and_missing(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.h5"
+    junk.write_bytes(b"not hdf5 at all")
+    assert "not a readable HDF5 file" in validate_dataset(junk).problems[0]
+    with pytest.raises(DatasetError, match="no such file"):
+        validate_dataset(tmp_path / "missing.h5")
+
+
+def test_cli_exit_codes_and_json(built: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    good = runner.invoke(main, ["validate", str(built)])
+    assert good.exit_code == 0 and "valid (3 episodes" in good.output
+    bad = tmp_path / "bad.h5"
+    shutil.copy(built, bad)
+    with h5py.File(bad, "r+") as h5:
+        del h5["data/demo_0/dones"]
+    result = runner.invoke(main, ["validate", str(bad), "--json"])
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    assert report["ok"] is False and "data/demo_0/dones: missing" in report["problems"]
+    missing = runner.invoke(main, ["validate", str(tmp_path / "nope.h5")])
+    assert missing.exit_code == 2 and missing.output.startswith("error: ")

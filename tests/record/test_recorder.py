@@ -1,0 +1,365 @@
+"""Recorder core: the bag writer thread (flush bound, splits, min-free, drops), topic selection,
+parameters, and a live recording over Cyclone DDS with a topic that appears late."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+from mcap.reader import make_reader
+from mcap.records import Message
+from mcap.stream_reader import StreamReader
+
+from robot_logger.bag.reader import open_bag
+from robot_logger.cli import main
+from robot_logger.core import events
+from robot_logger.core import messages as m
+from robot_logger.errors import BagError, ConfigError
+from robot_logger.record.bagsink import BagSink, SinkOptions
+from robot_logger.record.monitor import SyncMonitor
+from robot_logger.record.params import RECORD_PARAMS, parse_expect, record_options
+from robot_logger.record.recorder import Recorder, RecordOptions, TopicSelector
+from robot_logger.transport import open_transport, qos
+from tests.support.dds_env import private_domain, wait_until
+from tests.support.paths import CONFIG
+
+STAMP_NS = 1_700_000_000_000_000_000
+RECV_NS = 1_800_000_000_000_000_000
+JOINTS = "/cell/arm1/joint_states"
+
+
+def joint_cdr(i: int) -> bytes:
+    return m.serialize(
+        m.joint_state(
+            STAMP_NS + i * 2_000_000, ["j"], np.array([float(i)]), np.zeros(1), np.zeros(1)
+        ),
+        m.JOINT_STATE,
+    )
+
+
+def event_cdr(payload: str) -> bytes:
+    return m.serialize(m.string(payload), m.STRING)
+
+
+def put_joints(sink: BagSink, first: int, count: int) -> None:
+    for i in range(first, first + count):
+        assert sink.put(JOINTS, RECV_NS + i * 2_000_000, [(joint_cdr(i), STAMP_NS + i)]) == 0
+
+
+def sink(path: Path, **options: object) -> BagSink:
+    created = BagSink(path, SinkOptions(min_free_bytes=0, **options))
+    created.add_topic(JOINTS, m.JOINT_STATE)
+    created.add_topic(m.EVENTS_TOPIC, m.STRING)
+    return created
+
+
+def count_messages(path: Path) -> dict[str, int]:
+    with open_bag(path) as bag:
+        return {topic: info.count for topic, info in bag.topics.items()}
+
+
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+@pytest.mark.parametrize("compression", [None, "zstd"])
+def test_written_bag_reads_back_with_receive_times(tmp_path, storage, compression):
+    writer = sink(tmp_path / "bag", storage=storage, compression=compression)
+    put_joints(writer, 0, 200)
+    stats = writer.close()
+    assert (
+        stats.written[JOINTS] == 200 and stats.dropped[JOINTS] == 0 and writer.stop_reason is None
+    )
+    with open_bag(tmp_path / "bag") as bag:
+        rows = list(bag.messages())
+    assert [log for _, _, log, _ in rows] == [RECV_NS + i * 2_000_000 for i in range(200)]
+    assert bytes(rows[5][3]) == joint_cdr(5)
+
+
+def test_mcap_keeps_send_time_as_publish_time(tmp_path):
+    writer = sink(tmp_path / "bag")
+    put_joints(writer, 0, 10)
+    writer.close()
+    (mcap_file,) = (tmp_path / "bag").glob("*.mcap")
+    with mcap_file.open("rb") as stream:
+        times = [
+            (msg.log_time, msg.publish_time) for _, _, msg in make_reader(stream).iter_messages()
+        ]
+    assert times == [(RECV_NS + i * 2_000_000, STAMP_NS + i) for i in range(10)]
+
+
+def test_mcap_chunks_reach_the_file_within_a_flush_interval(tmp_path):
+    writer = sink(tmp_path / "bag", flush_interval_s=0.5)
+    put_joints(
+        writer, 0, 300
+    )  # ~30 kB: far below a 1 MiB chunk, so only the timed flush writes it
+    time.sleep(1.2)
+    (mcap_file,) = (tmp_path / "bag").glob("*.mcap")
+    records = StreamReader(mcap_file.open("rb"), skip_magic=False, emit_chunks=False).records
+    flushed = 0
+    try:
+        for record in records:
+            flushed += isinstance(record, Message)
+    except Exception:
+        pass
+    writer.close()
+    assert flushed == 300
+
+
+def test_sqlite3_commits_within_a_flush_interval(tmp_path):
+    writer = sink(tmp_path / "bag", storage="sqlite3", flush_interval_s=0.5)
+    put_joints(writer, 0, 300)
+    time.sleep(1.2)
+    (db,) = (tmp_path / "bag").glob("*.db3")
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        committed = conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+    writer.close()
+    assert committed == 300
+
+
+def test_split_by_size_gives_complete_bags_that_carry_the_episode_in_force(tmp_path):
+    writer = sink(tmp_path / "run", split_size_bytes=10_000)
+    start, approach = events.episode_start("weld A3"), events.phase("approach")
+    writer.put(m.EVENTS_TOPIC, RECV_NS, [(event_cdr(start), 0), (event_cdr(approach), 0)])
+    put_joints(writer, 1, 400)  # ~40 kB of joints -> several splits
+    stats = writer.close()
+    assert len(stats.bags) >= 3
+    assert [p.name for p in stats.bags] == [f"run_{i:03d}" for i in range(len(stats.bags))]
+    counts = [count_messages(p) for p in stats.bags]
+    assert sum(c.get(JOINTS, 0) for c in counts) == 400
+    for bag in stats.bags[1:]:
+        with open_bag(bag) as reader:
+            texts = [
+                m.deserialize(raw, m.STRING).data
+                for _, _, _, raw in reader.messages([m.EVENTS_TOPIC])
+            ]
+        assert texts == [start, approach]
+
+
+def test_split_by_duration(tmp_path):
+    writer = sink(tmp_path / "run", split_duration_ns=200_000_000)
+    put_joints(writer, 0, 500)  # 1 s of receive time -> 5 bags of 0.2 s
+    stats = writer.close()
+    assert len(stats.bags) == 5
+    assert [count_messages(p)[JOINTS] for p in stats.bags] == [100] * 5
+
+
+def test_min_free_stops_cleanly_and_keeps_what_was_received(tmp_path):
+    batch = [(joint_cdr(i), 0) for i in range(50)]
+    writer = BagSink(tmp_path / "bag", SinkOptions(min_free_bytes=1 << 62, flush_interval_s=0.5))
+    writer.add_topic(JOINTS, m.JOINT_STATE)
+    assert writer.put(JOINTS, RECV_NS, batch) == 0
+    assert wait_until(lambda: writer.stopped, 3.0)
+    writer.close()
+    assert (
+        "disk nearly full" in writer.stop_reason and "bag was closed cleanly" in writer.stop_reason
+    )
+    assert count_messages(tmp_path / "bag") == {JOINTS: 50}
+    assert writer.put(JOINTS, RECV_NS, [(joint_cdr(0), 0)]) == 1  # refused, and counted
+    assert writer.stats.dropped[JOINTS] == 1
+
+
+def test_queue_overflow_is_counted_never_silent(tmp_path):
+    writer = sink(tmp_path / "bag", queue_limit_bytes=1000)
+    big = [(joint_cdr(i), 0) for i in range(50)]  # ~3.8 kB in one batch > the 1 kB queue
+    assert writer.put(JOINTS, RECV_NS, big) == 50
+    stats = writer.close()
+    assert stats.dropped[JOINTS] == 50 and stats.written[JOINTS] == 0
+
+
+def test_record_cli_min_free_exits_2_with_one_line_and_a_closed_bag(monkeypatch, tmp_path):
+    """In-process CLI run (tests/test_record_e2e.py has the version with a live publisher)."""
+    private_domain(monkeypatch)
+    result = CliRunner().invoke(
+        main,
+        [
+            "record",
+            "-o",
+            str(tmp_path / "bag"),
+            "--all",
+            "--transport",
+            "dds",
+            "--min-free",
+            "1000000000",
+            "--duration",
+            "20",
+            "--quiet",
+        ],
+    )
+    assert result.exit_code == 2
+    assert result.output.startswith("error: disk nearly full") and result.output.count("\n") == 1
+    assert (tmp_path / "bag" / "metadata.yaml").is_file()
+
+
+def test_existing_output_is_refused(tmp_path):
+    (tmp_path / "bag").mkdir()
+    with pytest.raises(BagError, match="exists already"):
+        BagSink(tmp_path / "bag", SinkOptions())
+
+
+def test_topic_selection():
+    chosen = TopicSelector(("/a",), regex=r"^/cell/cam\d", exclude=r"depth")
+    assert chosen.wants("/a") and chosen.wants("/cell/cam1/image_raw")
+    assert not chosen.wants("/cell/cam1/depth") and not chosen.wants("/b")
+    assert chosen.wants(m.EVENTS_TOPIC)  # episodes are always recorded
+    everything = TopicSelector(all_topics=True, exclude="^/tf")
+    assert everything.wants("/x") and not everything.wants("/tf_static")
+    assert not everything.wants(m.STATUS_TOPIC)  # diagnostics only when asked for
+    assert TopicSelector((m.STATUS_TOPIC,)).wants(m.STATUS_TOPIC)
+    with pytest.raises(ConfigError, match="regular expression"):
+        TopicSelector(regex="(")
+    with pytest.raises(ConfigError, match="must start with '/'"):
+        TopicSelector(("cell/x",))
+
+
+def test_parameters_make_validated_options(tmp_path):
+    path, transport, options = record_options(
+        {
+            "output": str(tmp_path / "b"),
+            "topics": ["/a,/b", "/c"],
+            "split_size": 2,
+            "expect": ["/a=500"],
+            "transport": "dds",
+        }
+    )
+    assert path == tmp_path / "b" and transport == "dds"
+    assert options.selector.topics == ("/a", "/b", "/c")
+    assert options.sink.split_size_bytes == 2 << 20 and options.expected_hz == {"/a": 500.0}
+    assert options.sink.min_free_bytes == 1 << 30  # the 1 GiB default
+    for bad, message in (
+        ({"topics": ["/a"]}, "output is required"),
+        ({"output": "x"}, "nothing to record"),
+        ({"output": "x", "all": True, "duration": -1}, "must not be negative"),
+        ({"output": "x", "all": True, "storage": "bagz"}, "storage must be one of"),
+        ({"output": "x", "all": True, "colour": 1}, "unknown recorder parameter"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            record_options(bad)
+    with pytest.raises(ConfigError, match="TOPIC=HZ"):
+        parse_expect(["/a=fast"])
+    assert len({p.name for p in RECORD_PARAMS}) == len(RECORD_PARAMS)
+
+
+def test_live_recording_picks_up_a_late_topic_and_stops_after_duration(monkeypatch, tmp_path):
+    private_domain(monkeypatch)
+    options = RecordOptions(
+        selector=TopicSelector(all_topics=True), duration_s=5.0, sink=SinkOptions(min_free_bytes=0)
+    )
+    statuses: list[dict] = []
+    with open_transport("dds") as rec_transport, open_transport("dds") as pub_transport:
+        recorder = Recorder(rec_transport, tmp_path / "bag", options, on_status=statuses.append)
+        pub_transport.subscribe(m.STATUS_TOPIC, m.STRING, qos.STATUS)
+        result: dict = {}
+        thread = threading.Thread(target=lambda: result.update(recorder.run(threading.Event())))
+        thread.start()
+        time.sleep(0.8)  # the topic appears after the recorder started
+        pub = pub_transport.publisher(JOINTS, m.JOINT_STATE, qos.SENSOR_WRITER)
+        assert wait_until(lambda: pub.subscriber_count() == 1, 4.0)
+        for i in range(300):
+            pub.publish(joint_cdr(i))
+            time.sleep(0.002)
+        thread.join(10)
+        published = [
+            json.loads(m.deserialize(data, m.STRING).data)
+            for batch in pub_transport.take(0.1)
+            for data, _ in batch.samples
+        ]
+    assert result["stop_reason"] == "duration of 5 s reached"
+    assert (
+        len(published) >= 2 and published[-1]["topics"][JOINTS]["count"] > 0
+    )  # /robot_logger/status
+    assert result["written"][JOINTS] == 300
+    assert count_messages(tmp_path / "bag")[JOINTS] == 300
+    assert statuses and all(s["transport"] == "dds" for s in statuses)
+    assert result["absent"] == {}
+    assert result["topics"][JOINTS]["count"] == 300 and result["topics"][JOINTS]["drops"] == 0
+
+
+def test_cell_yaml_parameters_are_the_cli_flags_one_to_one():
+    """config/cell.yaml's node parameters <-> `record` / `sim --publish` flags, and they validate."""
+    from robot_logger.cli.record import record as record_command
+    from robot_logger.cli.sim import sim as sim_command
+    from robot_logger.nodes.sim_cell_node import SIM_PARAMS
+
+    doc = yaml.safe_load((CONFIG / "cell.yaml").read_text())
+    recorder = doc["recorder"]["ros__parameters"]
+    assert set(recorder) == {p.name for p in RECORD_PARAMS} - {"transport"}
+    record_flags = {o for p in record_command.params for o in p.opts if o.startswith("--")}
+    assert {p.flag for p in RECORD_PARAMS} <= record_flags
+    _, _, options = record_options(recorder)
+    assert options.selector.all_topics and options.expected_hz["/cell/cam1/image_raw"] == 30.0
+    sim = doc["sim_cell"]["ros__parameters"]
+    assert set(sim) == {p.name for p in SIM_PARAMS}
+    sim_flags = {o for p in sim_command.params for o in p.opts if o.startswith("--")}
+    assert {p.flag for p in SIM_PARAMS} <= sim_flags
+
+
+@pytest.mark.parametrize("compression", [None, "zstd"])
+def test_mcap_storage_writes_the_same_bytes_as_rosbags(tmp_path, compression):
+    """SendTimeMcapWriter's faster write/close_chunk are byte-identical to rosbags' (send time unset)."""
+    from rosbags.rosbag2 import Writer
+    from rosbags.rosbag2.enums import CompressionFormat, CompressionMode, StoragePlugin
+
+    from robot_logger.bag.mcap_writer import SendTimeWriter
+
+    image = m.serialize(
+        m.image(STAMP_NS, np.arange(60 * 80 * 3, dtype=np.uint8).reshape(60, 80, 3)), m.IMAGE
+    )
+    files = []
+    for index, cls in enumerate((Writer, SendTimeWriter)):
+        writer = cls(tmp_path / str(index) / "bag", version=9, storage_plugin=StoragePlugin.MCAP)
+        if compression:
+            writer.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
+        (tmp_path / str(index)).mkdir()
+        writer.open()
+        cams = writer.add_connection("/cam", m.IMAGE, typestore=m.typestore())
+        joints = writer.add_connection(JOINTS, m.JOINT_STATE, typestore=m.typestore())
+        for i in range(200):  # several 1 MiB chunks
+            writer.write(cams, RECV_NS + 10 * i, image)
+            writer.write(joints, RECV_NS + 10 * i + 1, joint_cdr(i))
+        writer.close()
+        files.append(next((tmp_path / str(index) / "bag").glob("*.mcap")).read_bytes())
+    assert files[0] == files[1]
+
+
+def test_status_table_shows_topics_queue_and_warnings():
+    from robot_logger.cli.record import format_status
+
+    monitor = SyncMonitor({JOINTS: 500.0}, start_ns=RECV_NS)
+    monitor.feed(JOINTS, [STAMP_NS], RECV_NS + 10**9, 280)
+    status = monitor.status(
+        RECV_NS + 10**9,
+        written={JOINTS: 1},
+        dropped_queue={JOINTS: 3},
+        bytes_written=280,
+        queue_messages=2,
+        disk_free_bytes=5 * 10**9,
+        unmatched={"/cell/cam1/image_raw": "QoS mismatch: x"},
+    )
+    text = format_status(status)
+    row = next(line for line in text.splitlines() if line.startswith(JOINTS)).split()
+    assert row[1:3] == ["1", "1.0"] and row[3] == "500" and row[5] == "3"
+    assert "queue 2 msgs" in text and "disk free 5.0 GB" in text
+    assert "warning: /cell/cam1/image_raw: never matched: QoS mismatch: x" in text
+
+
+def test_a_named_topic_nobody_publishes_is_reported_with_the_topics_that_exist(
+    monkeypatch, tmp_path
+):
+    private_domain(monkeypatch)
+    options = RecordOptions(
+        selector=TopicSelector(("/cell/arm9/joint_states",)),
+        duration_s=1.5,
+        absent_after_s=0.5,
+        sink=SinkOptions(min_free_bytes=0),
+    )
+    with open_transport("dds") as rec_transport, open_transport("dds") as pub_transport:
+        pub_transport.publisher(JOINTS, m.JOINT_STATE, qos.SENSOR_WRITER)
+        final = Recorder(rec_transport, tmp_path / "bag", options).run(threading.Event())
+    reason = final["absent"]["/cell/arm9/joint_states"]
+    assert reason.startswith("no publisher on ROS_DOMAIN_ID=") and JOINTS in reason
+    assert any(w.startswith("/cell/arm9/joint_states: not published") for w in final["warnings"])

@@ -1,0 +1,1 @@
+"""Test helpers: bag and dataset factories, comparisons, DDS domains, fault logs."""
