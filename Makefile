@@ -7,7 +7,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
 DEMO    ?= demo_out
 
-.PHONY: setup demo test test-slow clean
+.PHONY: setup demo lint test test-slow clean
 
 setup: $(STAMP)
 
@@ -22,7 +22,12 @@ $(STAMP): setup.py tools/system_deps.sh
 demo: $(STAMP)
 	bash tools/demo.sh $(VENV)/bin $(DEMO)
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
+
+test: lint
 	$(PY) -m pytest -q
 
 test-slow: $(STAMP)

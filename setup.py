@@ -9,6 +9,7 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
+    package_data={PACKAGE: ["py.typed"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
@@ -36,7 +37,9 @@ setup(
         "ray": ["ray==2.60.0"],
         "blosc": ["hdf5plugin>=5,<8"],
         "test": ["pytest>=8", "hypothesis>=6.100", "ray==2.60.0", "torch==2.13.0",
-                 "hdf5plugin>=5,<8", "colcon-common-extensions>=0.3,<1"],
+                 "hdf5plugin>=5,<8", "colcon-common-extensions>=0.3,<1",
+                 "ruff==0.17.6", "mypy>=2,<3", "import-linter==2.17", "types-PyYAML",
+                 "types-psutil"],
     },
     zip_safe=True,
     maintainer="robot_logger team",

@@ -1,8 +1,6 @@
-"""Live recording: transports, recorder, bag writer, sync monitor, episode control, live publisher.
-
-transport.py (interface + `open_transport`), dds.py / dds_raw.py / dds_types.py (Cyclone DDS speaking
-ROS 2's wire format), rclpy_transport.py (ROS 2, imported only when chosen), qos.py, recorder.py
-(topic selection and the receive loop), bagsink.py + mcap_storage.py (writer thread, flush, splits,
-min-free), monitor.py (rates, drops, latency, warnings), episodes.py, publisher.py (`sim --publish`),
-params.py (the settings shared by `robot-logger record` and the recorder node), malloc.py.
+"""Live recording into rosbag2 bags: the receive loop and topic selection (`recorder`), the writer
+thread with flushes, splits and the free-space stop (`bagsink`), rates/drops/latency and the
+status topic (`monitor`), episode control (`episodes`), the settings shared by `robot-logger
+record` and the recorder node (`params`), signal handling (`signals`) and allocator tuning
+(`malloc`). Bytes arrive through `robot_logger.transport`; nothing here imports `sim` or `dataset`.
 """

@@ -1,1 +1,3 @@
-"""TODO"""
+"""Recover a bag whose writer died: `recover.repair_bag` drives a per-storage scan (`mcap`,
+`sqlite`) that keeps every whole message, then rewrites metadata.yaml. The original is never
+modified."""
