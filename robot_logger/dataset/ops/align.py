@@ -16,12 +16,13 @@ sample's value, so arrays stay dense and NaN-free. `age_ns` is sample time minus
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Aligned", "reference_times", "effective_stamps", "clean_order", "choose", "align",
-           "align_joints"]
+__all__ = ["Aligned", "rate_fraction", "reference_times", "effective_stamps", "clean_order",
+           "choose", "align", "align_joints"]
 
 
 class Aligned(NamedTuple):
@@ -32,13 +33,33 @@ class Aligned(NamedTuple):
     age_ns: np.ndarray
 
 
+def rate_fraction(rate_hz: float) -> Fraction:
+    """The rate as an exact fraction: the nearest one with a denominator <= 10**6.
+
+    That recovers every decimal rate with up to 6 digits after the point (7, 29.97, 12.5) and
+    NTSC's 30000/1001 from their float64 values, so frame times are exact integers of ns.
+    """
+    if not rate_hz > 0:
+        raise ValueError(f"rate must be > 0 Hz, got {rate_hz}")
+    return Fraction(rate_hz).limit_denominator(10**6)
+
+
 def reference_times(start_ns: int, end_ns: int, rate_hz: float) -> np.ndarray:
-    """Reference clock start, start + 1/rate, ... up to and including end (int64 ns)."""
+    """Reference clock start, start + 1/rate, ... up to and including end (int64 ns).
+
+    Integer arithmetic only: the count is floor((end - start) * rate) + 1 and frame k lies at
+    start + k * 1e9 / rate rounded to the nearest ns (halves up). A float64 quotient loses the
+    last frame: 9e9 / (1e9 / 7) is 62.99999999999999, so 7 Hz over 9 s gave 63 frames, not 64.
+    """
     if end_ns < start_ns:
         return np.zeros(0, np.int64)
-    period_ns = 1e9 / rate_hz
-    count = int(np.floor((end_ns - start_ns) / period_ns)) + 1
-    return start_ns + np.round(np.arange(count) * period_ns).astype(np.int64)
+    rate = rate_fraction(rate_hz)
+    num, den = rate.numerator, rate.denominator
+    count = (int(end_ns) - int(start_ns)) * num // (10**9 * den) + 1
+    # period = 1e9 * den / num = whole + part / num; split so no product leaves int64 range
+    whole, part = divmod(10**9 * den, num)
+    k = np.arange(count, dtype=np.int64)
+    return int(start_ns) + k * whole + (2 * k * part + num) // (2 * num)
 
 
 def effective_stamps(header_ns: np.ndarray, log_ns: np.ndarray) -> np.ndarray:

@@ -154,3 +154,12 @@ def test_selector_emits_frames_while_streaming_and_keeps_a_small_buffer() -> Non
     assert largest <= 8                       # ~ (tolerance + margin) / period frames buffered
     emitted += [i for i, _key, _raw in selector.flush()]
     assert emitted == list(range(len(ref)))
+
+
+@pytest.mark.parametrize(("rate_hz", "seconds"), [(7, 9), (13, 5), (14, 3), (45, 7), (90, 11)])
+def test_reference_times_keep_the_last_frame_of_whole_second_episodes(
+        rate_hz: int, seconds: int) -> None:
+    # 7 Hz over 9 s: 9e9 / (1e9 / 7) is 62.999... in float64, which dropped the frame at the end
+    ref = reference_times(0, seconds * 10**9, rate_hz)
+    assert len(ref) == rate_hz * seconds + 1
+    assert ref[-1] == seconds * 10**9
