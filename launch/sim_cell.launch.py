@@ -1,4 +1,6 @@
-"""Simulate the cell live and record it: `ros2 launch robot_logger sim_cell.launch.py record:=true`.
+"""Simulate the cell live and record it.
+
+Run: `ros2 launch robot_logger sim_cell.launch.py record:=true`.
 
 Starts the `sim_cell` node (config/cell.yaml, `sim_cell: ros__parameters`) and, with `record:=true`
 (the default), the recorder from record_cell.launch.py with the same parameter file.

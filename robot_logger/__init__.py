@@ -50,26 +50,31 @@ _EXPORTS = {
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from robot_logger.bag.info import BagInfo, inspect_bag
-    from robot_logger.bag.reader import BagReader, open_bag
-    from robot_logger.bag.repair.recover import RepairReport, repair_bag
-    from robot_logger.dataset.build.config import BuildConfig, discover_config, load_config
-    from robot_logger.dataset.build.pipeline import BuildSummary, build_dataset
-    from robot_logger.dataset.read.loader import SequenceDataset
-    from robot_logger.dataset.read.preview import save_preview
-    from robot_logger.dataset.read.summary import dataset_summary
-    from robot_logger.dataset.read.validate import ValidationReport, validate_dataset
-    from robot_logger.errors import (
-        BagError,
-        ConfigError,
-        DatasetError,
-        RobotLoggerError,
-        TransportError,
-    )
-    from robot_logger.sim.cell import Cell
-    from robot_logger.sim.faults import parse_faults
-    from robot_logger.sim.spec import CellSpec
-    from robot_logger.sim.writer import write_bag
+    from robot_logger.bag.info import BagInfo as BagInfo
+    from robot_logger.bag.info import inspect_bag as inspect_bag
+    from robot_logger.bag.reader import BagReader as BagReader
+    from robot_logger.bag.reader import open_bag as open_bag
+    from robot_logger.bag.repair.recover import RepairReport as RepairReport
+    from robot_logger.bag.repair.recover import repair_bag as repair_bag
+    from robot_logger.dataset.build.config import BuildConfig as BuildConfig
+    from robot_logger.dataset.build.config import discover_config as discover_config
+    from robot_logger.dataset.build.config import load_config as load_config
+    from robot_logger.dataset.build.pipeline import BuildSummary as BuildSummary
+    from robot_logger.dataset.build.pipeline import build_dataset as build_dataset
+    from robot_logger.dataset.read.loader import SequenceDataset as SequenceDataset
+    from robot_logger.dataset.read.preview import save_preview as save_preview
+    from robot_logger.dataset.read.summary import dataset_summary as dataset_summary
+    from robot_logger.dataset.read.validate import ValidationReport as ValidationReport
+    from robot_logger.dataset.read.validate import validate_dataset as validate_dataset
+    from robot_logger.errors import BagError as BagError
+    from robot_logger.errors import ConfigError as ConfigError
+    from robot_logger.errors import DatasetError as DatasetError
+    from robot_logger.errors import RobotLoggerError as RobotLoggerError
+    from robot_logger.errors import TransportError as TransportError
+    from robot_logger.sim.cell import Cell as Cell
+    from robot_logger.sim.faults import parse_faults as parse_faults
+    from robot_logger.sim.spec import CellSpec as CellSpec
+    from robot_logger.sim.writer import write_bag as write_bag
 
 
 def __getattr__(name: str) -> Any:

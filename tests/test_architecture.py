@@ -1,8 +1,8 @@
 """The architecture rules are enforced, not just written down.
 
 `lint-imports` checks the contracts in `.importlinter` (layers, the offline dataset side, pure
-`dataset.ops`, the light recorder node); these tests show the checker passes on the tree, fails on a
-deliberately wrong arrow, that ruff fails on a lint error, and — in a fresh interpreter, the way
+`dataset.ops`, the light recorder node); these tests show the checker passes on the tree, fails on
+a deliberately wrong arrow, that ruff fails on a lint error, and — in a fresh interpreter, the way
 `ros2 run` starts it — what the recorder node and the package root really import.
 """
 

@@ -4,15 +4,15 @@
     .venv/bin/python tools/bench_record.py --quick    # ~1.5 min: 10 s reference, shorter ramps
 
 (a) The reference cell (2 arms JointState 500 Hz, 2 cameras 640x480 rgb8 30 Hz, LiDAR 30k points
-    10 Hz) published over Cyclone DDS (loopback, best-effort sensor QoS as by default) and recorded by
-    `robot-logger record --all`: messages lost, recorder CPU share of one core, peak RSS.
-(b) Camera bandwidth ramped in steps (arms and LiDAR keep running) until messages are lost, twice in
-    the same run: once into `robot-logger record` (to disk, MCAP) and once into a bare raw Cyclone
-    receiver (no disk): the max lossless MB/s of each, their ratio, and the ratio against the
-    110-120 MB/s at which rosbag2's recorder users report drops (ros2/rosbag2#1787).
+    10 Hz) published over Cyclone DDS (loopback, best-effort sensor QoS as by default) and recorded
+    by `robot-logger record --all`: messages lost, recorder CPU share of one core, peak RSS.
+(b) Camera bandwidth ramped in steps (arms and LiDAR keep running) until messages are lost, twice
+    in the same run: once into `robot-logger record` (to disk, MCAP) and once into a bare raw
+    Cyclone receiver (no disk): the max lossless MB/s of each, their ratio, and the ratio against
+    the 110-120 MB/s at which rosbag2's recorder users report drops (ros2/rosbag2#1787).
 
-The publisher replays pre-rendered CDR frames with fresh header stamps (rendering is the simulator's
-cost, not the recorder's). Writes go to the page cache (no fsync), as rosbag2's do.
+The publisher replays pre-rendered CDR frames with fresh header stamps (rendering is the
+simulator's cost, not the recorder's). Writes go to the page cache (no fsync), as rosbag2's do.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def reader_qos(reliable: bool) -> qos.QosProfile:
 
 
 def writer_qos(reliable: bool) -> qos.QosProfile:
-    """Sensor writers: best-effort (the default) or reliable keep-all (flow control, no UDP loss)."""
+    """Sensor writers: best-effort (default) or reliable keep-all (flow control, no UDP loss)."""
     return qos.QosProfile("reliable", "volatile", "keep_all", 1) if reliable else qos.SENSOR_WRITER
 
 
@@ -295,7 +295,7 @@ def ramp_ceiling(result: dict, bag: Path | None) -> tuple[float, list[dict]]:
 def ramp(
     targets: list[float], step_s: float, reliable: bool, env: dict[str, str], workdir: Path
 ) -> None:
-    """(b): the same ramp into the recorder and into the bare receiver; print the table and ratios."""
+    """(b): the same ramp into the recorder and into the bare receiver; print table and ratios."""
     plan = ramp_plan(targets, step_s, reliable)
     sink_args = ["-o", str(workdir / "ramp"), "--all"]
     if reliable:
@@ -316,23 +316,27 @@ def ramp(
     )
     print(f"\n(b) camera bandwidth ramp, {mode}, {step_s:g} s per step, arms + LiDAR running:")
     print(
-        f"    {'step':>10} {'rec MB/s':>9} {'rec lost':>9} {'raw MB/s':>9} {'raw lost':>9} {'rec lag ms':>11}"
+        f"    {'step':>10} {'rec MB/s':>9} {'rec lost':>9} {'raw MB/s':>9} {'raw lost':>9}"
+        f" {'rec lag ms':>11}"
     )
     for r, w in zip(rec_rows, raw_rows):
         print(
-            f"    {r['step']:>10} {r['total_mbps']:>9.1f} {r['lost']:>9} {w['total_mbps']:>9.1f} {w['lost']:>9}"
+            f"    {r['step']:>10} {r['total_mbps']:>9.1f} {r['lost']:>9}"
+            f" {w['total_mbps']:>9.1f} {w['lost']:>9}"
             f" {r['max_lag_ms']:>11.1f}"
         )
     queue_drops = sum(rec["received"]["dropped_queue"].values())
     blocked = sum(phase["failed"] for phase in rec["published"]["phases"])
     print(
-        f"    recorder losses: {queue_drops} dropped at its writer queue, {blocked} writes blocked > 5 s at the "
-        f"publisher, the rest never arrived (UDP / reader history)"
+        f"    recorder losses: {queue_drops} dropped at its writer queue, "
+        f"{blocked} writes blocked > 5 s at the publisher, "
+        "the rest never arrived (UDP / reader history)"
     )
     ratio = rec_ceiling / raw_ceiling if raw_ceiling else float("nan")
     print(
-        f"    max lossless to disk: {rec_ceiling:.0f} MB/s; raw Cyclone receive: {raw_ceiling:.0f} MB/s; "
-        f"ratio {ratio:.2f}; vs rosbag2's ~{ROSBAG2_DROP_MBPS:.0f} MB/s: {rec_ceiling / ROSBAG2_DROP_MBPS:.2f}x "
+        f"    max lossless to disk: {rec_ceiling:.0f} MB/s; "
+        f"raw Cyclone receive: {raw_ceiling:.0f} MB/s; ratio {ratio:.2f}; "
+        f"vs rosbag2's ~{ROSBAG2_DROP_MBPS:.0f} MB/s: {rec_ceiling / ROSBAG2_DROP_MBPS:.2f}x "
         f"(target >= 200 MB/s: {'met' if rec_ceiling >= 200 else 'NOT met'})"
     )
 
@@ -363,7 +367,8 @@ def main() -> None:
     )
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench_record_"))
     print(
-        f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; bags in {workdir}"
+        f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
+        f"bags in {workdir}"
     )
 
     ref = session(["-o", str(workdir / "ref"), "--all"], reference_plan(duration), env, workdir)
@@ -374,7 +379,8 @@ def main() -> None:
     phase = ref["published"]["phases"][0]
     print(f"\n(a) reference cell, {duration:g} s, {phase['total_mbps']:.1f} MB/s offered:")
     print(
-        f"    published {sum(ref['published']['counts'].values())} messages, recorded {sum(got.values())}, "
+        f"    published {sum(ref['published']['counts'].values())} messages, "
+        f"recorded {sum(got.values())}, "
         f"lost {sum(lost.values())} {lost or ''}"
     )
     print(

@@ -1,11 +1,11 @@
 """rosbags' Writer with each message's send time kept and a flush that closes the pending chunk.
 
-MCAP messages carry `log_time` (receive time) and `publish_time`; rosbag2 reads `publish_time` as the
-message's send timestamp, so that is where the transport's source timestamp goes. rosbags 0.11.9
-writes `publish_time = log_time`; SendTimeMcapWriter.write is its `write` with the send time added
-and the payload copied once (not twice) into the chunk; its close_chunk writes the chunk without
-rosbags' two intermediate copies of the chunk body (the same records, byte for byte). sqlite3 bags have no column for a send time
-(rosbag2 stores none either): there it is not kept.
+MCAP messages carry `log_time` (receive time) and `publish_time`; rosbag2 reads `publish_time` as
+the message's send timestamp, so that is where the transport's source timestamp goes. rosbags
+0.11.9 writes `publish_time = log_time`; SendTimeMcapWriter.write is its `write` with the send time
+added and the payload copied once (not twice) into the chunk; its close_chunk writes the chunk
+without rosbags' two intermediate copies of the chunk body (the same records, byte for byte).
+sqlite3 bags have no column for a send time (rosbag2 stores none either): there it is not kept.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class SendTimeMcapWriter(McapWriter):
     send_ns = 0
 
     def write(self, connection: Connection, timestamp: int, data: bytes | memoryview) -> None:
-        """Append one message record (log_time = timestamp, publish_time = send_ns or timestamp)."""
+        """Append a message record (log_time = timestamp, publish_time = send_ns or timestamp)."""
         chunk = self.chunk
         self.message_start_time = min(timestamp, self.message_start_time)
         self.message_end_time = max(timestamp, self.message_end_time)
@@ -60,7 +60,7 @@ class SendTimeMcapWriter(McapWriter):
             self.close_chunk()
 
     def close_chunk(self) -> None:
-        """rosbags' close_chunk, writing the chunk body straight from its buffer (two copies fewer)."""
+        """rosbags' close_chunk, writing the chunk body from its buffer (two fewer copies)."""
         chunk = self.chunk
         size = chunk.bio.tell()
         compression = self.compression.encode()

@@ -1,4 +1,4 @@
-"""`robot-logger record` and `robot-logger episode start|phase|end`: live recording from the cell."""
+"""`robot-logger record` and `robot-logger episode start|phase|end`: live recording of the cell."""
 
 from __future__ import annotations
 
@@ -63,7 +63,8 @@ def format_status(status: dict[str, Any]) -> str:
         )
     rows.append(
         f"t={status['elapsed_s']:.0f}s  written {status['bytes_written'] / MB:.1f} MB  "
-        f"queue {status['queue_messages']} msgs  disk free {status['disk_free_bytes'] / 1e9:.1f} GB"
+        f"queue {status['queue_messages']} msgs  "
+        f"disk free {status['disk_free_bytes'] / 1e9:.1f} GB"
     )
     rows.extend(f"warning: {w}" for w in status["warnings"])
     return "\n".join(rows)
@@ -78,7 +79,7 @@ def publish_live(
     as_json: bool,
     quiet: bool,
 ) -> None:
-    """`sim --publish`: publish `cell` live until it ends or Ctrl-C / SIGTERM; print what went out."""
+    """`sim --publish`: send `cell` live until it ends or Ctrl-C/SIGTERM; print what was sent."""
     stop = stop_on_signals()
     with (
         open_transport(transport_name, node_name="sim_cell") as transport,
@@ -224,7 +225,10 @@ def episode_start(task: str, transport: str | None, timeout: float) -> None:
 @transport_option
 @timeout_option
 def episode_phase(name: str, transport: str | None, timeout: float) -> None:
-    """Start phase NAME (it holds until the next phase or the end). Example: robot-logger episode phase grasp"""
+    """Start phase NAME (it holds until the next phase or the end).
+
+    Example: robot-logger episode phase grasp
+    """
     _send(events.phase(name), transport, timeout)
 
 

@@ -133,7 +133,7 @@ def xyzi_fields() -> list[Any]:
 
 
 def pointcloud2(stamp_ns: int, points: np.ndarray, frame_id: str = "lidar") -> Any:
-    """sensor_msgs/PointCloud2 (unorganized, height 1) from an (N, 4) float32 x,y,z,intensity array."""
+    """sensor_msgs/PointCloud2 (unorganized, height 1) from (N, 4) float32 x,y,z,intensity."""
     pts = np.ascontiguousarray(points, np.float32)
     return typestore().types[POINTCLOUD2](
         header=header(stamp_ns, frame_id),

@@ -1,7 +1,8 @@
 """The HDF5 layout contract (DESIGN.md), defined once: writer, loader, stats and validate use it.
 
 robomimic-compatible superset:
-/data/demo_<i>/{timestamps, obs/<stream>, actions, rewards, dones, valid/<s>, age_ns/<s>, labels/phase}
+/data/demo_<i>/{timestamps, obs/<stream>, actions, rewards, dones, valid/<s>, age_ns/<s>,
+               labels/phase}
 /mask/{train,valid}, /meta/stats/<key>/{mean,std,min,max,q01,q99}, /meta/joint_names/<stream>.
 """
 

@@ -1,4 +1,4 @@
-"""What every node main does first: start an rclpy node with its `--ros-args`, declare parameters."""
+"""What every node main does first: start an rclpy node with its `--ros-args`, declare params."""
 
 from __future__ import annotations
 

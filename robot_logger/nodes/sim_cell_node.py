@@ -1,4 +1,6 @@
-"""`ros2 run robot_logger sim_cell`: publish the simulated cell live as a ROS 2 node (rclpy transport).
+"""`ros2 run robot_logger sim_cell`: publish the simulated cell live as a ROS 2 node.
+
+The node uses the rclpy transport.
 
 Parameters are the `robot-logger sim --publish` flags (config/cell.yaml, `sim_cell:`): duration,
 arms, cameras, lidar, episodes (0: automatic), seed, image_size, lidar_points, faults,

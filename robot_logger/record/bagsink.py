@@ -1,4 +1,4 @@
-"""The recorder's disk side: a writer thread behind a bounded queue, periodic flush, splits, min-free.
+"""The recorder's disk side: a writer thread behind a bounded queue, flush, splits, min-free.
 
 Loss bound on a killed recorder (LOSS_BOUND_S, 1 s): every `flush_interval_s` (0.5 s) the writer
 closes the pending MCAP chunk and flushes it to the OS (sqlite3: commits the transaction). A

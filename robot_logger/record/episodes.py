@@ -16,7 +16,7 @@ __all__ = ["send_event"]
 
 
 def send_event(transport: Transport, payload: str, *, timeout_s: float = 5.0) -> int:
-    """Send one event JSON payload (see robot_logger.core.events); returns the matched reader count."""
+    """Send one event JSON payload (see robot_logger.core.events); return matched reader count."""
     pub = transport.publisher(EVENTS_TOPIC, STRING, EVENTS)
     if wait_for_subscribers([pub], timeout_s):
         raise TransportError(

@@ -2,7 +2,8 @@
 
 Every received image is a fresh multi-MB bytes object. With glibc's defaults, each one is an mmap
 and munmap (and a page-fault storm); raising the mmap and trim thresholds keeps them in the heap,
-which measured cut a 1080p recorder's CPU from ~75 % to ~30 % of a core (notes/ros2-wire-over-cyclonedds.md).
+which measured cut a 1080p recorder's CPU from ~75 % to ~30 % of a core
+(notes/ros2-wire-over-cyclonedds.md).
 """
 
 from __future__ import annotations

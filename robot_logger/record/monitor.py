@@ -1,8 +1,9 @@
-"""Sync monitor: per-topic rate, inferred drops, header-vs-receive latency, and warnings. Pure logic.
+"""Sync monitor: per-topic rate, inferred drops, header-vs-receive latency, warnings. Pure logic.
 
 Feed it what the recorder receives, `feed(topic, stamps_ns, recv_ns, nbytes)`, and ask for a
 `status(now_ns, ...)` dict once a second (the `/robot_logger/status` JSON and the terminal table).
-Drops are inferred from header-stamp gaps: a gap of k expected periods means k - 1 messages missing.
+Drops are inferred from header-stamp gaps: a gap of k expected periods means k - 1 messages
+missing.
 The expected period is the configured rate, else the median of the first stamp intervals seen.
 """
 

@@ -78,7 +78,8 @@ def parse_expect(items: list[str]) -> dict[str, float]:
             rate = 0.0
         if not topic.startswith("/") or rate <= 0:
             raise ConfigError(
-                f"expect {item!r}: use TOPIC=HZ with a positive rate, e.g. /cell/arm1/joint_states=500"
+                f"expect {item!r}: use TOPIC=HZ with a positive rate, "
+                "e.g. /cell/arm1/joint_states=500"
             )
         rates[topic] = rate
     return rates

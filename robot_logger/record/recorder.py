@@ -1,7 +1,8 @@
 """The recorder: choose topics, subscribe (late topics too), hand raw samples to the bag writer.
 
 The calling thread runs the transport loop; a BagSink thread writes; a SyncMonitor keeps the health
-that goes out on `/robot_logger/status` once a second and to the `on_status` callback (the CLI table).
+that goes out on `/robot_logger/status` once a second and to the `on_status` callback (the CLI
+table).
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ class RecordOptions:
 
 
 class Recorder:
-    """Records until `stop` is set, `duration_s` passes, or the bag writer stops (disk nearly full)."""
+    """Records until `stop` is set, `duration_s` passes or the bag writer stops (disk ~full)."""
 
     def __init__(
         self,

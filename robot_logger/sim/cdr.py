@@ -1,4 +1,4 @@
-"""Fast CDR for fixed-layout messages: serialize one sample with robot_logger.core.messages, then patch.
+"""Fast CDR for fixed-layout messages: serialize one sample (core.messages), then patch bytes.
 
 A JointState with fixed joint names, an Image of fixed size or a PointCloud2 with a fixed point
 count always has the same byte layout, so thousands of messages a second cost a numpy copy each

@@ -1,7 +1,8 @@
 """Publish the simulated cell live: every topic at its rate, paced on the wall clock.
 
-The cell is built to start "now", so header stamps are wall-clock times like a real cell's, and each
-message goes out when its simulated log time comes (sample time + the simulated sensor latency).
+The cell is built to start "now", so header stamps are wall-clock times like a real cell's, and
+each message goes out when its simulated log time comes (sample time + the simulated sensor
+latency).
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ def publish_cell(
 
     `wait_subscribers_s`: first wait up to this long for a reader on every topic (a recorder needs
     a moment to discover and subscribe). `qos_overrides`: per-topic writer QoS (else sensor data
-    best-effort, events reliable/transient-local). `progress` gets the seconds of cell time published.
+    best-effort, events reliable/transient-local). `progress` gets the seconds of cell time
+    published.
     """
     stop = stop or threading.Event()
     topics = cell.topics()

@@ -1,7 +1,7 @@
 """One interface over two middlewares: `rclpy` (ROS 2 installed) and `dds` (Cyclone DDS, no ROS).
 
-The recorder pulls: `take(timeout_s)` returns batches of raw CDR samples per topic, stamped with the
-receive time. Publishers push raw CDR bytes. Both backends honour ROS_DOMAIN_ID (default 0).
+The recorder pulls: `take(timeout_s)` returns batches of raw CDR samples per topic, stamped with
+the receive time. Publishers push raw CDR bytes. Both backends honour ROS_DOMAIN_ID (default 0).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class RawPublisher(ABC):
 
     @abstractmethod
     def publish(self, cdr: bytes, send_ns: int | None = None) -> None:
-        """Send one serialized message (`send_ns`: source timestamp where the middleware allows)."""
+        """Send one serialized message (`send_ns`: source timestamp if the middleware allows)."""
 
     @abstractmethod
     def subscriber_count(self) -> int:
@@ -67,7 +67,7 @@ class Transport(ABC):
 
     @abstractmethod
     def unmatched(self) -> dict[str, str]:
-        """Subscribed topics whose discovered publishers never matched: topic -> reason (QoS or type)."""
+        """Subscribed topics whose seen publishers never matched: topic -> reason (QoS, type)."""
 
     @abstractmethod
     def publisher(self, topic: str, msgtype: str, qos: QosProfile) -> RawPublisher:

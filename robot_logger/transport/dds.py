@@ -1,8 +1,9 @@
 """The `dds` transport: ROS 2 wire format over Cyclone DDS, without a ROS installation.
 
-Topic `/a/b` is DDS topic `rt/a/b` with type `pkg::msg::dds_::T_` (dds_types.py); samples are the CDR
-bytes rosbag2 stores (dds_raw.py). Discovery reads the DCPSPublication builtin topic. Cyclone reads
-CYCLONEDDS_URI itself; every reader and writer gets an explicit QoS (Cyclone's defaults are not ROS's).
+Topic `/a/b` is DDS topic `rt/a/b` with type `pkg::msg::dds_::T_` (dds_types.py); samples are the
+CDR bytes rosbag2 stores (dds_raw.py). Discovery reads the DCPSPublication builtin topic. Cyclone
+reads CYCLONEDDS_URI itself; every reader and writer gets an explicit QoS (Cyclone's defaults are
+not ROS's).
 """
 
 from __future__ import annotations
@@ -214,7 +215,10 @@ class DdsTransport(Transport):
     def _reason(sub: _Subscription, offered: list[tuple[str, QosProfile]]) -> str | None:
         for msgtype, qos in offered:
             if msgtype != sub.msgtype:
-                return f"type mismatch: the publisher sends {msgtype}, the recorder expects {sub.msgtype}"
+                return (
+                    f"type mismatch: the publisher sends {msgtype}, "
+                    f"the recorder expects {sub.msgtype}"
+                )
             why = incompatibility(qos, sub.qos)
             if why:
                 return f"QoS mismatch: {why}"

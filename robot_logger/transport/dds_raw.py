@@ -1,8 +1,8 @@
 """The one module that uses cyclonedds' private raw-sample API (pinned: cyclonedds==11.0.1).
 
-Typed take turns an image's `uint8[]` into a Python list (~24 ms a 640x480 frame); the raw path moves
-the CDR bytes exactly as rosbag2 stores them (~0.06 ms). tests/test_transport.py checks that these
-calls still behave as assumed whenever the pinned version changes.
+Typed take turns an image's `uint8[]` into a Python list (~24 ms a 640x480 frame); the raw path
+moves the CDR bytes exactly as rosbag2 stores them (~0.06 ms). tests/test_transport.py checks that
+these calls still behave as assumed whenever the pinned version changes.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ _ANY = SampleState.Any | ViewState.Any | InstanceState.Any
 
 
 def pad4(cdr: bytes) -> bytes:
-    """Zero-pad CDR to a multiple of 4 bytes, as the DDS serializer requires (readers accept it)."""
+    """Zero-pad CDR to a multiple of 4 bytes as the DDS serializer requires (readers accept it)."""
     extra = -len(cdr) % 4
     return cdr + b"\0" * extra if extra else cdr
 
 
 def take(reader: DataReader, max_samples: int) -> list[tuple[bytes, int]]:
-    """Take up to `max_samples` samples as (CDR bytes, source timestamp ns); disposals are skipped."""
+    """Take up to `max_samples` samples as (CDR bytes, source timestamp ns); skip disposals."""
     ret = ddspy_take(reader._ref, _ANY, max_samples)
     if isinstance(ret, int):
         raise TransportError(f"dds take failed on {reader.topic.name}: {DDSException(ret)}")

@@ -62,7 +62,7 @@ def _field_type(node: tuple[Any, Any], msgtype: str) -> Any:
 
 @cache
 def idl_struct(msgtype: str) -> type[IdlStruct]:
-    """IdlStruct class for a ROS 2 message type (`sensor_msgs/msg/Image`), nested types included."""
+    """IdlStruct class for a ROS 2 message type (`sensor_msgs/msg/Image`), nested types too."""
     try:
         _consts, fields = typestore().fielddefs[msgtype]
     except KeyError as err:

@@ -8,7 +8,8 @@ writer, so by default nothing is silently unmatched except where the contract as
 Override file (`--qos FILE`, the format of rosbag2's `--qos-profile-overrides-path`)::
 
     /cell/arm1/joint_states: {reliability: reliable, depth: 2000}
-    /robot_logger/events: {reliability: reliable, durability: transient_local, history: keep_last, depth: 100}
+    /robot_logger/events:
+      {reliability: reliable, durability: transient_local, history: keep_last, depth: 100}
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def incompatibility(offered: QosProfile, requested: QosProfile) -> str | None:
 
 
 def load_overrides(path: str | Path) -> dict[str, QosProfile]:
-    """Per-topic profiles from a rosbag2-style override YAML; ConfigError names the file and key."""
+    """Per-topic profiles from a rosbag2-style override YAML; ConfigError names file and key."""
     path = Path(path)
     doc = load_yaml(path, "QoS file")
     if doc is None:

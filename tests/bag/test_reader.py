@@ -1,4 +1,4 @@
-"""robot_logger.bag.reader: open, stream and decode bags; every bad input is a one-line BagError."""
+"""robot_logger.bag.reader: open, stream and decode bags; each bad input is a one-line BagError."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ def test_deserialize_and_header_stamp_agree(small_bag):
     with open_bag(path) as bag:
         assert bag.has_header(messages.JOINT_STATE) and bag.has_header(messages.IMAGE)
         assert not bag.has_header(messages.STRING)
-        for topic, msgtype, log_ns, raw in bag.messages(["/arm/joint_states"]):
+        for _topic, msgtype, log_ns, raw in bag.messages(["/arm/joint_states"]):
             msg = bag.deserialize(raw, msgtype)
             assert header_stamp_ns(raw) == messages.stamp_to_ns(msg.header.stamp)
             assert log_ns - header_stamp_ns(raw) == 1_000_000

@@ -1,4 +1,4 @@
-"""Every bag written by real ROS 2 tools in tests/data/real-bags is read by `info` or fails clearly.
+"""Each bag written by real ROS 2 tools in tests/data/real-bags is read by `info` or fails clearly.
 
 Expected counts are the numbers real-bags/README.md gives (from metadata.yaml or, where the
 yaml disagrees with the storage file, from the storage file read on its own).

@@ -1,4 +1,7 @@
-"""Episode control: events reach the recorder reliably and end up in the bag; nobody listening is an error."""
+"""Episode control: events reach the recorder reliably and end up in the bag.
+
+Nobody listening is an error.
+"""
 
 from __future__ import annotations
 

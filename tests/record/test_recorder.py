@@ -280,7 +280,7 @@ def test_live_recording_picks_up_a_late_topic_and_stops_after_duration(monkeypat
 
 
 def test_cell_yaml_parameters_are_the_cli_flags_one_to_one():
-    """config/cell.yaml's node parameters <-> `record` / `sim --publish` flags, and they validate."""
+    """config/cell.yaml's node parameters <-> `record` / `sim --publish` flags; they validate."""
     from robot_logger.cli.record import record as record_command
     from robot_logger.cli.sim import sim as sim_command
     from robot_logger.nodes.sim_cell_node import SIM_PARAMS
@@ -300,7 +300,10 @@ def test_cell_yaml_parameters_are_the_cli_flags_one_to_one():
 
 @pytest.mark.parametrize("compression", [None, "zstd"])
 def test_mcap_storage_writes_the_same_bytes_as_rosbags(tmp_path, compression):
-    """SendTimeMcapWriter's faster write/close_chunk are byte-identical to rosbags' (send time unset)."""
+    """SendTimeMcapWriter's faster write/close_chunk are byte-identical to rosbags'.
+
+    (With the send time unset.)
+    """
     from rosbags.rosbag2 import Writer
     from rosbags.rosbag2.enums import CompressionFormat, CompressionMode, StoragePlugin
 

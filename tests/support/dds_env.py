@@ -1,4 +1,4 @@
-"""Test helpers for live DDS: an isolated domain (random ROS_DOMAIN_ID, loopback-only Cyclone config).
+"""Test helpers for live DDS: an isolated domain (random ROS_DOMAIN_ID, loopback-only Cyclone).
 
 In a test: `env = private_domain(monkeypatch)` (the env to pass to subprocesses, also set here).
 """

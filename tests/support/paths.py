@@ -1,4 +1,4 @@
-"""Where the repository's own test inputs live, so no test depends on anything outside the clone."""
+"""Where the repository's own test inputs live, so no test depends on anything outside it."""
 
 from __future__ import annotations
 

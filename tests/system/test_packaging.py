@@ -1,4 +1,4 @@
-"""The package installs as a ROS 2 ament_python package: package.xml, setup.py data files, colcon."""
+"""The package installs as a ROS 2 ament_python package: package.xml, setup.py data, colcon."""
 
 from __future__ import annotations
 

@@ -212,8 +212,11 @@ def test_min_free_stops_cleanly_with_a_clear_error(monkeypatch, tmp_path):
 
 @pytest.mark.slow
 def test_default_cell_ten_seconds_zero_loss_then_build_and_validate(monkeypatch, tmp_path):
-    """The issue's acceptance run: full-size default cell, 10 s. Reliable QoS on both sides so the
-    check is about the recorder, not about best-effort UDP on a machine shared by many processes."""
+    """The issue's acceptance run: full-size default cell, 10 s.
+
+    Reliable QoS on both sides so the check is about the recorder, not about best-effort UDP on a
+    machine shared by many processes.
+    """
     dds_env = private_domain(monkeypatch)
     qos_file = tmp_path / "reliable.yaml"
     qos_file.write_text(RELIABLE_QOS)

@@ -1,4 +1,4 @@
-"""Transports: the dds backend on real Cyclone DDS (loopback, private domain) and pure QoS/name logic."""
+"""Transports: the dds backend on real Cyclone DDS (loopback, private domain); QoS/name logic."""
 
 from __future__ import annotations
 

@@ -110,7 +110,7 @@ def _row_stride(size: int, height: int, width: int, point_step: int, row_step: i
 
 
 def _finite(points: np.ndarray) -> np.ndarray:
-    """Drop points with a non-finite coordinate; zero non-finite intensities (column-wise masks)."""
+    """Drop points with a non-finite coordinate; zero non-finite intensities (column masks)."""
     keep = np.isfinite(points[:, 0]) & np.isfinite(points[:, 1]) & np.isfinite(points[:, 2])
     if not keep.all():
         points = points[keep]

@@ -1,4 +1,6 @@
-"""robot_logger.bag.repair.recover: recover killed/truncated/damaged bags into a new bag, never in place.
+"""robot_logger.bag.repair.recover: recover killed/truncated/damaged bags into a new bag.
+
+Never in place.
 
 Expected counts are computed from the bytes of the damaged file, not by the code under test:
 every message's raw CDR is unique (it carries a unique stamp or text), so a message is wholly

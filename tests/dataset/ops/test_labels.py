@@ -166,7 +166,8 @@ def test_labels_file_may_be_a_bare_list(tmp_path):
             r"episodes\[0\]\.phases\[0\]: lies outside its episode",
         ),
         (
-            "{start: 1, end: 5, phases: [{name: a, start: 2, end: 4}, {name: b, start: 3, end: 5}]}",
+            "{start: 1, end: 5, phases: [{name: a, start: 2, end: 4},"
+            " {name: b, start: 3, end: 5}]}",
             r"episodes\[0\]\.phases\[1\]\.start: overlaps phases\[0\]",
         ),
         ("[1, 5]", r"episodes\[0\]: must be a mapping"),
