@@ -13,6 +13,7 @@ from robot_logger.cli.common import echo_json, fail, json_option, progress_bar, 
 from robot_logger.core import events
 from robot_logger.record.episodes import send_event
 from robot_logger.record.malloc import tune_malloc
+from robot_logger.record.monitor import RecorderStatus
 from robot_logger.record.params import RECORD_PARAMS, record_options
 from robot_logger.record.recorder import Recorder
 from robot_logger.record.signals import stop_on_signals
@@ -46,27 +47,26 @@ def _param_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def format_status(status: dict[str, Any]) -> str:
+def format_status(status: RecorderStatus) -> str:
     """The live table: one row per topic, then queue/disk facts and warnings."""
-    written = status.get("written", {})
-    dropped = status.get("dropped_queue", {})
+    written, dropped = status.written, status.dropped_queue
     rows = [
         f"{'topic':<34} {'written':>8} {'rate Hz':>8} {'expect':>7} {'drops':>6} "
         f"{'queue-drop':>10} {'lat ms':>7}"
     ]
-    for topic, t in status["topics"].items():
-        expected = "-" if t["expected_hz"] is None else f"{t['expected_hz']:.0f}"
-        latency = "-" if t["latency_ms_mean"] is None else f"{t['latency_ms_mean']:.1f}"
+    for topic, t in status.topics.items():
+        expected = "-" if t.expected_hz is None else f"{t.expected_hz:.0f}"
+        latency = "-" if t.latency_ms_mean is None else f"{t.latency_ms_mean:.1f}"
         rows.append(
-            f"{topic:<34} {written.get(topic, 0):>8} {t['rate_hz']:>8.1f} {expected:>7} "
-            f"{t['drops']:>6} {dropped.get(topic, 0):>10} {latency:>7}"
+            f"{topic:<34} {written.get(topic, 0):>8} {t.rate_hz:>8.1f} {expected:>7} "
+            f"{t.drops:>6} {dropped.get(topic, 0):>10} {latency:>7}"
         )
     rows.append(
-        f"t={status['elapsed_s']:.0f}s  written {status['bytes_written'] / MB:.1f} MB  "
-        f"queue {status['queue_messages']} msgs  "
-        f"disk free {status['disk_free_bytes'] / 1e9:.1f} GB"
+        f"t={status.elapsed_s:.0f}s  written {status.bytes_written / MB:.1f} MB  "
+        f"queue {status.queue_messages} msgs  "
+        f"disk free {status.disk_free_bytes / 1e9:.1f} GB"
     )
-    rows.extend(f"warning: {w}" for w in status["warnings"])
+    rows.extend(f"warning: {w}" for w in status.warnings)
     return "\n".join(rows)
 
 
@@ -121,14 +121,14 @@ class _LiveView:
         self.tty = sys.stderr.isatty()
         self._lines = 0
 
-    def __call__(self, status: dict[str, Any]) -> None:
+    def __call__(self, status: RecorderStatus) -> None:
         if self.quiet:
             return
         if not self.tty:
-            warn = f"  warnings: {'; '.join(status['warnings'])}" if status["warnings"] else ""
+            warn = f"  warnings: {'; '.join(status.warnings)}" if status.warnings else ""
             click.echo(
-                f"t={status['elapsed_s']:.0f}s written={sum(status['written'].values())} msgs "
-                f"{status['bytes_written'] / MB:.1f} MB queue={status['queue_messages']}{warn}",
+                f"t={status.elapsed_s:.0f}s written={status.messages_written} msgs "
+                f"{status.bytes_written / MB:.1f} MB queue={status.queue_messages}{warn}",
                 err=True,
             )
             return
@@ -167,12 +167,12 @@ def record(as_json: bool, quiet: bool, **params: Any) -> None:
         recorder = Recorder(transport, path, options, on_status=_LiveView(quiet))
         final = recorder.run(stop)
     if as_json:
-        echo_json(final)
+        echo_json(final.to_dict())
     elif not quiet:
         click.echo(format_status(final), err=True)
         click.echo(
-            f"recorded {sum(final['written'].values())} messages into "
-            f"{', '.join(final['bags'])} ({final['stop_reason']})",
+            f"recorded {final.messages_written} messages into "
+            f"{', '.join(final.bags)} ({final.stop_reason})",
             err=True,
         )
     if recorder.sink.stop_reason:

@@ -92,9 +92,8 @@ def main(args: list[str] | None = None) -> None:
             path,
             options,
             on_status=lambda s: log.info(
-                f"written {sum(s['written'].values())} msgs, "
-                f"{s['bytes_written'] / 1e6:.1f} MB; "
-                f"warnings: {s['warnings'] or 'none'}"
+                f"written {s.messages_written} msgs, {s.bytes_written / 1e6:.1f} MB; "
+                f"warnings: {'; '.join(s.warnings) or 'none'}"
             ),
         )
         final = recorder.run(stop)
@@ -103,8 +102,8 @@ def main(args: list[str] | None = None) -> None:
         transport.close()
         sys.exit(2)
     log.info(
-        f"recorded {sum(final['written'].values())} messages into {', '.join(final['bags'])} "
-        f"({final['stop_reason']}); {len(services)} episode services closed"
+        f"recorded {final.messages_written} messages into {', '.join(final.bags)} "
+        f"({final.stop_reason}); {len(services)} episode services closed"
     )
     transport.close()
     if recorder.sink.stop_reason:

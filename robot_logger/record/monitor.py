@@ -1,28 +1,130 @@
 """Sync monitor: per-topic rate, inferred drops, header-vs-receive latency, warnings. Pure logic.
 
 Feed it what the recorder receives, `feed(topic, stamps_ns, recv_ns, nbytes)`, and ask for a
-`status(now_ns, ...)` dict once a second (the `/robot_logger/status` JSON and the terminal table).
-Drops are inferred from header-stamp gaps: a gap of k expected periods means k - 1 messages
-missing.
+`status(now_ns, problems)` once a second: a MonitorStatus of TopicStatus records and warnings. The
+recorder adds its writer and discovery facts to make a RecorderStatus, whose `to_json()` is the
+`/robot_logger/status` message and whose fields the terminal table and the node's log read.
+Drops are inferred from header-stamp gaps: a gap of k expected periods means k - 1 missing.
 The expected period is the configured rate, else the median of the first stamp intervals seen.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["MonitorLimits", "SyncMonitor"]
+__all__ = [
+    "MonitorLimits",
+    "MonitorStatus",
+    "RecorderStatus",
+    "SyncMonitor",
+    "TopicProblems",
+    "TopicStatus",
+]
 
 NS = 1_000_000_000
 PERIOD_SAMPLES = 20  # stamp intervals used to estimate a topic's period when no rate is given
-# status extras that map topic -> reason, and how their warnings read
+# TopicProblems fields (topic -> reason) and how their warnings read
 TOPIC_PROBLEMS = {
     "unmatched": "never matched",
     "skipped": "not recorded",
     "absent": "not published",
 }
+
+
+@dataclass(frozen=True)
+class TopicStatus:
+    """One topic's health: totals since the start, rate and latency over the last window."""
+
+    count: int  # messages received
+    bytes: int  # payload bytes received
+    rate_hz: float  # in the last status window
+    expected_hz: float | None  # configured, else estimated from stamps; None: not known yet
+    drops: int  # inferred from header-stamp gaps
+    latency_ms_mean: float | None  # receive time minus header stamp; None: no stamps
+    latency_ms_max: float | None
+
+
+@dataclass(frozen=True)
+class TopicProblems:
+    """Topics the recorder cannot record, each with the reason (they become warnings)."""
+
+    unmatched: Mapping[str, str] = field(default_factory=dict)  # no QoS-compatible match
+    skipped: Mapping[str, str] = field(default_factory=dict)  # not recordable (unknown type)
+    absent: Mapping[str, str] = field(default_factory=dict)  # asked for, nobody publishes
+
+
+class MonitorStatus(NamedTuple):
+    """What the monitor says at one moment."""
+
+    time_ns: int
+    elapsed_s: float
+    topics: dict[str, TopicStatus]
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RecorderStatus:
+    """The recorder's health: monitor, writer and discovery facts (`/robot_logger/status`).
+
+    `to_json()` is the wire format (keys as the fields, `topics` as objects, `stop_reason` only
+    in the final status); `from_json` reads it back, for tools that subscribe to the topic.
+    """
+
+    time_ns: int
+    elapsed_s: float
+    topics: Mapping[str, TopicStatus]
+    warnings: tuple[str, ...]
+    queue_messages: int
+    queue_bytes: int
+    bytes_written: int
+    disk_free_bytes: int
+    written: Mapping[str, int]  # messages per topic
+    dropped_queue: Mapping[str, int]  # writer-queue overflow per topic
+    unmatched: Mapping[str, str]
+    skipped: Mapping[str, str]
+    absent: Mapping[str, str]
+    bags: tuple[str, ...]
+    transport: str
+    domain_id: int
+    stop_reason: str | None = None  # set on the final status only
+
+    @property
+    def messages_written(self) -> int:
+        """Messages written so far, all topics."""
+        return sum(self.written.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (the wire format)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "topics":
+                value = {t: vars(s).copy() for t, s in value.items()}
+            elif isinstance(value, Mapping):
+                value = dict(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            if f.name != "stop_reason" or value is not None:
+                out[f.name] = value
+        return out
+
+    def to_json(self) -> str:
+        """The `/robot_logger/status` message text."""
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text: str) -> RecorderStatus:
+        """A status from its wire format (ValueError/KeyError/TypeError when it is not one)."""
+        data = json.loads(text)
+        data["topics"] = {t: TopicStatus(**s) for t, s in data["topics"].items()}
+        for name in ("warnings", "bags"):
+            data[name] = tuple(data[name])
+        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -106,11 +208,10 @@ class SyncMonitor:
             missing = np.rint(gaps / period) - 1
             state.drops += int(missing[gaps > 1.5 * period].sum())
 
-    def status(self, now_ns: int, **extra: object) -> dict[str, object]:
-        """Status since the last call: per-topic dicts plus `warnings`; `extra` is merged in
-        (queue depth, bytes written, disk free, ...); its TOPIC_PROBLEMS entries (topic -> reason)
-        become warnings too."""
-        topics, warnings = {}, []
+    def status(self, now_ns: int, problems: TopicProblems = TopicProblems()) -> MonitorStatus:
+        """Status since the last call: per-topic records and warnings, `problems` among them."""
+        topics: dict[str, TopicStatus] = {}
+        warnings: list[str] = []
         window_s = max((now_ns - self._window_start_ns) / NS, 1e-3)
         for name, state in sorted(self._topics.items()):
             topics[name] = self._topic_status(state, window_s)
@@ -122,35 +223,30 @@ class SyncMonitor:
             state.window_count = 0
             state.window_latency_ns = []
         for key, label in TOPIC_PROBLEMS.items():
-            problems = dict(extra.get(key) or {})
+            found: Mapping[str, str] = getattr(problems, key)
             warnings.extend(
-                f"{topic}: {label}: {reason}" for topic, reason in sorted(problems.items())
+                f"{topic}: {label}: {reason}" for topic, reason in sorted(found.items())
             )
         self._window_start_ns = now_ns
-        return {
-            "time_ns": now_ns,
-            "elapsed_s": round((now_ns - self._start_ns) / NS, 3),
-            "topics": topics,
-            "warnings": warnings,
-            **extra,
-        }
+        elapsed_s = round((now_ns - self._start_ns) / NS, 3)
+        return MonitorStatus(now_ns, elapsed_s, topics, tuple(warnings))
 
     @staticmethod
-    def _topic_status(state: _Topic, window_s: float) -> dict[str, object]:
+    def _topic_status(state: _Topic, window_s: float) -> TopicStatus:
         period = state.period_ns()
         latency = np.asarray(state.window_latency_ns) / 1e6
-        return {
-            "count": state.count,
-            "bytes": state.nbytes,
-            "rate_hz": round(state.window_count / window_s, 2),
-            "expected_hz": round(NS / period, 2) if period else None,
-            "drops": state.drops,
-            "latency_ms_mean": round(float(latency.mean()), 3) if len(latency) else None,
-            "latency_ms_max": round(float(latency.max()), 3) if len(latency) else None,
-        }
+        return TopicStatus(
+            count=state.count,
+            bytes=state.nbytes,
+            rate_hz=round(state.window_count / window_s, 2),
+            expected_hz=round(NS / period, 2) if period else None,
+            drops=state.drops,
+            latency_ms_mean=round(float(latency.mean()), 3) if len(latency) else None,
+            latency_ms_max=round(float(latency.max()), 3) if len(latency) else None,
+        )
 
     def _warnings(
-        self, state: _Topic, status: dict[str, object], now_ns: int, started: bool
+        self, state: _Topic, status: TopicStatus, now_ns: int, started: bool
     ) -> list[str]:
         lim = self._limits
         if not state.count:
@@ -166,9 +262,9 @@ class SyncMonitor:
         age_ns = now_ns - state.last_recv_ns
         if age_ns > stale_ns:
             found.append(f"stale: last message {age_ns / NS:.1f} s ago")
-        elif period and not started and status["rate_hz"] < lim.low_rate_ratio * NS / period:
-            found.append(f"low rate: {status['rate_hz']} Hz, expected {NS / period:.1f} Hz")
-        mean = status["latency_ms_mean"]
+        elif period and not started and status.rate_hz < lim.low_rate_ratio * NS / period:
+            found.append(f"low rate: {status.rate_hz} Hz, expected {NS / period:.1f} Hz")
+        mean = status.latency_ms_mean
         if mean is not None and mean > lim.late_ms:
             found.append(f"late: header stamps {mean:.0f} ms behind receive time")
         return found

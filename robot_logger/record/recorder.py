@@ -7,13 +7,12 @@ table).
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from robot_logger.bag.reader import header_stamp_ns
@@ -27,7 +26,7 @@ from robot_logger.core.messages import (
 )
 from robot_logger.errors import ConfigError
 from robot_logger.record.bagsink import BagSink, SinkOptions
-from robot_logger.record.monitor import SyncMonitor
+from robot_logger.record.monitor import RecorderStatus, SyncMonitor, TopicProblems
 from robot_logger.transport.base import Batch, Transport
 from robot_logger.transport.qos import STATUS, QosProfile, default_profile
 
@@ -106,7 +105,7 @@ class Recorder:
         transport: Transport,
         path: str | Path,
         options: RecordOptions,
-        on_status: Callable[[dict[str, object]], None] | None = None,
+        on_status: Callable[[RecorderStatus], None] | None = None,
     ) -> None:
         self.transport = transport
         self.options = options
@@ -124,7 +123,7 @@ class Recorder:
         for topic in options.selector.topics:
             self.monitor.add_topic(topic)
 
-    def run(self, stop: threading.Event) -> dict[str, object]:
+    def run(self, stop: threading.Event) -> RecorderStatus:
         """Record; returns the final status (with `stop_reason` and per-topic `written`)."""
         start = time.monotonic()
         deadline = start + self.options.duration_s if self.options.duration_s else None
@@ -150,25 +149,30 @@ class Recorder:
                     next_status += self.options.status_period_s
         finally:
             self.sink.close()
-        final = self.status()
-        final["stop_reason"] = self.sink.stop_reason or reason
-        return final
+        return replace(self.status(), stop_reason=self.sink.stop_reason or reason)
 
-    def status(self) -> dict[str, object]:
+    def status(self) -> RecorderStatus:
         """Monitor status plus queue, writer and discovery facts."""
         stats = self.sink.stats
-        return self.monitor.status(
-            time.time_ns(),
+        problems = TopicProblems(
+            unmatched=self.transport.unmatched(), skipped=dict(self.skipped), absent=self._absent()
+        )
+        monitor = self.monitor.status(time.time_ns(), problems)
+        return RecorderStatus(
+            time_ns=monitor.time_ns,
+            elapsed_s=monitor.elapsed_s,
+            topics=monitor.topics,
+            warnings=monitor.warnings,
             queue_messages=stats.queue_messages,
             queue_bytes=stats.queue_bytes,
             bytes_written=stats.bytes_written,
             disk_free_bytes=stats.disk_free_bytes,
             written=dict(stats.written),
             dropped_queue=dict(stats.dropped),
-            unmatched=self.transport.unmatched(),
-            skipped=dict(self.skipped),
-            absent=self._absent(),
-            bags=[str(p) for p in stats.bags],
+            unmatched=problems.unmatched,
+            skipped=problems.skipped,
+            absent=problems.absent,
+            bags=tuple(str(p) for p in stats.bags),
             transport=self.transport.name,
             domain_id=self.transport.domain_id,
         )
@@ -223,7 +227,7 @@ class Recorder:
             batch.topic, stamps, batch.recv_ns, sum(len(d) for d, _ in batch.samples)
         )
 
-    def _publish(self, status: dict[str, object]) -> None:
-        self._status_pub.publish(serialize(string(json.dumps(status)), STRING))
+    def _publish(self, status: RecorderStatus) -> None:
+        self._status_pub.publish(serialize(string(status.to_json()), STRING))
         if self.on_status is not None:
             self.on_status(status)

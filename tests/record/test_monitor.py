@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 import numpy as np
 
-from robot_logger.record.monitor import MonitorLimits, SyncMonitor
+from robot_logger.record.monitor import (
+    MonitorLimits,
+    RecorderStatus,
+    SyncMonitor,
+    TopicProblems,
+)
 
 NS = 1_000_000_000
 T0 = 1_700_000_000 * NS
@@ -23,13 +31,13 @@ def test_rate_latency_and_counts_at_the_expected_rate():
     stamps = T0 + np.arange(500) * 2_000_000
     feed_stream(monitor, "/js", stamps, latency_ns=3_000_000)
     status = monitor.status(T0 + NS + 3_000_000)
-    topic = status["topics"]["/js"]
-    assert topic["count"] == 500 and topic["bytes"] == 50_000
-    assert abs(topic["rate_hz"] - 500) < 5
-    assert topic["expected_hz"] == 500
-    assert topic["drops"] == 0
-    assert topic["latency_ms_mean"] == 3.0 and topic["latency_ms_max"] == 3.0
-    assert status["warnings"] == []
+    topic = status.topics["/js"]
+    assert topic.count == 500 and topic.bytes == 50_000
+    assert abs(topic.rate_hz - 500) < 5
+    assert topic.expected_hz == 500
+    assert topic.drops == 0
+    assert topic.latency_ms_mean == 3.0 and topic.latency_ms_max == 3.0
+    assert status.warnings == ()
 
 
 def test_drops_are_inferred_from_stamp_gaps_with_a_given_rate():
@@ -37,7 +45,7 @@ def test_drops_are_inferred_from_stamp_gaps_with_a_given_rate():
     period = NS // 30
     kept = np.delete(np.arange(90), [10, 11, 12, 50])  # 4 frames missing, one gap of 3
     feed_stream(monitor, "/cam", T0 + kept * period, latency_ns=1_000_000)
-    assert monitor.status(T0 + 3 * NS)["topics"]["/cam"]["drops"] == 4
+    assert monitor.status(T0 + 3 * NS).topics["/cam"].drops == 4
 
 
 def test_period_is_estimated_from_stamps_when_no_rate_is_given():
@@ -46,16 +54,16 @@ def test_period_is_estimated_from_stamps_when_no_rate_is_given():
     kept = np.delete(np.arange(200), [100, 150, 151])
     monitor.feed("/lidar", T0 + kept[:60] * period, T0 + NS, 6000)  # one batch of many
     monitor.feed("/lidar", T0 + kept[60:] * period, T0 + 2 * NS, 14000)
-    topic = monitor.status(T0 + 2 * NS)["topics"]["/lidar"]
-    assert topic["expected_hz"] == 100.0
-    assert topic["drops"] == 3
+    topic = monitor.status(T0 + 2 * NS).topics["/lidar"]
+    assert topic.expected_hz == 100.0
+    assert topic.drops == 3
 
 
 def test_messages_without_header_are_counted_but_not_used_for_drops():
     monitor = SyncMonitor({"/events": 1.0}, start_ns=T0)
     monitor.feed("/events", [0, 0, 0], T0 + NS, 30)
-    topic = monitor.status(T0 + NS)["topics"]["/events"]
-    assert topic["count"] == 3 and topic["drops"] == 0 and topic["latency_ms_mean"] is None
+    topic = monitor.status(T0 + NS).topics["/events"]
+    assert topic.count == 3 and topic.drops == 0 and topic.latency_ms_mean is None
 
 
 def test_silent_stale_late_and_low_rate_warnings():
@@ -65,7 +73,7 @@ def test_silent_stale_late_and_low_rate_warnings():
     feed_stream(monitor, "/fast", T0 + np.arange(100) * 10_000_000, latency_ns=80_000_000)
     feed_stream(monitor, "/slow", T0 + np.arange(0, 100, 4) * 10_000_000, latency_ns=1_000_000)
     status = monitor.status(T0 + NS + 80_000_000)
-    text = "\n".join(status["warnings"])
+    text = "\n".join(status.warnings)
     assert "/fast: late: header stamps 80 ms behind receive time" in text
     assert "low rate" not in text  # a stream's first window says nothing about its rate
     assert "/never" not in text  # not silent yet: only 1 s since start
@@ -74,25 +82,22 @@ def test_silent_stale_late_and_low_rate_warnings():
     )
     assert (
         "/slow: low rate: 25.0 Hz, expected 100.0 Hz"
-        in monitor.status(T0 + 2 * NS + 80_000_000)["warnings"]
+        in monitor.status(T0 + 2 * NS + 80_000_000).warnings
     )
     later = monitor.status(T0 + 5 * NS)
-    text = "\n".join(later["warnings"])
+    text = "\n".join(later.warnings)
     assert "/never: silent: nothing received for 5 s" in text
     assert "/fast: stale: last message" in text
 
 
-def test_topic_problems_become_warnings_and_extra_facts_pass_through():
+def test_topic_problems_become_warnings():
     monitor = SyncMonitor(start_ns=T0)
-    status = monitor.status(
-        T0 + NS,
-        queue_messages=7,
+    problems = TopicProblems(
         unmatched={"/cell/cam1/image_raw": "QoS mismatch: reliability"},
         skipped={"/custom": "message type my/msg/X is unknown"},
         absent={"/typo": "no publisher; topics seen: /a"},
     )
-    assert status["queue_messages"] == 7
-    assert status["warnings"] == [
+    assert list(monitor.status(T0 + NS, problems).warnings) == [
         "/cell/cam1/image_raw: never matched: QoS mismatch: reliability",
         "/custom: not recorded: message type my/msg/X is unknown",
         "/typo: not published: no publisher; topics seen: /a",
@@ -102,16 +107,58 @@ def test_topic_problems_become_warnings_and_extra_facts_pass_through():
 def test_rates_are_per_window():
     monitor = SyncMonitor({"/js": 100.0}, start_ns=T0)
     feed_stream(monitor, "/js", T0 + np.arange(100) * 10_000_000, latency_ns=0)
-    first = monitor.status(T0 + NS)["topics"]["/js"]["rate_hz"]
+    first = monitor.status(T0 + NS).topics["/js"].rate_hz
     feed_stream(monitor, "/js", T0 + NS + np.arange(50) * 20_000_000, latency_ns=0)
-    second = monitor.status(T0 + 2 * NS)["topics"]["/js"]["rate_hz"]
+    second = monitor.status(T0 + 2 * NS).topics["/js"].rate_hz
     assert abs(first - 100) < 2 and abs(second - 50) < 2
 
 
 def test_irregular_topics_are_counted_but_never_warned_about():
     monitor = SyncMonitor(start_ns=T0, irregular=frozenset({"/events"}))
     monitor.add_topic("/events")
-    assert monitor.status(T0 + 10 * NS)["warnings"] == []
+    assert monitor.status(T0 + 10 * NS).warnings == ()
     monitor.feed("/events", [0], T0 + 11 * NS, 40)
     status = monitor.status(T0 + 30 * NS)
-    assert status["warnings"] == [] and status["topics"]["/events"]["count"] == 1
+    assert status.warnings == () and status.topics["/events"].count == 1
+
+
+def _recorder_status(monitor: SyncMonitor, now_ns: int) -> RecorderStatus:
+    """A status with the writer idle: the monitor's part plus zero/empty facts."""
+    return RecorderStatus(
+        *monitor.status(now_ns),
+        queue_messages=0,
+        queue_bytes=0,
+        bytes_written=0,
+        disk_free_bytes=0,
+        written={},
+        dropped_queue={},
+        unmatched={},
+        skipped={},
+        absent={},
+        bags=(),
+        transport="dds",
+        domain_id=0,
+    )
+
+
+def test_status_json_keeps_the_wire_format_and_reads_back():
+    """The /robot_logger/status keys subscribers rely on; stop_reason only in the final one."""
+    monitor = SyncMonitor({"/js": 100.0}, start_ns=T0)
+    feed_stream(monitor, "/js", T0 + np.arange(100) * 10_000_000, latency_ns=2_000_000)
+    status = replace(_recorder_status(monitor, T0 + NS), written={"/js": 100}, bags=("b",))
+    wire = json.loads(status.to_json())
+    assert list(wire) == [
+        "time_ns", "elapsed_s", "topics", "warnings", "queue_messages", "queue_bytes",
+        "bytes_written", "disk_free_bytes", "written", "dropped_queue", "unmatched", "skipped",
+        "absent", "bags", "transport", "domain_id",
+    ]
+    assert wire["topics"]["/js"] == {
+        "count": 100, "bytes": 10_000, "rate_hz": 100.0, "expected_hz": 100.0, "drops": 0,
+        "latency_ms_mean": 2.0, "latency_ms_max": 2.0,
+    }
+    assert wire["written"] == {"/js": 100} and wire["bags"] == ["b"] and wire["warnings"] == []
+    assert RecorderStatus.from_json(status.to_json()) == status
+    final = replace(status, stop_reason="stopped")
+    assert json.loads(final.to_json())["stop_reason"] == "stopped"
+    assert RecorderStatus.from_json(final.to_json()) == final
+    assert final.messages_written == 100

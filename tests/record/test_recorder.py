@@ -3,7 +3,6 @@ parameters, and a live recording over Cyclone DDS with a topic that appears late
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
@@ -23,7 +22,7 @@ from robot_logger.core import events
 from robot_logger.core import messages as m
 from robot_logger.errors import BagError, ConfigError
 from robot_logger.record.bagsink import BagSink, SinkOptions
-from robot_logger.record.monitor import SyncMonitor
+from robot_logger.record.monitor import RecorderStatus, SyncMonitor, TopicProblems
 from robot_logger.record.params import RECORD_PARAMS, parse_expect, record_options
 from robot_logger.record.recorder import Recorder, RecordOptions, TopicSelector
 from robot_logger.transport import open_transport, qos
@@ -249,12 +248,14 @@ def test_live_recording_picks_up_a_late_topic_and_stops_after_duration(monkeypat
     options = RecordOptions(
         selector=TopicSelector(all_topics=True), duration_s=5.0, sink=SinkOptions(min_free_bytes=0)
     )
-    statuses: list[dict] = []
+    statuses: list[RecorderStatus] = []
     with open_transport("dds") as rec_transport, open_transport("dds") as pub_transport:
         recorder = Recorder(rec_transport, tmp_path / "bag", options, on_status=statuses.append)
         pub_transport.subscribe(m.STATUS_TOPIC, m.STRING, qos.STATUS)
-        result: dict = {}
-        thread = threading.Thread(target=lambda: result.update(recorder.run(threading.Event())))
+        result: dict[str, RecorderStatus] = {}
+        thread = threading.Thread(
+            target=lambda: result.update(final=recorder.run(threading.Event()))
+        )
         thread.start()
         time.sleep(0.8)  # the topic appears after the recorder started
         pub = pub_transport.publisher(JOINTS, m.JOINT_STATE, qos.SENSOR_WRITER)
@@ -264,19 +265,20 @@ def test_live_recording_picks_up_a_late_topic_and_stops_after_duration(monkeypat
             time.sleep(0.002)
         thread.join(10)
         published = [
-            json.loads(m.deserialize(data, m.STRING).data)
+            RecorderStatus.from_json(m.deserialize(data, m.STRING).data)
             for batch in pub_transport.take(0.1)
             for data, _ in batch.samples
         ]
-    assert result["stop_reason"] == "duration of 5 s reached"
+    final = result["final"]
+    assert final.stop_reason == "duration of 5 s reached"
     assert (
-        len(published) >= 2 and published[-1]["topics"][JOINTS]["count"] > 0
+        len(published) >= 2 and published[-1].topics[JOINTS].count > 0
     )  # /robot_logger/status
-    assert result["written"][JOINTS] == 300
+    assert final.written[JOINTS] == 300
     assert count_messages(tmp_path / "bag")[JOINTS] == 300
-    assert statuses and all(s["transport"] == "dds" for s in statuses)
-    assert result["absent"] == {}
-    assert result["topics"][JOINTS]["count"] == 300 and result["topics"][JOINTS]["drops"] == 0
+    assert statuses and all(s.transport == "dds" for s in statuses)
+    assert final.absent == {}
+    assert final.topics[JOINTS].count == 300 and final.topics[JOINTS].drops == 0
 
 
 def test_cell_yaml_parameters_are_the_cli_flags_one_to_one():
@@ -334,14 +336,22 @@ def test_status_table_shows_topics_queue_and_warnings():
 
     monitor = SyncMonitor({JOINTS: 500.0}, start_ns=RECV_NS)
     monitor.feed(JOINTS, [STAMP_NS], RECV_NS + 10**9, 280)
-    status = monitor.status(
-        RECV_NS + 10**9,
+    unmatched = {"/cell/cam1/image_raw": "QoS mismatch: x"}
+    mon = monitor.status(RECV_NS + 10**9, TopicProblems(unmatched=unmatched))
+    status = RecorderStatus(
+        *mon,
+        queue_messages=2,
+        queue_bytes=0,
+        bytes_written=280,
+        disk_free_bytes=5 * 10**9,
         written={JOINTS: 1},
         dropped_queue={JOINTS: 3},
-        bytes_written=280,
-        queue_messages=2,
-        disk_free_bytes=5 * 10**9,
-        unmatched={"/cell/cam1/image_raw": "QoS mismatch: x"},
+        unmatched=unmatched,
+        skipped={},
+        absent={},
+        bags=(),
+        transport="dds",
+        domain_id=0,
     )
     text = format_status(status)
     row = next(line for line in text.splitlines() if line.startswith(JOINTS)).split()
@@ -363,6 +373,6 @@ def test_a_named_topic_nobody_publishes_is_reported_with_the_topics_that_exist(
     with open_transport("dds") as rec_transport, open_transport("dds") as pub_transport:
         pub_transport.publisher(JOINTS, m.JOINT_STATE, qos.SENSOR_WRITER)
         final = Recorder(rec_transport, tmp_path / "bag", options).run(threading.Event())
-    reason = final["absent"]["/cell/arm9/joint_states"]
+    reason = final.absent["/cell/arm9/joint_states"]
     assert reason.startswith("no publisher on ROS_DOMAIN_ID=") and JOINTS in reason
-    assert any(w.startswith("/cell/arm9/joint_states: not published") for w in final["warnings"])
+    assert any(w.startswith("/cell/arm9/joint_states: not published") for w in final.warnings)
