@@ -95,7 +95,7 @@ class _Stamps:
 
     def __init__(self, with_header: bool) -> None:
         self.log_ns = array("q")
-        self.stamp_ns: array | None = array("q") if with_header else None
+        self.stamp_ns: array[int] | None = array("q") if with_header else None
 
 
 def inspect_bag(path: str | Path, *, progress: Callable[[int], None] | None = None) -> BagInfo:

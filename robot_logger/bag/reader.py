@@ -17,13 +17,18 @@ from __future__ import annotations
 import heapq
 import sqlite3
 import struct
+import sys
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import apsw
 from rosbags.interfaces import Connection, MessageDefinitionFormat
 from rosbags.rosbag2 import Reader, ReaderError
+from rosbags.rosbag2.reader import DirectoryReader
+from rosbags.rosbag2.storage_mcap import McapReader
+from rosbags.rosbag2.storage_sqlite3 import Sqlite3Reader
 from rosbags.serde import SerdeError
 from rosbags.typesys import (
     Stores,
@@ -59,7 +64,8 @@ READ_ERRORS = (ReaderError, apsw.Error, sqlite3.Error, struct.error, OSError, EO
                IndexError, TypeError, ValueError, MemoryError, OverflowError, TypesysError)
 
 
-class TopicInfo(NamedTuple):
+@dataclass(frozen=True)
+class TopicInfo:
     """One topic: its message type and how many messages the bag holds for it."""
 
     msgtype: str
@@ -86,6 +92,8 @@ def header_stamp_ns(raw: bytes | memoryview) -> int:
     """
     if len(raw) < STAMP_END:
         return 0
+    sec: int
+    nanosec: int
     sec, nanosec = (_STAMP_BE if raw[1] == 0 else _STAMP_LE).unpack_from(raw, 4)
     return sec * 1_000_000_000 + nanosec
 
@@ -124,7 +132,10 @@ class BagReader:
 
     def has_header(self, msgtype: str) -> bool:
         """True when the type's first field is a std_msgs/Header, so `header_stamp_ns` applies."""
-        fields = self.typestore.fielddefs.get(msgtype, ((), ()))[1]
+        fielddef = self.typestore.fielddefs.get(msgtype)
+        if fielddef is None:
+            return False
+        fields = fielddef[1]
         return bool(fields) and fields[0][1][0].name == "NAME" and fields[0][1][1] == HEADER_TYPE
 
     def messages(self, topics: Iterable[str] | None = None, *, start_ns: int | None = None,
@@ -190,7 +201,10 @@ class BagReader:
         if not conns:
             return
         if self._decompress:
-            from rosbags.rosbag2.reader import zstd  # the same zstd module rosbags writes with
+            if sys.version_info >= (3, 14):  # the same zstd module rosbags writes with
+                from compression import zstd
+            else:
+                from backports import zstd
 
             for conn, log_ns, raw in reader.messages(conns, start_ns, stop_ns):
                 yield conn.topic, conn.msgtype, log_ns, zstd.decompress(raw)
@@ -289,12 +303,16 @@ def _fallback_if_metadata_disagrees(folder: Path, reader: Reader) -> BagReader |
     agree; one disagreement and it reads nothing, silently.
     """
     dirreader = reader.storage
+    if not isinstance(dirreader, DirectoryReader):  # a folder's reader always is one
+        return None
     in_yaml = reader.message_count
     stored = sum(c.msgcount for s in dirreader.storages for c in s.connections)
     matched = _matched_count(dirreader)
     if matched == in_yaml == stored or reader.compression_mode == "file":
         return None
-    paths = [s.path for s in dirreader.storages]
+    # the folder's storage files, opened by rosbags as McapReader/Sqlite3Reader on Paths
+    paths = [s.path for s in dirreader.storages
+             if isinstance(s, (McapReader, Sqlite3Reader)) and isinstance(s.path, Path)]
     compressed = reader.compression_mode == "message"
     reader.close()
     readers: list[Reader] = []
@@ -310,7 +328,7 @@ def _fallback_if_metadata_disagrees(folder: Path, reader: Reader) -> BagReader |
     return _make(folder, readers, STORAGE_SUFFIXES[paths[0].suffix], [note], compressed)
 
 
-def _matched_count(dirreader: Any) -> int:
+def _matched_count(dirreader: DirectoryReader) -> int:
     """Messages that rosbags' folder reader would yield, counted from the storage indexes."""
     total = 0
     for storage in dirreader.storages:

@@ -55,12 +55,14 @@ def stream_stats(log_ns: np.ndarray, stamp_ns: np.ndarray | None = None) -> Stre
     """
     log_ns = np.asarray(log_ns, np.int64)
     zero = 0
-    use_header = stamp_ns is not None and len(stamp_ns) == len(log_ns)
-    if use_header:
-        stamp_ns = np.asarray(stamp_ns, np.int64)
-        zero = int(np.count_nonzero(stamp_ns == 0))
-        use_header = zero == 0 and stamp_ns.size > 0
-    times = stamp_ns if use_header else log_ns
+    header: np.ndarray | None = None  # the header stamps, when they are the stream's clock
+    if stamp_ns is not None and len(stamp_ns) == len(log_ns):
+        stamps = np.asarray(stamp_ns, np.int64)
+        zero = int(np.count_nonzero(stamps == 0))
+        if zero == 0 and stamps.size > 0:
+            header = stamps
+    use_header = header is not None
+    times = header if header is not None else log_ns
     distinct = np.unique(times)
     periods = np.diff(distinct)
     span = int(distinct[-1] - distinct[0]) if distinct.size else 0
@@ -69,7 +71,7 @@ def stream_stats(log_ns: np.ndarray, stamp_ns: np.ndarray | None = None) -> Stre
     gap_len = periods[gap_mask]
     longest = np.argsort(gap_len, kind="stable")[::-1][:MAX_GAPS_LISTED]
     gap_start = distinct[:-1][gap_mask]
-    latency = log_ns - stamp_ns if use_header else np.empty(0, np.int64)
+    latency = log_ns - header if header is not None else np.empty(0, np.int64)
     return StreamStats(
         count=int(log_ns.size),
         clock="header" if use_header else "log",

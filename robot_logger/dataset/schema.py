@@ -9,6 +9,7 @@ robomimic-compatible superset:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 __all__ = [
     "FORMAT",
@@ -76,9 +77,9 @@ def demo_index(name: str) -> int:
     return int(match.group(1))
 
 
-def sorted_demos(names: object) -> list[str]:
+def sorted_demos(names: Iterable[str]) -> list[str]:
     """Episode names in numeric order (`demo_2` before `demo_10`); other names are dropped."""
-    return sorted((n for n in names if _DEMO_RE.match(n)), key=demo_index)  # type: ignore[union-attr]
+    return sorted((n for n in names if _DEMO_RE.match(n)), key=demo_index)
 
 
 def demo_paths(demo: str) -> dict[str, str]:

@@ -122,7 +122,8 @@ class _Reader:
         if compression == "lz4" and not partial:
             import lz4.frame
 
-            return lz4.frame.decompress(data)
+            raw: bytes = lz4.frame.decompress(data)  # lz4 ships no type information
+            return raw
         raise ValueError(f"cannot decode {'a cut ' if partial else ''}{compression} chunk")
 
 
@@ -182,7 +183,7 @@ def recover_mcap(src: Path, dst: Path) -> McapRecovery:
         if writer is None:
             writer = Writer(f, compression=CompressionType.NONE)
             writer.start(profile="ros2", library="robot_logger repair")
-        writer.finish()
+        writer.finish()  # type: ignore[no-untyped-call]  # mcap 1.x: finish() is unannotated
     if out.damaged:
         out.notes.append(f"{src.name}: {out.damaged} unreadable chunks or records skipped")
     return out

@@ -147,15 +147,16 @@ def _write_metadata(folder: Path, storage: str,
                     recoveries: list[tuple[str, McapRecovery | SqliteRecovery]],
                     old: dict[str, Any]) -> dict[str, int]:
     """metadata.yaml for the recovered files (as rosbags writes it); returns counts per topic."""
-    topics: dict[tuple[str, ...], int] = {}
+    # (name, type, serialization format, offered QoS, type hash) -> messages
+    topics: dict[tuple[str, str, str, str, str], int] = {}
     files = []
     for name, rec in recoveries:
-        for key, info in rec.topics.items():
-            if isinstance(rec, McapRecovery):
-                topic, msgtype, encoding, qos = info
-                entry = (topic, msgtype, encoding, qos, "")
-            else:
-                entry = info
+        if isinstance(rec, McapRecovery):  # MCAP channels carry no type hash
+            entries = {key: (topic, msgtype, encoding, qos, "")
+                       for key, (topic, msgtype, encoding, qos) in rec.topics.items()}
+        else:
+            entries = dict(rec.topics)
+        for key, entry in entries.items():
             topics[entry] = topics.get(entry, 0) + rec.counts.get(key, 0)
         count = sum(rec.counts.values())
         files.append({"path": name, "message_count": count,
@@ -164,7 +165,7 @@ def _write_metadata(folder: Path, storage: str,
     starts = [r.start_ns for _, r in recoveries if r.start_ns is not None]
     ends = [r.end_ns for _, r in recoveries if r.end_ns is not None]
     start = min(starts, default=0)
-    info = {
+    bag_info = {
         "version": METADATA_VERSION, "storage_identifier": storage,
         "relative_file_paths": [name for name, _ in recoveries],
         "duration": {"nanoseconds": max(ends, default=0) - start},
@@ -179,11 +180,11 @@ def _write_metadata(folder: Path, storage: str,
         "compression_mode": str(old.get("compression_mode") or ""),
         "files": files, "custom_data": None, "ros_distro": str(old.get("ros_distro") or ""),
     }
-    text = yaml.safe_dump({"rosbag2_bagfile_information": info}, sort_keys=False)
+    text = yaml.safe_dump({"rosbag2_bagfile_information": bag_info}, sort_keys=False)
     (folder / "metadata.yaml").write_text(text)
     per_topic: dict[str, int] = {}
-    for key, n in topics.items():
-        per_topic[key[0]] = per_topic.get(key[0], 0) + n
+    for entry, n in topics.items():
+        per_topic[entry[0]] = per_topic.get(entry[0], 0) + n
     return per_topic
 
 

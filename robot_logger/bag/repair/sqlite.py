@@ -16,6 +16,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from rosbags.rosbag2.storage_sqlite3 import Sqlite3Writer
 
@@ -62,23 +63,23 @@ class _Pages:
         wal = db.with_name(db.name + "-wal")
         self.wal = wal.open("rb") if wal.is_file() and wal.stat().st_size > WAL_HEADER else None
         if self.wal is not None:
-            self._index_wal(wal.stat().st_size)
+            self._index_wal(self.wal, wal.stat().st_size)
         self.newest = dict(self.wal_frames)
 
-    def _index_wal(self, size: int) -> None:
-        magic, _, page_size = struct.unpack(">III", self.wal.read(12))
+    def _index_wal(self, wal: BinaryIO, size: int) -> None:
+        magic, _, page_size = struct.unpack(">III", wal.read(12))
         if magic not in WAL_MAGICS or page_size != self.page_size:
             return
         offset = WAL_HEADER
         while offset + WAL_FRAME_HEADER + page_size <= size:
-            self.wal.seek(offset)
-            (number,) = struct.unpack(">I", self.wal.read(4))
+            wal.seek(offset)
+            (number,) = struct.unpack(">I", wal.read(4))
             self.wal_frames.append((number, offset + WAL_FRAME_HEADER))
             offset += WAL_FRAME_HEADER + page_size
 
     def page(self, number: int) -> bytes | None:
         """Newest complete copy of a page, or None when it is not in the files."""
-        if number in self.newest:
+        if self.wal is not None and number in self.newest:
             self.wal.seek(self.newest[number])
             return self.wal.read(self.page_size)
         if not 1 <= number <= self.count:
@@ -91,6 +92,8 @@ class _Pages:
         for number in range(1, self.count + 1):
             self.db.seek((number - 1) * self.page_size)
             yield number, self.db.read(self.page_size)
+        if self.wal is None:
+            return
         for number, offset in self.wal_frames:
             self.wal.seek(offset)
             yield number, self.wal.read(self.page_size)
@@ -217,7 +220,8 @@ def recover_sqlite(src: Path, dst: Path) -> SqliteRecovery:
     try:
         scan = _Scanner(pages)
         roots = {v[1]: v[3] for _, v in scan.tree_rows(1)
-                 if len(v) == 5 and v[0] == "table" and isinstance(v[3], int)}
+                 if len(v) == 5 and v[0] == "table" and isinstance(v[1], str)
+                 and isinstance(v[3], int)}
         if "topics" not in roots or "messages" not in roots:
             raise ValueError("the schema names no topics/messages tables")
         conn = sqlite3.connect(dst)
@@ -246,11 +250,12 @@ def recover_sqlite(src: Path, dst: Path) -> SqliteRecovery:
 def _copy_topics(scan: _Scanner, roots: dict[str, int], conn: sqlite3.Connection,
                  out: SqliteRecovery) -> None:
     for rowid, v in scan.tree_rows(roots["topics"]):
-        if len(v) < 4 or not all(isinstance(x, str) for x in v[1:4]):
+        names = [x for x in v[1:4] if isinstance(x, str)]
+        if len(names) != 3:   # fewer than 4 columns, or a non-text name/type/format
             scan.damaged += 1
             continue
         qos, digest = (list(v[4:6]) + ["", ""])[:2]
-        out.topics[rowid] = (v[1], v[2], v[3], str(qos or ""), str(digest or ""))
+        out.topics[rowid] = (names[0], names[1], names[2], str(qos or ""), str(digest or ""))
         out.counts[rowid] = 0
         conn.execute("INSERT INTO topics VALUES(?, ?, ?, ?, ?, ?)", (rowid, *out.topics[rowid]))
     if "message_definitions" in roots:
@@ -271,7 +276,7 @@ def _copy_messages(scan: _Scanner, conn: sqlite3.Connection, out: SqliteRecovery
             if values[1] not in out.topics:
                 scan.damaged += 1
                 continue
-            batch.append((rowid, *values[1:]))
+            batch.append((rowid, values[1], values[2], values[3]))
             if len(batch) >= BATCH:
                 conn.executemany(insert, batch)
                 batch.clear()

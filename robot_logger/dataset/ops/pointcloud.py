@@ -55,6 +55,7 @@ def points_from_pointcloud2(msg: Any) -> np.ndarray:
         return np.zeros((0, 4), np.float32)
     cloud = np.ndarray((height, width), dtype, buffer=data, strides=(row_stride, point_step))
     out = np.zeros((height, width, 4), np.float32)
+    assert dtype.names is not None  # _point_dtype always names x, y, z
     for column, name in enumerate(dtype.names):  # x, y, z[, intensity]
         out[..., column] = cloud[name]
     return _finite(out.reshape(-1, 4))
@@ -83,8 +84,8 @@ def _point_dtype(fields: Sequence[Any], point_step: int, bigendian: bool) -> np.
             wanted[field.name] = (("<", ">")[bigendian] + code, int(field.offset))
     missing = [name for name in XYZ if name not in wanted]
     if missing:
-        names = ", ".join(str(f.name) for f in fields) or "none"
-        raise DatasetError(f"PointCloud2 has no {'/'.join(missing)} field (fields: {names})")
+        listed = ", ".join(str(f.name) for f in fields) or "none"
+        raise DatasetError(f"PointCloud2 has no {'/'.join(missing)} field (fields: {listed})")
     names = [name for name in (*XYZ, INTENSITY) if name in wanted]
     return np.dtype(
         {

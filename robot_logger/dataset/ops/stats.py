@@ -37,7 +37,7 @@ _QUANTILES = {"q01": 0.01, "q99": 0.99}
 def _grid_exponent(lo: np.ndarray, hi: np.ndarray, floor_k: np.ndarray, bins: int) -> np.ndarray:
     """Smallest k >= floor_k with floor(hi / 2**k) - floor(lo / 2**k) < bins, per feature."""
     magnitude = np.maximum(np.abs(lo), np.abs(hi))
-    k = np.maximum(floor_k, np.frexp(magnitude)[1].astype(np.int64) - _MANTISSA_BITS)
+    k: np.ndarray = np.maximum(floor_k, np.frexp(magnitude)[1].astype(np.int64) - _MANTISSA_BITS)
     span = hi - lo
     with np.errstate(divide="ignore"):
         guess = np.floor(np.log2(np.where(span > 0, span, 1.0) / bins)).astype(np.int64) - 1
@@ -213,7 +213,7 @@ def _regridded(hist: np.ndarray, old_exp: np.ndarray, old_min: np.ndarray,
     if not moved.any():
         return hist
     features, bins = hist.shape
-    out = hist.copy()
+    out: np.ndarray = hist.copy()
     rows = np.nonzero(moved & np.isfinite(old_min))[0]
     out[moved] = 0
     if rows.size:
@@ -241,4 +241,5 @@ def _order_statistic(hist: np.ndarray, rank: np.ndarray, exp: np.ndarray,
         fraction = np.where(inside > 0, (rank - before + 0.5) / np.maximum(inside, 1), 0.5)
     width = np.ldexp(1.0, exp)
     base = np.floor(np.ldexp(np.where(np.isfinite(lo), lo, 0.0), -exp))
-    return (base + index + fraction) * width
+    value: np.ndarray = (base + index + fraction) * width
+    return value
