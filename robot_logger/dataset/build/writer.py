@@ -24,7 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import h5py
 import numpy as np
@@ -40,7 +40,7 @@ PARTIAL_SUFFIX = ".partial"
 # Real I/O failures (h5py raises OSError for failed reads/writes, ENOSPC included); h5py's
 # ValueError/KeyError/RuntimeError mean a wrong call, a bug that must show as itself.
 H5_FAILURES = (OSError,)
-COMPRESS_FAILURES = (zlib.error, isal_zlib.error)
+COMPRESS_FAILURES = (zlib.error, cast("type[Exception]", isal_zlib.error))  # stub: an instance
 METADATA_CACHE_BYTES = 4 * 2**20
 COMPRESSION_THREADS = 2
 MAX_PENDING_FRAMES = 8
