@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from robot_logger.bag.reader import STORAGES
+from robot_logger.bag.reader import STORAGES, Storage
 from robot_logger.cli.common import echo_json, json_option, progress_bar, quiet_option
 from robot_logger.errors import ConfigError
 from robot_logger.sim import write_bag
@@ -74,7 +74,7 @@ def _fault_help() -> str:
 @json_option
 @quiet_option
 def sim(output: Path | None, publish: bool, transport: str | None, wait_subscribers: float,
-        qos_file: str | None, storage: str, as_json: bool, quiet: bool,
+        qos_file: str | None, storage: Storage, as_json: bool, quiet: bool,
         **cell_args: object) -> None:
     """Write a synthetic robot-cell bag: arms, cameras, LiDAR and episode events.
 
