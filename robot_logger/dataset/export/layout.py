@@ -285,7 +285,8 @@ def inspect(handle: h5py.File, path: str | os.PathLike[str]) -> Layout:
             layout.placements.append(Placement("/meta/stats", "meta/stats.json", Kind.METADATA,
                                                "recomputed in lerobot's form"))
         else:
-            layout.placements.append(Placement(f"/meta/{key}", f"meta/robot_logger.json#meta.{key}",
+            layout.placements.append(Placement(f"/meta/{key}",
+                                               f"meta/robot_logger.json#meta.{key}",
                                                Kind.METADATA))
     layout.placements.append(Placement("/mask", "meta/robot_logger.json#splits", Kind.METADATA,
                                        "and the robot_logger/split episode column"))

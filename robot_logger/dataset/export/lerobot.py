@@ -25,10 +25,11 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import h5py
 import numpy as np
@@ -142,7 +143,7 @@ def _write_sidecars(layout: Layout, handle: h5py.File, root: Path, report: Progr
             report(stream, 0, 0)
 
 
-def _episode_meta(rows: list[dict[str, Any]], ep_stats: list[dict[str, dict[str, list]]],
+def _episode_meta(rows: list[dict[str, Any]], ep_stats: list[dict[str, dict[str, Any]]],
                   videos: list[StreamVideo], layout: Layout) -> pa.Table:
     for index, row in enumerate(rows):
         for video in videos:
@@ -181,7 +182,7 @@ def _info(layout: Layout, spec: TableSpec, videos: list[StreamVideo], options: V
           frames: int) -> dict[str, Any]:
     features = {}
     for video in videos:
-        info = {"video.height": video.height, "video.width": video.width,
+        info: dict[str, Any] = {"video.height": video.height, "video.width": video.width,
                 "video.fps": layout.fps, "video.channels": 1 if video.depth else 3,
                 "has_audio": False, "is_depth_map": video.depth}
         if video.depth:

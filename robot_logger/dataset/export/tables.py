@@ -109,7 +109,7 @@ def running_to_lerobot(stats: RunningStats) -> dict[str, list[Any]]:
 
 
 def episode_table(spec: TableSpec, demo: h5py.Group, *, episode_index: int, task_index: int,
-                  first_index: int, fps: int) -> tuple[pa.Table, dict[str, dict[str, list]]]:
+                  first_index: int, fps: int) -> tuple[pa.Table, dict[str, dict[str, list[Any]]]]:
     """One episode as an Arrow table (lerobot's column layout) and its per-feature stats.
 
     `timestamp` is `frame_index / fps` (lerobot's loader seeks videos at exactly that time);
@@ -117,9 +117,9 @@ def episode_table(spec: TableSpec, demo: h5py.Group, *, episode_index: int, task
     """
     length = int(demo.attrs.get("num_samples", demo[schema.ACTIONS].shape[0]))
     arrays: list[pa.Array] = []
-    stats: dict[str, dict[str, list]] = {}
+    stats: dict[str, dict[str, list[Any]]] = {}
     frame_index = np.arange(length, dtype=np.int64)
-    derived = {
+    derived: dict[str, np.ndarray] = {
         "timestamp": (frame_index / fps).astype(np.float32),
         "frame_index": frame_index,
         "episode_index": np.full(length, episode_index, np.int64),
@@ -131,8 +131,8 @@ def episode_table(spec: TableSpec, demo: h5py.Group, *, episode_index: int, task
         arrays.append(_arrow_array(values, column))
         stats[column.feature] = array_stats(values)
         spec.stats.setdefault(column.feature, RunningStats()).update(values)
-    for key, values in derived.items():
-        arrays.append(pa.array(values))
-        stats[key] = array_stats(values.reshape(length, 1))
-        spec.stats.setdefault(key, RunningStats()).update(values.reshape(length, 1))
+    for key, derived_values in derived.items():
+        arrays.append(pa.array(derived_values))
+        stats[key] = array_stats(derived_values.reshape(length, 1))
+        spec.stats.setdefault(key, RunningStats()).update(derived_values.reshape(length, 1))
     return pa.Table.from_arrays(arrays, schema=spec.schema()), stats

@@ -12,7 +12,7 @@ core) and 34.2 dB at 320x240. Below ~240 px 4:2:0 chroma subsampling alone costs
 sharp-edged pattern ~32 dB (crf 20 still gives 32.3 dB at 160x120): use `pix_fmt="yuv444p"` there.
 
 Depth streams (uint16 millimetres or float metres, (T,H,W) or (T,H,W,1)) use lerobot 0.6's depth
-video: log-quantised to 12-bit codes (depth 0.01-10 m, shift 3.5 m; a step of 1.5 mm at 1 m, 11 mm
+video: log-quantised to 12-bit codes (depth 0.01-10 m, shift 3.5 m; a step of 1.5 mm at 1 m, 4.4 mm
 at 10 m) stored losslessly as gray12le HEVC, which lerobot dequantises on read.
 
 Per-channel image stats come from exact 256-bin histograms of every 4th pixel in each direction
@@ -24,11 +24,13 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import Any, NamedTuple
 
+import av
 import numpy as np
 
 from robot_logger.errors import DatasetError
@@ -104,8 +106,8 @@ class StreamVideo:
     bytes: int
     frames: int
     seconds: float
-    stats: dict[str, list]                 # lerobot stats over the whole stream
-    episode_stats: tuple[dict[str, list], ...]
+    stats: dict[str, list[Any]]                 # lerobot stats over the whole stream
+    episode_stats: tuple[dict[str, list[Any]], ...]
 
 
 def quantize_depth(depth: np.ndarray, quant: DepthQuant = DEPTH_QUANT) -> np.ndarray:
@@ -116,10 +118,11 @@ def quantize_depth(depth: np.ndarray, quant: DepthQuant = DEPTH_QUANT) -> np.nda
         norm = (np.log(np.maximum(metres + quant.shift, 1e-6)) - lo) / (hi - lo)
     else:
         norm = (metres - quant.depth_min) / (quant.depth_max - quant.depth_min)
-    return np.rint(np.clip(norm, 0.0, 1.0) * quant.qmax).astype(np.uint16)
+    codes: np.ndarray = np.rint(np.clip(norm, 0.0, 1.0) * quant.qmax).astype(np.uint16)
+    return codes
 
 
-def _histogram_stats(hist: np.ndarray, scale: float, frames: int) -> dict[str, list]:
+def _histogram_stats(hist: np.ndarray, scale: float, frames: int) -> dict[str, list[Any]]:
     """lerobot stats (per channel, shape (C,1,1); count = frames) from histograms (C, bins)."""
     values = np.arange(hist.shape[1], dtype=np.float64) / scale
     count = hist.sum(axis=1).astype(np.float64)
@@ -132,7 +135,7 @@ def _histogram_stats(hist: np.ndarray, scale: float, frames: int) -> dict[str, l
            "mean": mean, "std": np.sqrt(var)}
     for q in (0.01, 0.10, 0.50, 0.90, 0.99):
         out[f"q{int(round(q * 100)):02d}"] = values[(cum < q).sum(axis=1)]
-    stats: dict[str, list] = {k: [[[float(x)]] for x in v] for k, v in out.items()}
+    stats: dict[str, list[Any]] = {k: [[[float(x)]] for x in v] for k, v in out.items()}
     return {**stats, "count": [int(frames)]}
 
 
@@ -140,14 +143,15 @@ class _Writer:
     """One open MP4; `frames` counts what went into it."""
 
     def __init__(self, path: Path, options: VideoOptions, fps: int, width: int, height: int):
-        import av
-
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.container = av.open(str(path), "w")
         try:
-            self.stream = self.container.add_stream(options.vcodec, rate=fps,
-                                                    options=options.codec_options())
+            stream = self.container.add_stream(options.vcodec, rate=fps,
+                                               options=options.codec_options())
+            if not isinstance(stream, av.VideoStream):
+                raise TypeError(f"{options.vcodec} is not a video codec")
+            self.stream: av.VideoStream = stream
             self.stream.width, self.stream.height = width, height
             self.stream.pix_fmt = options.pix_fmt
         except Exception as err:
@@ -158,9 +162,9 @@ class _Writer:
         self.frames = 0
         self.bytes = 0
 
-    def write(self, frame: object) -> None:
-        frame.pts = self.frames  # type: ignore[attr-defined]
-        frame.time_base = self.time_base  # type: ignore[attr-defined]
+    def write(self, frame: av.VideoFrame) -> None:
+        frame.pts = self.frames
+        frame.time_base = self.time_base
         self.frames += 1
         for packet in self.stream.encode(frame):
             self.bytes += packet.size
@@ -174,9 +178,7 @@ class _Writer:
         return self.path.stat().st_size
 
 
-def _to_frames(block: np.ndarray, depth: bool, quant: DepthQuant) -> list[object]:
-    import av
-
+def _to_frames(block: np.ndarray, depth: bool, quant: DepthQuant) -> list[av.VideoFrame]:
     if depth:
         codes = quantize_depth(block.reshape(block.shape[:3]), quant)
         return [av.VideoFrame.from_ndarray(c, format="gray12le") for c in codes]
@@ -190,9 +192,9 @@ def _block_histogram(block: np.ndarray, depth: bool, quant: DepthQuant) -> np.nd
     """(C, bins) counts of a subsampled block; depth counts millimetres up to 65535."""
     sub = block[:, ::_STATS_STRIDE, ::_STATS_STRIDE]
     if depth:
-        mm = sub.astype(np.float64) * (1.0 if sub.dtype.kind in "iu" else 1000.0)
-        mm = np.clip(np.rint(mm), 0, 65535).astype(np.int64).ravel()
-        return np.bincount(mm, minlength=65536)[None, :]
+        metres_to_mm = 1.0 if sub.dtype.kind in "iu" else 1000.0
+        mm = np.clip(np.rint(sub.astype(np.float64) * metres_to_mm), 0, 65535).astype(np.int64)
+        return np.bincount(mm.ravel(), minlength=65536)[None, :]
     chans = sub.reshape(-1, sub.shape[-1])
     return np.stack([np.bincount(chans[:, c], minlength=256) for c in range(chans.shape[1])])
 
@@ -212,7 +214,7 @@ def encode_stream(dataset: str, stream: str, feature: str, demos: list[str], out
     opts = DEPTH_OPTIONS if depth else options
     spans: list[EpisodeSpan] = []
     files: list[str] = []
-    ep_stats: list[dict[str, list]] = []
+    ep_stats: list[dict[str, list[Any]]] = []
     total_hist: np.ndarray | None = None
     writer: _Writer | None = None
     size = frames = 0
