@@ -26,7 +26,7 @@ _READ_TIMEOUT_S = 600
 
 @pytest.fixture(scope="session")
 def lerobot_python() -> Path:
-    """The Python 3.12 interpreter that imports lerobot 0.6.1 (made once by tools/lerobot_env.sh)."""
+    """The Python 3.12 interpreter importing lerobot 0.6.1 (made once by tools/lerobot_env.sh)."""
     done = subprocess.run(["bash", str(ENV_SCRIPT)], capture_output=True, text=True,
                           timeout=_MAKE_TIMEOUT_S, check=False)
     if done.returncode == 3:

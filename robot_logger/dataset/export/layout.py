@@ -182,8 +182,10 @@ def _plan_obs(layout: Layout, handle: h5py.File, obs: h5py.Group) -> list[str]:
             if has_mask:
                 arrays["mask"] = f"{name}{schema.POINT_MASK_SUFFIX}"
             layout.sidecars[name] = arrays
-            layout.placements.append(Placement(source, f"extras/{name}/episode-NNNNNN.npz",
-                                               Kind.SIDECAR, ", ".join(sorted(arrays))))
+            for key, member in sorted(arrays.items()):
+                layout.placements.append(Placement(f"{schema.OBS}/{member}",
+                                                   f"extras/{name}/episode-NNNNNN.npz#{key}",
+                                                   Kind.SIDECAR))
     return lowdim
 
 

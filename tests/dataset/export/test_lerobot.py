@@ -18,16 +18,17 @@ import pyarrow.parquet as pq
 import pytest
 
 from robot_logger.dataset.build.pipeline import build_dataset
-from robot_logger.dataset.export import Kind, VideoOptions, export_lerobot
+from robot_logger.dataset.export import ExportSummary, Kind, VideoOptions, export_lerobot
 from robot_logger.errors import DatasetError
 from robot_logger.sim import Cell, CellSpec, parse_faults, write_bag
-from tests.support.lerobot_env import lerobot_python, read_back  # noqa: F401 (fixture)
+from tests.support.lerobot_env import read_back
 
 CELL = {"duration_s": 3.0, "episodes": 2, "image_height": 240, "image_width": 320,
         "lidar_points": 256}
 FAULTS = "/cell/cam1/image_raw:drop=0.2;/cell/arm2/joint_states:outage=1-1.4"
 RATE_HZ = 10.0
 REPO_ID = "lab/cell"
+Exported = tuple[ExportSummary, Path, list[tuple[str, int, int]]]
 DEPTH_HW = (60, 80)
 
 
@@ -38,10 +39,10 @@ def _depth_ramp(length: int) -> np.ndarray:
     return (500 + 40 * x[None] + 30 * y[None] + 10 * t).astype(np.uint16)
 
 
-def _build(root: Path, bags: int = 1) -> Path:
+def _build(root: Path, bags: int = 1, **spec: object) -> Path:
     paths = []
     for index in range(bags):
-        cell = Cell(CellSpec(**{**CELL, "seed": index}), parse_faults(FAULTS))
+        cell = Cell(CellSpec(**{**CELL, "seed": index, **spec}), parse_faults(FAULTS))
         paths.append(root / f"bag{index}")
         write_bag(paths[-1], cell)
     output = root / "cell.h5"
@@ -60,7 +61,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def exported(dataset: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def exported(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Exported:
     events: list[tuple[str, int, int]] = []
     out = tmp_path_factory.mktemp("lerobot_out") / "cell_lerobot"
     summary = export_lerobot(dataset, out, repo_id=REPO_ID, workers=2,
@@ -81,7 +82,8 @@ def _psnr(decoded: np.ndarray, reference: np.ndarray) -> float:
     return 10.0 * np.log10(255.0**2 / mse)
 
 
-def test_summary_places_every_member_and_writes_lerobot_layout(dataset: Path, exported) -> None:  # type: ignore[no-untyped-def]
+def test_summary_places_every_member_and_writes_lerobot_layout(dataset: Path,
+                                                               exported: Exported) -> None:
     summary, out, events = exported
     with h5py.File(dataset) as handle:
         members: list[str] = []
@@ -92,8 +94,9 @@ def test_summary_places_every_member_and_writes_lerobot_layout(dataset: Path, ex
         masks = [d["obs/lidar_mask"][()] for d in _demos(handle)]
     placed = {p.source: p for p in summary.placements}
     assert sorted(set(members) - set(placed)) == []
-    assert placed["obs/cam1"].kind is Kind.VIDEO and placed["obs/depth"].kind is Kind.DEPTH_VIDEO
-    assert placed["obs/lidar"].kind is Kind.SIDECAR and placed["obs/lidar_mask"].kind is Kind.SIDECAR
+    assert placed["obs/cam1"].kind is Kind.VIDEO
+    assert placed["obs/depth"].kind is Kind.DEPTH_VIDEO
+    assert placed["obs/lidar"].kind is placed["obs/lidar_mask"].kind is Kind.SIDECAR
     assert placed["/meta/shard"].kind is Kind.SKIPPED and placed["/meta/shard"].note
     assert summary.frames == frames and summary.episodes == 2 and summary.fps == 10
     assert summary.vcodec == "libsvtav1" and summary.crf == 30
@@ -111,11 +114,12 @@ def test_summary_places_every_member_and_writes_lerobot_layout(dataset: Path, ex
     assert events[-1][1] == events[-1][2] == frames * 4  # data + three videos
     assert [e[1] for e in events] == sorted(e[1] for e in events)
     extras = json.loads((out / "meta" / "robot_logger.json").read_text())
-    assert extras["phase_names"] and [e["demo"] for e in extras["episodes"]] == ["demo_0", "demo_1"]
+    assert extras["phase_names"]
+    assert [e["demo"] for e in extras["episodes"]] == ["demo_0", "demo_1"]
 
 
-def test_lerobot_dataset_reads_the_export(dataset: Path, exported, lerobot_python: Path,  # type: ignore[no-untyped-def]
-                                          tmp_path: Path) -> None:
+def test_lerobot_dataset_reads_the_export(dataset: Path, exported: Exported,
+                                          lerobot_python: Path, tmp_path: Path) -> None:
     summary, out, _ = exported
     result, frames = read_back(lerobot_python, out, REPO_ID, tmp_path / "read")
     with h5py.File(dataset) as handle:
@@ -133,7 +137,8 @@ def test_lerobot_dataset_reads_the_export(dataset: Path, exported, lerobot_pytho
         np.testing.assert_array_equal(frames["next.reward"], _column(handle, "rewards"))
         np.testing.assert_array_equal(frames["next.done"], _column(handle, "dones") > 0)
         np.testing.assert_array_equal(frames["valid.cam1"], _column(handle, "valid/cam1"))
-        np.testing.assert_array_equal(frames["age_ns.arm2_pos"], _column(handle, "age_ns/arm2_pos"))
+        np.testing.assert_array_equal(frames["age_ns.arm2_pos"],
+                                      _column(handle, "age_ns/arm2_pos"))
         np.testing.assert_array_equal(frames["phase_index"], _column(handle, "labels/phase"))
         np.testing.assert_array_equal(frames["timestamp_ns"], _column(handle, "timestamps"))
         frame_index = np.concatenate([np.arange(n) for n in lengths])
@@ -152,8 +157,8 @@ def test_lerobot_dataset_reads_the_export(dataset: Path, exported, lerobot_pytho
 
 
 @pytest.mark.slow
-def test_lerobot_tools_accept_the_export(dataset: Path, exported, lerobot_python: Path,  # type: ignore[no-untyped-def]
-                                         tmp_path: Path) -> None:
+def test_lerobot_tools_accept_the_export(dataset: Path, exported: Exported,
+                                         lerobot_python: Path, tmp_path: Path) -> None:
     """torchcodec decoding, delta_timestamps chunks, stats tools and delete_episodes."""
     _, out, _ = exported
     result, frames = read_back(lerobot_python, out, REPO_ID, tmp_path / "read", full=True)
@@ -182,7 +187,7 @@ def test_lerobot_tools_accept_the_export(dataset: Path, exported, lerobot_python
 
 
 def test_sharded_dataset_exports_like_its_episodes(tmp_path: Path) -> None:
-    path = _build(tmp_path, bags=2)
+    path = _build(tmp_path, bags=2, image_height=48, image_width=64)
     with h5py.File(path) as handle:
         assert any(isinstance(handle["data"].get(k, getlink=True), h5py.ExternalLink)
                    for k in handle["data"])
