@@ -1,8 +1,11 @@
 """Benchmark: how fast `robot-logger sim` simulates the default cell, against the bag writer alone.
 
-    .venv/bin/python tools/bench_sim.py [--duration 20] [--storage mcap]
+    .venv/bin/python tools/bench_sim.py [--duration 20] [--storage mcap] [--sensors all]
 
 Default cell: 2 arms (JointState 500 Hz), 2 cameras (rgb8 640x480 30 Hz), LiDAR (30k points 10 Hz).
+`--sensors` adds optional streams (`sim --sensors`): with `all`, per arm a JointTrajectory
+(100 Hz), gripper position and command (100 Hz each), wrist F/T (250 Hz); per camera a 16UC1
+depth image (15 Hz) and CameraInfo beside colour and depth; /tf_static.
 Prints simulated seconds per wall second and per CPU second (target >= 1.0: faster than real
 time) for
   generate  Cell.messages() only (no disk),
@@ -22,11 +25,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.rosbag2 import Writer
 
-from robot_logger.bag.reader import STORAGES
 from robot_logger.core.messages import typestore
 from robot_logger.sim import Cell, CellSpec, SimMessage, write_bag
+from robot_logger.sim.cell import parse_sensors
+from robot_logger.sim.writer import STORAGES
 
 REPLAY_S = 2.0
 
@@ -63,7 +67,7 @@ def bench_writer(spec: CellSpec, path: Path, storage: str) -> Timer:
     first = list(_until(cell, spec.start_ns + window_ns))
     repeats = max(1, round(spec.duration_s / REPLAY_S))
     with Timer() as timer, Writer(path, version=Writer.VERSION_LATEST,
-                                  storage_plugin=StoragePlugin[storage.upper()]) as writer:
+                                  storage_plugin=STORAGES[storage]) as writer:
         connections = {topic: writer.add_connection(topic, msgtype, typestore=typestore())
                        for topic, msgtype in cell.topics().items()}
         for k in range(repeats):
@@ -84,9 +88,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=20.0,
                         help="simulated seconds (default 20)")
-    parser.add_argument("--storage", choices=STORAGES, default="mcap")
+    parser.add_argument("--storage", choices=sorted(STORAGES), default="mcap")
+    parser.add_argument("--sensors", default="",
+                        help="optional streams as in `sim --sensors` (default: none)")
     args = parser.parse_args()
-    spec = CellSpec(duration_s=args.duration)
+    spec = CellSpec(duration_s=args.duration, **parse_sensors(args.sensors))
     workdir = Path(tempfile.mkdtemp(prefix="bench_sim_"))
     try:
         generate, size = bench_generate(spec)
@@ -94,7 +100,8 @@ def main() -> None:
         baseline = bench_writer(spec, workdir / "baseline", args.storage)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    print(f"default cell, {args.duration:g} s simulated, {size / 1e9:.2f} GB of messages,"
+    print(f"default cell{' + ' + args.sensors if args.sensors else ''},"
+          f" {args.duration:g} s simulated, {size / 1e9:.2f} GB of messages,"
           f" storage {args.storage}")
     print(f"{'stage':<10} {'wall s':>7} {'cpu s':>7} {'sim s/wall s':>13} {'sim s/cpu s':>12}"
           f" {'MB/s wall':>10}")

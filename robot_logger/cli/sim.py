@@ -6,12 +6,12 @@ from pathlib import Path
 
 import click
 
-from robot_logger.bag.reader import STORAGES, Storage
 from robot_logger.cli.common import echo_json, json_option, progress_bar, quiet_option
 from robot_logger.errors import ConfigError
 from robot_logger.sim import write_bag
 from robot_logger.sim.cell import cell_from_options
 from robot_logger.sim.faults import __doc__ as FAULTS_DOC
+from robot_logger.sim.writer import STORAGES
 
 __all__ = ["COMMANDS", "sim", "cell_options"]
 
@@ -42,6 +42,11 @@ def cell_options(command: click.Command) -> click.Command:
                      help="Camera resolution WIDTHxHEIGHT."),
         click.option("--lidar-points", type=int, default=30000, show_default=True,
                      help="Points per scan."),
+        click.option("--sensors", default="", metavar="LIST",
+                     help="Optional streams, comma-separated, or all: commands (JointTrajectory"
+                          " 100 Hz), gripper (Float64 position + command 100 Hz), wrench (F/T"
+                          " 250 Hz), depth (16UC1 15 Hz beside each camera), camera_info,"
+                          " tf_static."),
         click.option("--faults", default="", metavar="SPEC", help="Inject faults; syntax below."),
     ]
     for option in reversed(options):
@@ -69,12 +74,12 @@ def _fault_help() -> str:
 @click.option("--qos", "qos_file", type=click.Path(dir_okay=False), default=None,
               help="With --publish: YAML of per-topic writer QoS overrides (rosbag2 override"
                    " format).")
-@click.option("--storage", type=click.Choice(STORAGES), default="mcap", show_default=True)
+@click.option("--storage", type=click.Choice(sorted(STORAGES)), default="mcap", show_default=True)
 @cell_options
 @json_option
 @quiet_option
 def sim(output: Path | None, publish: bool, transport: str | None, wait_subscribers: float,
-        qos_file: str | None, storage: Storage, as_json: bool, quiet: bool,
+        qos_file: str | None, storage: str, as_json: bool, quiet: bool,
         **cell_args: object) -> None:
     """Write a synthetic robot-cell bag: arms, cameras, LiDAR and episode events.
 
@@ -85,6 +90,8 @@ def sim(output: Path | None, publish: bool, transport: str | None, wait_subscrib
     \b
     Example:
       robot-logger sim -o demo_bag --duration 10
+      robot-logger sim -o full_bag --duration 10 --sensors all \\
+          --faults '/cell/cam1/depth/*:clock_offset_ms=350,drift_ppm=50'
       robot-logger sim -o faulty_bag --duration 5 --storage sqlite3 \\
           --faults '/cell/cam1/image_raw:drop=0.1;*:jitter_ms=1;truncate=0.8'
       robot-logger sim --publish --duration 30     # live, for `robot-logger record`

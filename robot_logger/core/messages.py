@@ -20,7 +20,14 @@ __all__ = [
     "POINTCLOUD2",
     "LASER_SCAN",
     "STRING",
+    "FLOAT64",
+    "JOINT_TRAJECTORY",
+    "WRENCH_STAMPED",
+    "CAMERA_INFO",
+    "TF_MESSAGE",
     "EVENTS_TOPIC",
+    "TF_STATIC_TOPIC",
+    "TF_TOPIC",
     "STATUS_TOPIC",
     "typestore",
     "serialize",
@@ -45,9 +52,16 @@ COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
 POINTCLOUD2 = "sensor_msgs/msg/PointCloud2"
 LASER_SCAN = "sensor_msgs/msg/LaserScan"
 STRING = "std_msgs/msg/String"
+FLOAT64 = "std_msgs/msg/Float64"
+JOINT_TRAJECTORY = "trajectory_msgs/msg/JointTrajectory"
+WRENCH_STAMPED = "geometry_msgs/msg/WrenchStamped"
+CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
+TF_MESSAGE = "tf2_msgs/msg/TFMessage"
 
 EVENTS_TOPIC = "/robot_logger/events"
 STATUS_TOPIC = "/robot_logger/status"
+TF_STATIC_TOPIC = "/tf_static"   # tf2: reliable, transient-local, published once
+TF_TOPIC = "/tf"
 
 # sensor_msgs/PointField datatype codes -> numpy dtypes (little endian; flip for is_bigendian).
 POINTFIELD_DTYPES = {1: "i1", 2: "u1", 3: "i2", 4: "u2", 5: "i4", 6: "u4", 7: "f4", 8: "f8"}
@@ -109,17 +123,20 @@ def joint_state(
 
 
 def image(stamp_ns: int, pixels: np.ndarray, encoding: str = "rgb8", frame_id: str = "") -> Any:
-    """sensor_msgs/Image from an (H, W, C) or (H, W) uint8 array."""
+    """sensor_msgs/Image from an (H, W, C) or (H, W) array: uint8, or uint16 / float32 for depth
+    (16UC1 / 32FC1), stored little-endian (is_bigendian 0)."""
     height, width = pixels.shape[:2]
     channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    dtype = pixels.dtype if pixels.dtype in (np.uint16, np.float32) else np.dtype(np.uint8)
+    data = np.ascontiguousarray(pixels, dtype.newbyteorder("<"))
     return typestore().types[IMAGE](
         header=header(stamp_ns, frame_id),
         height=height,
         width=width,
         encoding=encoding,
         is_bigendian=0,
-        step=width * channels,
-        data=np.ascontiguousarray(pixels, np.uint8).reshape(-1),
+        step=width * channels * data.itemsize,
+        data=data.reshape(-1).view(np.uint8),
     )
 
 

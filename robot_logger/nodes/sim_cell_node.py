@@ -30,6 +30,7 @@ SIM_PARAMS = (
     Param("image_size", "640x480", "Camera resolution WIDTHxHEIGHT."),
     Param("lidar_points", 30000, "Points per scan."),
     Param("faults", "", "Fault SPEC (see robot-logger sim --help)."),
+    Param("sensors", "", "Optional streams, comma-separated or all (robot-logger sim --help)."),
     Param(
         "wait_subscribers", 0.0, "First wait up to this many seconds for a reader on every topic."
     ),
@@ -54,6 +55,7 @@ def main(args: list[str] | None = None) -> None:
             (int(width), int(height)),
             v["lidar_points"],
             v["faults"],
+            v["sensors"],
         )
         result = publish_cell(
             transport,

@@ -1,8 +1,19 @@
-"""rgb8 camera frames of the cell: a ray-cast, textured, lit background computed once, with the
-arms drawn over it each frame as shaded capsules (projected link skeletons, far arms first).
+"""rgb8 and depth camera frames of the cell: a ray-cast, textured, lit background computed once,
+with the arms drawn over it each frame as shaded capsules (projected link skeletons, far arms
+first).
 
 A few copies of the background with different sensor noise are precomputed and cycled, so frames
 compress like camera images (not like white noise) and rendering costs a copy plus the arms.
+
+The depth image (16UC1, millimetres along the optical axis, registered to the colour image: same
+pose, same intrinsics) is the same geometry without noise: the ray-cast background, and on the
+arms the capsule surface facing the camera (axis depth minus the link radius times
+sqrt(1 - (d/r)^2) at pixel distance d from the axis, r the capsule's pixel radius), rounded to the
+nearest millimetre. It is exactly reproducible, so `depth` is also the truth.
+
+Intrinsics follow ROS (sensor_msgs/CameraInfo): pixel (u, v) has its centre at integer
+coordinates, so a camera-frame point (x, y, z) lands on u = fx·x/z + cx, v = fy·y/z + cy with
+fx = fy = FOCAL_FRACTION·width, cx = width/2 − 0.5, cy = height/2 − 0.5; no distortion.
 """
 
 from __future__ import annotations
@@ -12,32 +23,49 @@ import numpy as np
 from robot_logger.sim.kinematics import LINK_RADII
 from robot_logger.sim.scene import FLOOR, WALL, cast
 
-__all__ = ["Camera"]
+__all__ = ["Camera", "camera_pose", "intrinsics", "FOCAL_FRACTION"]
 
 NOISE_VARIANTS = 4
 NOISE_SIGMA = 2.0
 ARM_COLOR = np.array([235.0, 120.0, 20.0])      # industrial orange
 TOOL_COLOR = np.array([70.0, 70.0, 80.0])
 LOOK_AT = np.array([0.0, 0.3, 0.6])
+FOCAL_FRACTION = 0.85       # focal length in pixels per image width (a ~61° horizontal view)
+MM_PER_M = 1000.0
+
+
+def camera_pose(index: int) -> tuple[np.ndarray, np.ndarray]:
+    """Optical centre (3,) in the world and world -> optical-frame rotation (3, 3) of camera
+    `index` (1-based): on a 3.6 m circle around the cell, 50° apart, looking at LOOK_AT; rows
+    are the optical axes x right, y down, z forward."""
+    angle = np.deg2rad(-90.0 + 50.0 * (index - 1))
+    position = np.array([3.6 * np.cos(angle), 3.6 * np.sin(angle) - 0.5,
+                         2.0 + 0.3 * (index % 2)])
+    forward = LOOK_AT - position
+    forward /= np.linalg.norm(forward)
+    right = np.cross(forward, [0.0, 0.0, 1.0])
+    right /= np.linalg.norm(right)
+    down = np.cross(forward, right)
+    return position, np.stack([right, down, forward])
+
+
+def intrinsics(height: int, width: int) -> np.ndarray:
+    """K (3, 3) of an H x W image (ROS convention: pixel centres at integer coordinates)."""
+    focal = FOCAL_FRACTION * width
+    return np.array([[focal, 0.0, width / 2 - 0.5], [0.0, focal, height / 2 - 0.5],
+                     [0.0, 0.0, 1.0]])
 
 
 class Camera:
     """Pinhole camera number `index` (1-based) of an H x W rgb8 image, placed around the cell."""
 
     def __init__(self, index: int, height: int, width: int, seed: int) -> None:
-        angle = np.deg2rad(-90.0 + 50.0 * (index - 1))
-        self.position = np.array([3.6 * np.cos(angle), 3.6 * np.sin(angle) - 0.5,
-                                  2.0 + 0.3 * (index % 2)])
-        forward = LOOK_AT - self.position
-        forward /= np.linalg.norm(forward)
-        right = np.cross(forward, [0.0, 0.0, 1.0])
-        right /= np.linalg.norm(right)
-        down = np.cross(forward, right)
-        self.rotation = np.stack([right, down, forward])   # world -> camera (x right, y down)
-        self.focal = 0.85 * width
+        self.position, self.rotation = camera_pose(index)   # rotation: world -> camera
+        self.focal = FOCAL_FRACTION * width
         self.height, self.width = height, width
         background, self.depth = _background(self, _pixel_rays(self))
         self.backgrounds = _noisy(background, np.random.default_rng([seed, 3, index]))
+        self.depth_mm = _to_mm(self.depth)
 
     def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Pixel coordinates (..., 2) and depth (...) of world points (..., 3)."""
@@ -51,15 +79,43 @@ class Camera:
     def render(self, frame_index: int, skeletons: np.ndarray, out: np.ndarray) -> None:
         """Paint frame `frame_index` with arm skeletons (arms, 6, 3) into `out` (H, W, 3) uint8."""
         out[:] = self.backgrounds[frame_index % NOISE_VARIANTS]
+        for link, ends, radii, depths in self._capsules(skeletons):
+            hit = _capsule(self.depth, ends, radii, depths)
+            if hit is None:
+                continue
+            window, inside, _, ratio = hit
+            color = TOOL_COLOR if link == len(LINK_RADII) - 1 else ARM_COLOR
+            shade = 1.0 - 0.55 * ratio
+            out[window][inside] = (shade[:, None] * color).astype(np.uint8)
+
+    def render_depth(self, skeletons: np.ndarray, out: np.ndarray) -> None:
+        """Depth (H, W) uint16 mm of the scene with arm skeletons (arms, 6, 3) into `out`."""
+        out[:] = self.depth_mm
+        for link, ends, radii, depths in self._capsules(skeletons):
+            hit = _capsule(self.depth, ends, radii, depths)
+            if hit is None:
+                continue
+            window, inside, t, ratio = hit
+            radius_m = LINK_RADII[min(link, len(LINK_RADII) - 1)]
+            axis = depths[0] + (depths[1] - depths[0]) * t
+            surface = _to_mm(axis - radius_m * np.sqrt(1.0 - ratio))
+            region = out[window]
+            region[inside] = np.minimum(region[inside], surface)
+
+    def _capsules(self, skeletons: np.ndarray
+                  ) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+        """(link, pixel ends (2, 2), pixel radii (2,), depths (2,)) of every visible link, far
+        arms first."""
         uv, depth = self.project(skeletons)
         radius = self.focal * np.r_[LINK_RADII, LINK_RADII[-1]] / np.maximum(depth, 1e-3)
+        out = []
         for arm in np.argsort(-depth.mean(axis=1)):
             if depth[arm].min() < 0.1:
                 continue
             for link in range(len(LINK_RADII)):
-                color = TOOL_COLOR if link == len(LINK_RADII) - 1 else ARM_COLOR
-                _capsule(out, self.depth, uv[arm, link:link + 2], radius[arm, link:link + 2],
-                         depth[arm, link:link + 2], color)
+                out.append((link, uv[arm, link:link + 2], radius[arm, link:link + 2],
+                            depth[arm, link:link + 2]))
+        return out
 
 
 def _pixel_rays(camera: Camera) -> np.ndarray:
@@ -100,17 +156,24 @@ def _noisy(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(noise, 0, 255, out=noise).astype(np.uint8)
 
 
-def _capsule(out: np.ndarray, scene_depth: np.ndarray, ends: np.ndarray, radii: np.ndarray,
-             depths: np.ndarray, color: np.ndarray) -> None:
-    """Draw a shaded capsule between pixel `ends` (2, 2) with `radii` (2,) and camera `depths` (2,)
-    into `out`, clipped to the image and hidden where the static scene is nearer."""
-    height, width = out.shape[:2]
+def _to_mm(depth_m: np.ndarray) -> np.ndarray:
+    """Metres -> uint16 millimetres, rounded to nearest (0 and 65535 bound it)."""
+    return np.clip(np.rint(np.asarray(depth_m) * MM_PER_M), 0, 65535).astype(np.uint16)
+
+
+def _capsule(scene_depth: np.ndarray, ends: np.ndarray, radii: np.ndarray, depths: np.ndarray
+             ) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray, np.ndarray] | None:
+    """The pixels of a capsule between pixel `ends` (2, 2) with `radii` (2,) and camera `depths`
+    (2,), clipped to the image and hidden where the static scene is nearer: (window slices,
+    inside mask over the window, position t along the axis (0..1) and (distance / radius)^2 of
+    each inside pixel), or None when nothing is inside the image."""
+    height, width = scene_depth.shape
     (au, av), (bu, bv) = ends
     reach = float(radii.max()) + 1.0
     u0, u1 = int(max(0, min(au, bu) - reach)), int(min(width, max(au, bu) + reach + 1))
     v0, v1 = int(max(0, min(av, bv) - reach)), int(min(height, max(av, bv) + reach + 1))
     if u0 >= u1 or v0 >= v1:
-        return
+        return None
     uu = np.arange(u0, u1, dtype=np.float32)[None, :] - np.float32(au)
     vv = np.arange(v0, v1, dtype=np.float32)[:, None] - np.float32(av)
     du, dv = np.float32(bu - au), np.float32(bv - av)
@@ -118,7 +181,7 @@ def _capsule(out: np.ndarray, scene_depth: np.ndarray, ends: np.ndarray, radii: 
     np.minimum(np.maximum(t, 0.0, out=t), 1.0, out=t)
     dist2 = (uu - t * du) ** 2 + (vv - t * dv) ** 2
     radius2 = (np.float32(radii[0]) + np.float32(radii[1] - radii[0]) * t) ** 2
+    window = (slice(v0, v1), slice(u0, u1))
     inside = (dist2 < radius2) & (np.float32(depths[0]) + np.float32(depths[1] - depths[0]) * t
-                                  < scene_depth[v0:v1, u0:u1])
-    shade = 1.0 - 0.55 * (dist2[inside] / radius2[inside])
-    out[v0:v1, u0:u1][inside] = (shade[:, None] * color).astype(np.uint8)
+                                  < scene_depth[window])
+    return window, inside, t[inside], dist2[inside] / radius2[inside]

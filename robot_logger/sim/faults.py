@@ -7,6 +7,9 @@ every topic. Later items override earlier ones key by key. Keys:
   drop=P           drop each message with probability P (0 <= P < 1)
   outage=A-B       no messages sampled A..B s after the start; several: `outage=1-2+5-5.5`
   offset_ms=X      header stamps run X ms ahead (negative: behind) of the true sample time
+  clock_offset_ms=X  the publisher stamps on its own device clock, X ms ahead of the cell's
+  drift_ppm=Y      clock at the start and gaining Y µs per s (ppm) from then on:
+                   stamp = sample + X ms + Y·1e-6·(sample − cell start) (a USB camera, a PLC)
   jitter_ms=X      Gaussian noise (sigma X ms) on header stamps
   dup=P            deliver a message twice (same stamp and data) with probability P
   reorder=P        swap a message with the next one with probability P (header stamps go backwards)
@@ -16,8 +19,8 @@ every topic. Later items override earlier ones key by key. Keys:
                    (a whole-bag key: it takes no TOPIC)
 
 Example: `/cell/cam1/image_raw:drop=0.1;/cell/arm1/joint_states:outage=2-2.5,offset_ms=30;
-truncate=0.8`. Every random choice comes from the cell's seed. offset/jitter change nothing on
-/robot_logger/events (std_msgs/String has no header).
+truncate=0.8`. Every random choice comes from the cell's seed. offset/clock/jitter change nothing
+in messages without a header (/robot_logger/events, the gripper's Float64).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import numpy as np
 
 from robot_logger.errors import ConfigError
 
-__all__ = ["TopicFaults", "Faults", "parse_faults", "apply_faults"]
+__all__ = ["TopicFaults", "Faults", "parse_faults", "apply_faults", "device_clock_ns"]
 
 DUPLICATE_DELAY_NS = 50_000
 
@@ -42,6 +45,8 @@ class TopicFaults:
     drop: float = 0.0
     outage: tuple[tuple[float, float], ...] = ()
     offset_ms: float = 0.0
+    clock_offset_ms: float = 0.0
+    drift_ppm: float = 0.0
     jitter_ms: float = 0.0
     dup: float = 0.0
     reorder: float = 0.0
@@ -168,4 +173,14 @@ def apply_faults(faults: TopicFaults, rng: np.random.Generator, start_ns: int,
     if faults.jitter_ms:
         noise_ns = rng.normal(0.0, faults.jitter_ms * 1e6, len(stamp_ns))
         stamp_ns += np.round(noise_ns).astype(np.int64)
+    if faults.clock_offset_ms or faults.drift_ppm:
+        stamp_ns += device_clock_ns(faults, start_ns, sample_ns[source])
     return source, stamp_ns, log_ns
+
+
+def device_clock_ns(faults: TopicFaults, start_ns: int, sample_ns: np.ndarray) -> np.ndarray:
+    """How far (ns) the topic's device clock reads ahead of the cell's clock at sample_ns:
+    clock_offset_ms + drift_ppm·1e-6·(sample − start), rounded to the nearest ns."""
+    since = np.asarray(sample_ns, np.int64) - start_ns
+    ahead: np.ndarray = np.rint(faults.clock_offset_ms * 1e6 + faults.drift_ppm * 1e-6 * since)
+    return ahead.astype(np.int64)

@@ -12,21 +12,30 @@ import struct
 from collections.abc import Callable
 from pathlib import Path
 
+from rosbags.interfaces import (
+    Qos,
+    QosDurability,
+    QosHistory,
+    QosLiveliness,
+    QosReliability,
+    QosTime,
+)
 from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
 
-from robot_logger.bag.reader import STORAGES, Storage
-from robot_logger.core.messages import typestore
+from robot_logger.core.messages import TF_STATIC_TOPIC, typestore
 from robot_logger.errors import BagError, ConfigError
 from robot_logger.sim.cell import Cell
+from robot_logger.transport.qos import QosProfile, default_profile
 
-__all__ = ["write_bag"]
+__all__ = ["STORAGES", "write_bag"]
 
+STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
 PROGRESS_STEP_NS = 100_000_000
 MCAP_CHUNK_OPCODE = 0x06
 MCAP_MAGIC_SIZE = 8
 
 
-def write_bag(path: str | Path, cell: Cell, *, storage: Storage = "mcap",
+def write_bag(path: str | Path, cell: Cell, *, storage: str = "mcap",
               progress: Callable[[float], None] | None = None) -> dict[str, int]:
     """Write every message of `cell` into a new bag at `path`; return the count per topic.
 
@@ -42,12 +51,11 @@ def write_bag(path: str | Path, cell: Cell, *, storage: Storage = "mcap",
     kill_ns = None if cell.faults.truncate is None else \
         spec.start_ns + int(cell.faults.truncate * spec.duration_ns)
     counts = dict.fromkeys(cell.topics(), 0)
-    writer = Writer(
-        path, version=Writer.VERSION_LATEST, storage_plugin=StoragePlugin[storage.upper()]
-    )
+    writer = Writer(path, version=Writer.VERSION_LATEST, storage_plugin=STORAGES[storage])
     try:
         writer.open()
-        connections = {topic: writer.add_connection(topic, msgtype, typestore=typestore())
+        connections = {topic: writer.add_connection(topic, msgtype, typestore=typestore(),
+                                                    offered_qos_profiles=_offered(topic))
                        for topic, msgtype in cell.topics().items()}
         next_report = spec.start_ns + PROGRESS_STEP_NS
         for message in cell.messages():
@@ -73,6 +81,25 @@ def write_bag(path: str | Path, cell: Cell, *, storage: Storage = "mcap",
         writer.close()
         _forget_metadata(path, path / f"{path.name}.db3")
     return counts
+
+
+def _offered(topic: str) -> list[Qos]:
+    """The offered QoS recorded for `topic`: /tf_static's (transient-local, so `ros2 bag play`
+    replays it to late joiners as tf2 expects); other topics record none, as before."""
+    if topic != TF_STATIC_TOPIC:
+        return []
+    return [_rosbags_qos(default_profile(topic, writer=True))]
+
+
+def _rosbags_qos(profile: QosProfile) -> Qos:
+    """rosbags' Qos for a profile, with rosbag2's "infinite" durations (2147483647 s,
+    4294967295 ns) and automatic liveliness, as `ros2 bag record` writes them."""
+    infinite = QosTime(sec=2147483647, nsec=4294967295)
+    return Qos(history=QosHistory[profile.history.upper()], depth=profile.depth,
+               reliability=QosReliability[profile.reliability.upper()],
+               durability=QosDurability[profile.durability.upper()], deadline=infinite,
+               lifespan=infinite, liveliness=QosLiveliness.AUTOMATIC,
+               liveliness_lease_duration=infinite, avoid_ros_namespace_conventions=False)
 
 
 def _cut_last_chunk(mcap_path: Path) -> None:

@@ -10,23 +10,14 @@ import os
 import threading
 import time
 from abc import ABC, abstractmethod
-from typing import Literal, NamedTuple, get_args
+from typing import NamedTuple
 
 from robot_logger.errors import ConfigError
 from robot_logger.transport.qos import QosProfile
 
-__all__ = [
-    "Batch",
-    "RawPublisher",
-    "Transport",
-    "TransportName",
-    "TRANSPORTS",
-    "domain_id",
-    "wait_for_subscribers",
-]
+__all__ = ["Batch", "RawPublisher", "Transport", "TRANSPORTS", "domain_id", "wait_for_subscribers"]
 
-TransportName = Literal["rclpy", "dds"]
-TRANSPORTS: tuple[TransportName, ...] = get_args(TransportName)
+TRANSPORTS = ("rclpy", "dds")
 MAX_DOMAIN_ID = 232
 
 
@@ -59,7 +50,7 @@ class RawPublisher(ABC):
 class Transport(ABC):
     """A middleware session (DDS participant or ROS 2 node) on one domain."""
 
-    name: TransportName
+    name: str
     domain_id: int
 
     @abstractmethod

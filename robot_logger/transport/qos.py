@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from robot_logger.core.messages import EVENTS_TOPIC, STATUS_TOPIC
+from robot_logger.core.messages import EVENTS_TOPIC, STATUS_TOPIC, TF_STATIC_TOPIC
 from robot_logger.core.yamlfile import load_yaml
 from robot_logger.errors import ConfigError
 
@@ -27,6 +27,7 @@ __all__ = [
     "SENSOR_WRITER",
     "EVENTS",
     "STATUS",
+    "TF_STATIC",
     "default_profile",
     "incompatibility",
     "load_overrides",
@@ -73,10 +74,16 @@ SENSOR_READER = QosProfile("best_effort", "volatile", "keep_last", 1000)
 SENSOR_WRITER = QosProfile("best_effort", "volatile", "keep_last", 5)
 EVENTS = QosProfile("reliable", "transient_local", "keep_last", 100)
 STATUS = QosProfile("reliable", "volatile", "keep_last", 10)
+# tf2_ros's StaticTransformBroadcaster: published once, kept for late joiners
+TF_STATIC = QosProfile("reliable", "transient_local", "keep_last", 1)
 
 
 def default_profile(topic: str, *, writer: bool = False) -> QosProfile:
-    """The built-in profile for a topic: events, status, or sensor data (reader or writer side)."""
+    """The built-in profile for a topic: events, status, or sensor data (reader or writer side);
+    a /tf_static writer offers what tf2_ros's static broadcaster does (a best-effort volatile
+    reader still matches it)."""
+    if topic == TF_STATIC_TOPIC and writer:
+        return TF_STATIC
     if topic == EVENTS_TOPIC:
         return EVENTS
     if topic == STATUS_TOPIC:
