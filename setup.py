@@ -36,7 +36,10 @@ setup(
     extras_require={
         "ray": ["ray==2.60.0"],
         "blosc": ["hdf5plugin>=5,<8"],
-        "test": ["pytest>=8", "hypothesis>=6.100", "ray==2.60.0", "torch==2.13.0",
+        # LeRobot v3 export: PyAV in lerobot 0.6.1's own range (same encoders), pyarrow for parquet
+        "export": ["av>=15,<16", "pyarrow>=21,<30"],
+        "test": ["pytest>=8", "av>=15,<16", "pyarrow>=21,<30", "hypothesis>=6.100",
+                 "ray==2.60.0", "torch==2.13.0",
                  "hdf5plugin>=5,<8", "colcon-common-extensions>=0.3,<1",
                  "ruff==0.17.6", "mypy>=2,<3", "import-linter==2.17", "types-PyYAML",
                  "types-psutil"],

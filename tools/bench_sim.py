@@ -25,12 +25,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from rosbags.rosbag2 import Writer
+from rosbags.rosbag2 import StoragePlugin, Writer
 
+from robot_logger.bag.reader import STORAGES
 from robot_logger.core.messages import typestore
 from robot_logger.sim import Cell, CellSpec, SimMessage, write_bag
 from robot_logger.sim.cell import parse_sensors
-from robot_logger.sim.writer import STORAGES
 
 REPLAY_S = 2.0
 
@@ -67,7 +67,7 @@ def bench_writer(spec: CellSpec, path: Path, storage: str) -> Timer:
     first = list(_until(cell, spec.start_ns + window_ns))
     repeats = max(1, round(spec.duration_s / REPLAY_S))
     with Timer() as timer, Writer(path, version=Writer.VERSION_LATEST,
-                                  storage_plugin=STORAGES[storage]) as writer:
+                                  storage_plugin=StoragePlugin[storage.upper()]) as writer:
         connections = {topic: writer.add_connection(topic, msgtype, typestore=typestore())
                        for topic, msgtype in cell.topics().items()}
         for k in range(repeats):
@@ -88,7 +88,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=20.0,
                         help="simulated seconds (default 20)")
-    parser.add_argument("--storage", choices=sorted(STORAGES), default="mcap")
+    parser.add_argument("--storage", choices=STORAGES, default="mcap")
     parser.add_argument("--sensors", default="",
                         help="optional streams as in `sim --sensors` (default: none)")
     args = parser.parse_args()

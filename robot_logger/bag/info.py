@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from robot_logger.bag.reader import BagReader, header_stamp_ns, open_bag
+from robot_logger.bag.reader import BagReader, Storage, header_stamp_ns, open_bag
 from robot_logger.bag.streamstats import StreamStats, stream_stats
 from robot_logger.core import events, messages
 from robot_logger.core.events import Episode, episodes_from_events
@@ -64,7 +64,7 @@ class BagInfo:
     """Everything `info` prints. Times in ns, sizes in bytes."""
 
     path: str
-    storage: str
+    storage: Storage
     size_bytes: int
     start_ns: int
     end_ns: int

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import apsw
 from rosbags.interfaces import Connection, MessageDefinitionFormat
@@ -43,7 +43,9 @@ from robot_logger.core import messages
 from robot_logger.errors import BagError, reason
 
 __all__ = [
+    "STORAGES",
     "STORAGE_SUFFIXES",
+    "Storage",
     "TopicInfo",
     "BagReader",
     "open_bag",
@@ -52,7 +54,9 @@ __all__ = [
     "storage_files",
 ]
 
-STORAGE_SUFFIXES = {".mcap": "mcap", ".db3": "sqlite3"}
+Storage = Literal["mcap", "sqlite3"]  # rosbag2 storage ids, as metadata.yaml names them
+STORAGES: tuple[Storage, ...] = get_args(Storage)
+STORAGE_SUFFIXES: dict[str, Storage] = {".mcap": "mcap", ".db3": "sqlite3"}
 HEADER_TYPE = "std_msgs/msg/Header"
 _STAMP_LE = struct.Struct("<iI")
 _STAMP_BE = struct.Struct(">iI")
@@ -101,7 +105,7 @@ def header_stamp_ns(raw: bytes | memoryview) -> int:
 class BagReader:
     """An open bag: topics, time range, storage kind, warnings, and a stream of raw messages."""
 
-    def __init__(self, path: Path, readers: list[Reader], storage: str,
+    def __init__(self, path: Path, readers: list[Reader], storage: Storage,
                  warnings: list[str], decompress_messages: bool = False) -> None:
         self.path = path
         self.storage = storage
@@ -240,7 +244,7 @@ def open_bag(path: str | Path) -> BagReader:
     return _make(path, [reader], storage, [], decompress=False)
 
 
-def _make(path: Path, readers: list[Reader], storage: str, warnings: list[str],
+def _make(path: Path, readers: list[Reader], storage: Storage, warnings: list[str],
           decompress: bool) -> BagReader:
     try:
         return BagReader(path, readers, storage, warnings, decompress)
@@ -290,7 +294,7 @@ def _check_sidecars(path: Path, files: list[Path]) -> None:
                                f"{suffix[1:]} file); {repair_hint(path)}")
 
 
-def _storage_id(reader: Reader) -> str:
+def _storage_id(reader: Reader) -> Storage:
     storages = getattr(reader.storage, "storages", [])
     return next((STORAGE_SUFFIXES[s.path.suffix] for s in storages
                  if s.path.suffix in STORAGE_SUFFIXES), "sqlite3")

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import click
 
+from robot_logger.bag.reader import STORAGES, Storage
 from robot_logger.cli.common import echo_json, json_option, progress_bar, quiet_option
 from robot_logger.errors import ConfigError
 from robot_logger.sim import write_bag
 from robot_logger.sim.cell import cell_from_options
 from robot_logger.sim.faults import __doc__ as FAULTS_DOC
-from robot_logger.sim.writer import STORAGES
 
 __all__ = ["COMMANDS", "sim", "cell_options"]
 
@@ -74,12 +74,12 @@ def _fault_help() -> str:
 @click.option("--qos", "qos_file", type=click.Path(dir_okay=False), default=None,
               help="With --publish: YAML of per-topic writer QoS overrides (rosbag2 override"
                    " format).")
-@click.option("--storage", type=click.Choice(sorted(STORAGES)), default="mcap", show_default=True)
+@click.option("--storage", type=click.Choice(STORAGES), default="mcap", show_default=True)
 @cell_options
 @json_option
 @quiet_option
 def sim(output: Path | None, publish: bool, transport: str | None, wait_subscribers: float,
-        qos_file: str | None, storage: str, as_json: bool, quiet: bool,
+        qos_file: str | None, storage: Storage, as_json: bool, quiet: bool,
         **cell_args: object) -> None:
     """Write a synthetic robot-cell bag: arms, cameras, LiDAR and episode events.
 

@@ -28,13 +28,13 @@ from rosbags.rosbag2 import Writer, WriterError
 from rosbags.rosbag2.enums import CompressionFormat, CompressionMode, StoragePlugin
 
 from robot_logger.bag.mcap_writer import SendTimeMcapWriter, SendTimeWriter
+from robot_logger.bag.reader import STORAGES, Storage
 from robot_logger.core import events
 from robot_logger.core.messages import EVENTS_TOPIC, STRING, deserialize, typestore
 from robot_logger.errors import BagError, ConfigError
 
-__all__ = ["SinkOptions", "SinkStats", "BagSink", "STORAGES", "LOSS_BOUND_S"]
+__all__ = ["SinkOptions", "SinkStats", "BagSink", "LOSS_BOUND_S"]
 
-STORAGES = ("mcap", "sqlite3")
 LOSS_BOUND_S = 1.0  # documented: a killed recorder loses at most what it received in the last 1 s
 # What a failing disk raises through the storage plugins (sqlite3: "database or disk is full").
 WRITE_ERRORS = (OSError, WriterError, sqlite3.Error)
@@ -45,7 +45,7 @@ MIB = 1 << 20
 class SinkOptions:
     """How and where to write; validated once."""
 
-    storage: str = "mcap"
+    storage: Storage = "mcap"
     compression: str | None = None  # None | "zstd" (mcap: chunks, sqlite3: per message)
     split_size_bytes: int = 0  # 0: no size split
     split_duration_ns: int = 0  # 0: no time split

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from robot_logger.bag.reader import STORAGES
 from robot_logger.errors import ConfigError
-from robot_logger.record.bagsink import MIB, STORAGES, SinkOptions
+from robot_logger.record.bagsink import MIB, SinkOptions
 from robot_logger.record.recorder import RecordOptions, TopicSelector
 from robot_logger.transport.base import TRANSPORTS
 from robot_logger.transport.qos import load_overrides

@@ -22,20 +22,20 @@ from rosbags.interfaces import (
 )
 from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
 
+from robot_logger.bag.reader import STORAGES, Storage
 from robot_logger.core.messages import TF_STATIC_TOPIC, typestore
 from robot_logger.errors import BagError, ConfigError
 from robot_logger.sim.cell import Cell
 from robot_logger.transport.qos import QosProfile, default_profile
 
-__all__ = ["STORAGES", "write_bag"]
+__all__ = ["write_bag"]
 
-STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
 PROGRESS_STEP_NS = 100_000_000
 MCAP_CHUNK_OPCODE = 0x06
 MCAP_MAGIC_SIZE = 8
 
 
-def write_bag(path: str | Path, cell: Cell, *, storage: str = "mcap",
+def write_bag(path: str | Path, cell: Cell, *, storage: Storage = "mcap",
               progress: Callable[[float], None] | None = None) -> dict[str, int]:
     """Write every message of `cell` into a new bag at `path`; return the count per topic.
 
@@ -51,7 +51,9 @@ def write_bag(path: str | Path, cell: Cell, *, storage: str = "mcap",
     kill_ns = None if cell.faults.truncate is None else \
         spec.start_ns + int(cell.faults.truncate * spec.duration_ns)
     counts = dict.fromkeys(cell.topics(), 0)
-    writer = Writer(path, version=Writer.VERSION_LATEST, storage_plugin=STORAGES[storage])
+    writer = Writer(
+        path, version=Writer.VERSION_LATEST, storage_plugin=StoragePlugin[storage.upper()]
+    )
     try:
         writer.open()
         connections = {topic: writer.add_connection(topic, msgtype, typestore=typestore(),

@@ -10,14 +10,23 @@ import os
 import threading
 import time
 from abc import ABC, abstractmethod
-from typing import NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 from robot_logger.errors import ConfigError
 from robot_logger.transport.qos import QosProfile
 
-__all__ = ["Batch", "RawPublisher", "Transport", "TRANSPORTS", "domain_id", "wait_for_subscribers"]
+__all__ = [
+    "Batch",
+    "RawPublisher",
+    "Transport",
+    "TransportName",
+    "TRANSPORTS",
+    "domain_id",
+    "wait_for_subscribers",
+]
 
-TRANSPORTS = ("rclpy", "dds")
+TransportName = Literal["rclpy", "dds"]
+TRANSPORTS: tuple[TransportName, ...] = get_args(TransportName)
 MAX_DOMAIN_ID = 232
 
 
@@ -50,7 +59,7 @@ class RawPublisher(ABC):
 class Transport(ABC):
     """A middleware session (DDS participant or ROS 2 node) on one domain."""
 
-    name: str
+    name: TransportName
     domain_id: int
 
     @abstractmethod

@@ -13,13 +13,14 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import zstandard
 from mcap.writer import CompressionType, Writer
 
-__all__ = ["McapRecovery", "recover_mcap"]
+from robot_logger.bag.repair.recovery import FileRecovery, RecoveredTopic
+
+__all__ = ["recover_mcap"]
 
 MAGIC = b"\x89MCAP0\r\n"
 OP_FOOTER, OP_SCHEMA, OP_CHANNEL, OP_MESSAGE, OP_CHUNK = 0x02, 0x03, 0x04, 0x05, 0x06
@@ -30,24 +31,10 @@ MESSAGE_HEAD = struct.Struct("<HIQQ")
 COMPRESSIONS = {"": CompressionType.NONE, "zstd": CompressionType.ZSTD, "lz4": CompressionType.LZ4}
 
 
-@dataclass
-class McapRecovery:
-    """What came back from one MCAP file. Channel keys are the source file's channel ids."""
-
-    topics: dict[int, tuple[str, str, str, str]] = field(default_factory=dict)
-    # channel id -> (topic, schema name, message encoding, offered_qos_profiles)
-    counts: dict[int, int] = field(default_factory=dict)
-    start_ns: int | None = None
-    end_ns: int | None = None
-    lost_bytes: int = 0             # bytes after the last complete top-level record
-    damaged: int = 0                # chunks or records skipped as unreadable
-    notes: list[str] = field(default_factory=list)
-
-
 class _Reader:
     """Top-level and in-chunk records of one MCAP file, tolerant of a cut or damaged tail."""
 
-    def __init__(self, path: Path, out: McapRecovery) -> None:
+    def __init__(self, path: Path, out: FileRecovery) -> None:
         self.path = path
         self.out = out
         self.compression = ""
@@ -146,9 +133,9 @@ def _channel(body: bytes) -> tuple[int, int, str, str, dict[str, str]]:
     return channel_id, schema_id, topic, encoding, metadata
 
 
-def recover_mcap(src: Path, dst: Path) -> McapRecovery:
+def recover_mcap(src: Path, dst: Path) -> FileRecovery:
     """Copy every readable message of src into a new MCAP file dst with a full summary."""
-    out = McapRecovery()
+    out = FileRecovery()
     reader = _Reader(src, out)
     schemas: dict[int, tuple[str, str, bytes]] = {}
     ids: dict[tuple[str, int], int] = {}   # ("schema"|"channel", source id) -> destination id
@@ -176,8 +163,7 @@ def recover_mcap(src: Path, dst: Path) -> McapRecovery:
                     writer.add_message(ids["channel", channel_id], log_ns,
                                        body[MESSAGE_HEAD.size:], publish_ns, sequence)
                     out.counts[channel_id] += 1
-                    out.start_ns = log_ns if out.start_ns is None else min(out.start_ns, log_ns)
-                    out.end_ns = log_ns if out.end_ns is None else max(out.end_ns, log_ns)
+                    out.add_time(log_ns)
             except (struct.error, UnicodeDecodeError):
                 out.damaged += 1
         if writer is None:
@@ -190,7 +176,7 @@ def recover_mcap(src: Path, dst: Path) -> McapRecovery:
 
 
 def _add_channel(writer: Writer, body: bytes, schemas: dict[int, tuple[str, str, bytes]],
-                 ids: dict[tuple[str, int], int], out: McapRecovery) -> None:
+                 ids: dict[tuple[str, int], int], out: FileRecovery) -> None:
     channel_id, schema_id, topic, encoding, metadata = _channel(body)
     if ("channel", channel_id) in ids:
         return
@@ -199,5 +185,6 @@ def _add_channel(writer: Writer, body: bytes, schemas: dict[int, tuple[str, str,
         ids["schema", schema_id] = writer.register_schema(name, schema_encoding, data)
     ids["channel", channel_id] = writer.register_channel(
         topic, encoding, ids.get(("schema", schema_id), 0), metadata)
-    out.topics[channel_id] = (topic, name, encoding, metadata.get("offered_qos_profiles", ""))
+    out.topics[channel_id] = RecoveredTopic(topic, name, encoding,
+                                            metadata.get("offered_qos_profiles", ""))
     out.counts[channel_id] = 0

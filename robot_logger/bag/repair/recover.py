@@ -18,9 +18,10 @@ from typing import Any
 
 import yaml
 
-from robot_logger.bag.reader import STORAGE_SUFFIXES, open_bag, storage_files
-from robot_logger.bag.repair.mcap import McapRecovery, recover_mcap
-from robot_logger.bag.repair.sqlite import SqliteRecovery, recover_sqlite
+from robot_logger.bag.reader import STORAGE_SUFFIXES, Storage, open_bag, storage_files
+from robot_logger.bag.repair.mcap import recover_mcap
+from robot_logger.bag.repair.recovery import FileRecovery, RecoveredTopic
+from robot_logger.bag.repair.sqlite import recover_sqlite
 from robot_logger.errors import BagError, disk_full
 
 __all__ = ["RepairReport", "default_output", "repair_bag"]
@@ -35,7 +36,7 @@ class RepairReport:
 
     source: str
     output: str
-    storage: str
+    storage: Storage
     recovered: dict[str, int]
     lost_bytes: int                 # cut-off bytes at the end of the storage files
     damaged: int                    # unreadable chunks, pages or records skipped
@@ -114,7 +115,7 @@ def _source_files(path: Path) -> list[Path]:
     return files
 
 
-def _recover(src: Path, dst: Path) -> McapRecovery | SqliteRecovery:
+def _recover(src: Path, dst: Path) -> FileRecovery:
     try:
         return recover_mcap(src, dst) if src.suffix == ".mcap" else recover_sqlite(src, dst)
     except REPAIR_ERRORS as err:
@@ -143,21 +144,15 @@ def _is_topic_entry(entry: Any) -> bool:
             and isinstance(entry["topic_metadata"].get("name"), str))
 
 
-def _write_metadata(folder: Path, storage: str,
-                    recoveries: list[tuple[str, McapRecovery | SqliteRecovery]],
+def _write_metadata(folder: Path, storage: Storage,
+                    recoveries: list[tuple[str, FileRecovery]],
                     old: dict[str, Any]) -> dict[str, int]:
     """metadata.yaml for the recovered files (as rosbags writes it); returns counts per topic."""
-    # (name, type, serialization format, offered QoS, type hash) -> messages
-    topics: dict[tuple[str, str, str, str, str], int] = {}
+    topics: dict[RecoveredTopic, int] = {}
     files = []
     for name, rec in recoveries:
-        if isinstance(rec, McapRecovery):  # MCAP channels carry no type hash
-            entries = {key: (topic, msgtype, encoding, qos, "")
-                       for key, (topic, msgtype, encoding, qos) in rec.topics.items()}
-        else:
-            entries = dict(rec.topics)
-        for key, entry in entries.items():
-            topics[entry] = topics.get(entry, 0) + rec.counts.get(key, 0)
+        for key, topic in rec.topics.items():
+            topics[topic] = topics.get(topic, 0) + rec.counts.get(key, 0)
         count = sum(rec.counts.values())
         files.append({"path": name, "message_count": count,
                       "starting_time": {"nanoseconds_since_epoch": rec.start_ns or 0},
@@ -172,10 +167,12 @@ def _write_metadata(folder: Path, storage: str,
         "starting_time": {"nanoseconds_since_epoch": start},
         "message_count": sum(topics.values()),
         "topics_with_message_count": [
-            {"topic_metadata": {"name": t, "type": ty, "serialization_format": fmt,
-                                "offered_qos_profiles": qos, "type_description_hash": digest},
+            {"topic_metadata": {"name": t.name, "type": t.msgtype,
+                                "serialization_format": t.serialization_format,
+                                "offered_qos_profiles": t.offered_qos_profiles,
+                                "type_description_hash": t.type_description_hash},
              "message_count": n}
-            for (t, ty, fmt, qos, digest), n in topics.items()],
+            for t, n in topics.items()],
         "compression_format": str(old.get("compression_format") or ""),
         "compression_mode": str(old.get("compression_mode") or ""),
         "files": files, "custom_data": None, "ros_distro": str(old.get("ros_distro") or ""),
@@ -183,8 +180,8 @@ def _write_metadata(folder: Path, storage: str,
     text = yaml.safe_dump({"rosbag2_bagfile_information": bag_info}, sort_keys=False)
     (folder / "metadata.yaml").write_text(text)
     per_topic: dict[str, int] = {}
-    for entry, n in topics.items():
-        per_topic[entry[0]] = per_topic.get(entry[0], 0) + n
+    for topic, n in topics.items():
+        per_topic[topic.name] = per_topic.get(topic.name, 0) + n
     return per_topic
 
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 import sqlite3
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 from rosbags.rosbag2.storage_sqlite3 import Sqlite3Writer
 
-__all__ = ["SqliteRecovery", "recover_sqlite"]
+from robot_logger.bag.repair.recovery import FileRecovery, RecoveredTopic
+
+__all__ = ["recover_sqlite"]
 
 MAGIC = b"SQLite format 3\x00"
 WAL_MAGICS = (0x377F0682, 0x377F0683)
@@ -28,20 +29,6 @@ WAL_HEADER, WAL_FRAME_HEADER = 32, 24
 LEAF_TABLE, INTERIOR_TABLE = 0x0D, 0x05
 INT_SIZES = {1: 1, 2: 2, 3: 3, 4: 4, 5: 6, 6: 8}
 BATCH = 512
-
-
-@dataclass
-class SqliteRecovery:
-    """What came back from one .db3 file."""
-
-    topics: dict[int, tuple[str, str, str, str, str]] = field(default_factory=dict)
-    # topic id -> (name, type, serialization format, offered_qos_profiles, type hash)
-    counts: dict[int, int] = field(default_factory=dict)
-    start_ns: int | None = None
-    end_ns: int | None = None
-    lost_bytes: int = 0             # bytes of a partial last page
-    damaged: int = 0                # rows or pages that could not be read
-    notes: list[str] = field(default_factory=list)
 
 
 class _Pages:
@@ -213,9 +200,9 @@ def _is_message(values: list[object]) -> bool:
             and isinstance(values[2], int) and isinstance(values[3], bytes))
 
 
-def recover_sqlite(src: Path, dst: Path) -> SqliteRecovery:
+def recover_sqlite(src: Path, dst: Path) -> FileRecovery:
     """Copy every readable topic and message row of src into a new rosbag2 database dst."""
-    out = SqliteRecovery()
+    out = FileRecovery()
     pages = _Pages(src)
     try:
         scan = _Scanner(pages)
@@ -234,8 +221,8 @@ def recover_sqlite(src: Path, dst: Path) -> SqliteRecovery:
                     "SELECT topic_id, count(*), min(timestamp), max(timestamp) FROM messages "
                     "GROUP BY topic_id"):
                 out.counts[topic_id] = count
-                out.start_ns = first if out.start_ns is None else min(out.start_ns, first)
-                out.end_ns = last if out.end_ns is None else max(out.end_ns, last)
+                out.add_time(first)
+                out.add_time(last)
         finally:
             conn.close()
         out.damaged = scan.damaged
@@ -248,14 +235,15 @@ def recover_sqlite(src: Path, dst: Path) -> SqliteRecovery:
 
 
 def _copy_topics(scan: _Scanner, roots: dict[str, int], conn: sqlite3.Connection,
-                 out: SqliteRecovery) -> None:
+                 out: FileRecovery) -> None:
     for rowid, v in scan.tree_rows(roots["topics"]):
         names = [x for x in v[1:4] if isinstance(x, str)]
         if len(names) != 3:   # fewer than 4 columns, or a non-text name/type/format
             scan.damaged += 1
             continue
         qos, digest = (list(v[4:6]) + ["", ""])[:2]
-        out.topics[rowid] = (names[0], names[1], names[2], str(qos or ""), str(digest or ""))
+        out.topics[rowid] = RecoveredTopic(names[0], names[1], names[2], str(qos or ""),
+                                           str(digest or ""))
         out.counts[rowid] = 0
         conn.execute("INSERT INTO topics VALUES(?, ?, ?, ?, ?, ?)", (rowid, *out.topics[rowid]))
     if "message_definitions" in roots:
@@ -266,7 +254,7 @@ def _copy_topics(scan: _Scanner, roots: dict[str, int], conn: sqlite3.Connection
                              "VALUES(?, ?, ?, ?)", v[1:])
 
 
-def _copy_messages(scan: _Scanner, conn: sqlite3.Connection, out: SqliteRecovery) -> None:
+def _copy_messages(scan: _Scanner, conn: sqlite3.Connection, out: FileRecovery) -> None:
     batch: list[tuple[int, object, object, object]] = []
     insert = "INSERT OR IGNORE INTO messages (id, topic_id, timestamp, data) VALUES(?, ?, ?, ?)"
     for number, page in scan.pages.every_version():

@@ -16,6 +16,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +26,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from robot_logger import __version__
-from robot_logger.bag.reader import header_stamp_ns, open_bag
+from robot_logger.bag.reader import STORAGE_SUFFIXES, header_stamp_ns, open_bag, storage_files
 from robot_logger.dataset import schema
 from robot_logger.core.events import episodes_from_events
 from robot_logger.dataset.build.labels_file import load_labels_file
@@ -84,26 +86,53 @@ class BuildSummary:
 
 
 def find_bags(inputs: Iterable[str | Path]) -> list[Path]:
-    """Bag paths from arguments: a bag (folder or file) as is; other folders searched for bags."""
+    """Bag paths from arguments: a bag (folder or file) as is; other folders searched for bags.
+
+    In a search, a folder with metadata.yaml is one bag (its storage files belong to it) and a
+    .mcap/.db3 file anywhere else is a bag of its own, as `info` reads it. A folder without
+    metadata.yaml whose files are named `<folder>_<N>` is a recording whose recorder was killed:
+    it stays one bag, so opening it says to run `repair` instead of building part of it.
+    """
     found: list[Path] = []
     for item in inputs:
         path = Path(item)
         if not path.exists():
             raise BagError(f"{path}: no such file or directory")
-        if path.is_file() or _is_bag_dir(path):
+        if path.is_file() or _is_bag_dir(path) or _unfinished_recording(path):
             found.append(path)
             continue
-        inside = sorted(p.parent for p in path.rglob("metadata.yaml"))
-        inside += sorted(p for p in path.rglob("*.mcap") if not _is_bag_dir(p.parent))
+        inside = _search(path)
         if not inside:
             raise BagError(f"{path}: no rosbag2 bag (metadata.yaml, .mcap or .db3) inside")
         found.extend(inside)
     return sorted(set(found), key=lambda p: str(p))
 
 
+def _search(root: Path) -> list[Path]:
+    """Bags under a folder that is not one itself (see `find_bags`)."""
+    found: list[Path] = []
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        dirs.sort()
+        if here != root and (_is_bag_dir(here) or _unfinished_recording(here)):
+            found.append(here)
+            dirs.clear()
+            continue
+        found.extend(here / name for name in sorted(files)
+                     if Path(name).suffix in STORAGE_SUFFIXES)
+    return found
+
+
 def _is_bag_dir(path: Path) -> bool:
-    return path.is_dir() and ((path / "metadata.yaml").is_file()
-                              or any(path.glob("*.db3")) or any(path.glob("*.mcap")))
+    return path.is_dir() and (path / "metadata.yaml").is_file()
+
+
+def _unfinished_recording(path: Path) -> bool:
+    if not path.is_dir() or _is_bag_dir(path):
+        return False
+    files = storage_files(path)
+    split = re.compile(rf"{re.escape(path.name)}_\d+")
+    return bool(files) and all(split.fullmatch(f.stem) for f in files)
 
 
 def _read_plan(path: Path, config: BuildConfig) -> tuple[BagPlan, list[str]]:

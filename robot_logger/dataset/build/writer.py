@@ -19,11 +19,12 @@ import json
 import os
 import zlib
 from collections import deque
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Callable, Mapping
+from typing import Any, cast
 
 import h5py
 import numpy as np
@@ -36,7 +37,10 @@ __all__ = ["DatasetWriter", "EpisodeWriter", "FrameSink", "partial_path", "h5_fi
            "deflate"]
 
 PARTIAL_SUFFIX = ".partial"
-H5_FAILURES = (OSError, ValueError, RuntimeError, KeyError)  # what h5py and the OS raise
+# Real I/O failures (h5py raises OSError for failed reads/writes, ENOSPC included); h5py's
+# ValueError/KeyError/RuntimeError mean a wrong call, a bug that must show as itself.
+H5_FAILURES = (OSError,)
+COMPRESS_FAILURES = (zlib.error, cast("type[Exception]", isal_zlib.error))  # stub: an instance
 METADATA_CACHE_BYTES = 4 * 2**20
 COMPRESSION_THREADS = 2
 MAX_PENDING_FRAMES = 8
@@ -122,7 +126,12 @@ class FrameSink:
     def _drain(self, keep: int) -> None:
         while self._pending and (len(self._pending) > keep or self._pending[0][1].done()):
             index, future = self._pending.popleft()
-            self.dataset.id.write_direct_chunk((index,) + self._zeros, future.result())
+            try:
+                chunk = future.result()
+            except COMPRESS_FAILURES as err:
+                raise DatasetError(f"{self.dataset.name}: cannot compress frame {index} "
+                                   f"({err})") from err
+            self.dataset.id.write_direct_chunk((index,) + self._zeros, chunk)
 
 
 class EpisodeWriter:
@@ -219,19 +228,25 @@ class DatasetWriter:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  _tb: TracebackType | None) -> None:
+        """Flush, close and rename; on any failure remove the partial file and raise.
+
+        A failure of the block propagates (an I/O failure as DatasetError). A failure here (the
+        last frames' flush, the close) raises too: the block must not "succeed" without output.
+        """
+        own: BaseException | None = None
         for sink in list(self._sinks) if exc is None else []:
             try:
                 sink.flush()
-            except Exception as err:  # noqa: BLE001 - a frame that cannot be written fails all
-                exc = exc or err
+            except Exception as err:  # a frame that cannot be written fails all
+                own = own or err
         self._sinks.clear()
         try:
             if self.file is not None:
                 self.file.close()
-        except Exception as err:  # noqa: BLE001 - any close failure means the file is unusable
-            exc = exc or err
+        except Exception as err:  # a failed close: the file is unusable
+            own = own or _as_io_failure(err)
         self.file = None
-        if exc is None:
+        if exc is None and own is None:
             try:
                 os.replace(self.partial, self.path)
             except OSError as err:
@@ -240,10 +255,22 @@ class DatasetWriter:
                                    f"({reason(err)})") from err
             return
         self.partial.unlink(missing_ok=True)
-        if isinstance(exc, RobotLoggerError) or not isinstance(exc, H5_FAILURES):
-            return
-        raise DatasetError(f"{self.path}: cannot write dataset ({reason(exc)}); "
-                           "no partial file was left") from exc
+        failure = exc if exc is not None else own
+        if isinstance(failure, H5_FAILURES):
+            raise DatasetError(f"{self.path}: cannot write dataset ({reason(failure)}); "
+                               "no partial file was left") from failure
+        if exc is None and own is not None:
+            raise own          # the block's own exception, if any, propagates unchanged
+
+
+def _as_io_failure(err: Exception) -> Exception:
+    """h5py reports a failed close (metadata flush) with whatever class HDF5's error maps to;
+    closing is I/O, so any such failure is one."""
+    if isinstance(err, (OSError, RobotLoggerError)):
+        return err
+    failure = OSError(str(err))
+    failure.__cause__ = err
+    return failure
 
 
 def _cap_metadata_cache(h5: h5py.File) -> None:

@@ -21,6 +21,7 @@ from robot_logger.cli import main
 from robot_logger.dataset.build.pipeline import build_dataset, find_bags
 from robot_logger.dataset.ops.images import decode_image
 from robot_logger.dataset.read.validate import validate_dataset
+from robot_logger.errors import BagError
 from robot_logger.core.messages import IMAGE, deserialize
 from robot_logger.sim import Cell
 from tests.support.paths import REAL_BAGS
@@ -214,6 +215,34 @@ def test_find_bags_searches_folders_that_are_not_bags(make_bag, tmp_path) -> Non
     outer, _ = make_bag("many/a", duration_s=1.0, cameras=0, lidar=False)
     assert find_bags([tmp_path / "many"]) == [outer, inner]
     assert find_bags([inner]) == [inner]
+
+
+def test_bare_bag_files_in_a_folder_are_found_and_built(make_bag, tmp_path) -> None:
+    """A folder of bag folders plus bare .mcap/.db3 files (as `info` reads them): every one is a
+    bag. The folder is no bag (it has no metadata.yaml): no healthy file is sent to repair."""
+    many = tmp_path / "many"
+    folder, _ = make_bag("many/a", duration_s=1.0, cameras=0, lidar=False)
+    mcap_bag, _ = make_bag("src/m", duration_s=1.0, cameras=0, lidar=False, seed=3)
+    db3_bag, _ = make_bag("src/d", duration_s=1.0, cameras=0, lidar=False, seed=4,
+                          storage="sqlite3")
+    loose = many / "loose.mcap"
+    loose.write_bytes(next(mcap_bag.glob("*.mcap")).read_bytes())
+    (many / "sub").mkdir()
+    bare_db3 = many / "sub" / "loose.db3"
+    bare_db3.write_bytes(next(db3_bag.glob("*.db3")).read_bytes())
+    assert find_bags([many]) == [folder, loose, bare_db3]
+    assert find_bags([loose]) == [loose]
+    summary = build_dataset([many], tmp_path / "all.h5")
+    assert sorted(summary.bags) == sorted(map(str, [folder, loose, bare_db3]))
+    with h5py.File(tmp_path / "all.h5") as h5:
+        sources = {h5["data"][d].attrs["source_bag"] for d in h5["data"]}
+    assert sources == {str(folder), str(loose), str(bare_db3)}
+    killed = tmp_path / "killed" / "rec"          # split files, no metadata.yaml: still one bag
+    killed.mkdir(parents=True)
+    (killed / "rec_000.mcap").write_bytes(loose.read_bytes())
+    assert find_bags([killed.parent]) == [killed] and find_bags([killed]) == [killed]
+    with pytest.raises(BagError, match="robot-logger repair"):
+        build_dataset([killed.parent], tmp_path / "killed.h5")
 
 
 def test_real_turtlebot_bag_builds_by_discovery(tmp_path) -> None:

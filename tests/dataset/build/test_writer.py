@@ -95,3 +95,37 @@ def test_missing_output_folder(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="no such directory"):
         with DatasetWriter(tmp_path / "nowhere" / "out.h5"):
             pass
+
+
+def test_a_failed_final_flush_raises_instead_of_succeeding(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last frames are compressed in the pool and written in __exit__; zlib raising there
+    (Z_MEM_ERROR, -4, when it runs out of memory) must fail the block, not lose the output."""
+    import zlib
+
+    from robot_logger.dataset.build import writer
+
+    def out_of_memory(data: bytes, level: int) -> bytes:
+        raise zlib.error("Error -4 while compressing data: insufficient memory")
+
+    path = tmp_path / "out.h5"
+    with pytest.raises(DatasetError, match=r"obs/cam.*frame 0.*insufficient memory"):
+        with DatasetWriter(path) as out:
+            demo = out.episode("demo_0", {"num_samples": 1})
+            sink = demo.frames("obs/cam", count=1, frame_shape=(6, 8, 3), dtype=np.uint8,
+                               compression="gzip", level=1)
+            monkeypatch.setattr(writer, "deflate", out_of_memory)
+            sink.write(0, np.zeros((6, 8, 3), np.uint8))
+            out.finish(**META)
+    assert not path.exists() and not partial_path(path).exists()
+
+
+def test_programming_errors_surface_as_themselves(tmp_path: Path) -> None:
+    """Only I/O failures are 'cannot write dataset'; a bug (here: an episode created twice, which
+    h5py refuses with ValueError) must show its own type and message, and still clean up."""
+    path = tmp_path / "out.h5"
+    with pytest.raises(ValueError, match="name already exists"):
+        with DatasetWriter(path) as out:
+            out.episode("demo_0", {})
+            out.episode("demo_0", {})
+    assert not path.exists() and not partial_path(path).exists()
