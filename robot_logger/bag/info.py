@@ -106,6 +106,7 @@ def inspect_bag(path: str | Path, *, progress: Callable[[int], None] | None = No
     with open_bag(path) as bag:
         stamps = {t: _Stamps(bag.has_header(info.msgtype)) for t, info in bag.topics.items()}
         event_log: list[tuple[int, events.Event | None]] = []
+        tally = events.EventTally()
         done = 0
         for topic, msgtype, log_ns, raw in bag.messages():
             buf = stamps[topic]
@@ -113,25 +114,28 @@ def inspect_bag(path: str | Path, *, progress: Callable[[int], None] | None = No
             if buf.stamp_ns is not None:
                 buf.stamp_ns.append(header_stamp_ns(raw))
             if topic == messages.EVENTS_TOPIC and msgtype == messages.STRING:
-                event_log.append((log_ns, _event(bag, raw)))
+                event_log.append((log_ns, _event(bag, raw, tally)))
             done += 1
             if progress is not None and done % PROGRESS_EVERY == 0:
                 progress(PROGRESS_EVERY)
         if progress is not None:
             progress(done % PROGRESS_EVERY)
-        return _report(bag, stamps, event_log, done)
+        return _report(bag, stamps, event_log, done, tally)
 
 
-def _event(bag: BagReader, raw: bytes | memoryview) -> events.Event | None:
+def _event(bag: BagReader, raw: bytes | memoryview,
+           tally: events.EventTally) -> events.Event | None:
     try:
-        return events.decode(bag.deserialize(raw, messages.STRING).data)
+        text = bag.deserialize(raw, messages.STRING).data
     except BagError:
-        return None
+        text = bytes(raw[:60]).hex()
+    return tally.decode(text)
 
 
 def _report(bag: BagReader, stamps: dict[str, _Stamps],
-            event_log: list[tuple[int, events.Event | None]], read: int) -> BagInfo:
-    warnings = list(bag.warnings)
+            event_log: list[tuple[int, events.Event | None]], read: int,
+            tally: events.EventTally) -> BagInfo:
+    warnings = list(bag.warnings) + tally.warnings(messages.EVENTS_TOPIC)
     topics = []
     log_first, log_last = [], []
     for topic, info in sorted(bag.topics.items()):

@@ -36,11 +36,14 @@ EXIT_INVALID = 1
               help="Ray cluster to join with --executor ray [default: auto-detect].")
 @click.option("--overwrite", is_flag=True,
               help="Replace OUT.h5 if it exists (one built from the same inputs is kept).")
+@click.option("--strict", is_flag=True,
+              help="Treat warnings (malformed events, unknown outcomes, skipped episodes) as "
+                   "errors; nothing is written.")
 @quiet_option
 @json_option
 def build(inputs: tuple[Path, ...], output: Path, config_path: Path | None,
           rate_hz: float | None, workers: int, executor: str, ray_address: str | None,
-          overwrite: bool, quiet: bool, as_json: bool) -> None:
+          overwrite: bool, strict: bool, quiet: bool, as_json: bool) -> None:
     """Turn bags into one HDF5 training dataset (robomimic-compatible layout).
 
     Every stream is resampled onto one reference clock (header stamps by default), episodes and
@@ -68,7 +71,7 @@ def build(inputs: tuple[Path, ...], output: Path, config_path: Path | None,
     try:
         summary = build_dataset(list(inputs), output, config_path=config_path, rate_hz=rate_hz,
                                 workers=workers, executor=executor, ray_address=ray_address,
-                                overwrite=overwrite,
+                                overwrite=overwrite, strict=strict,
                                 progress=lambda s: bar.update(round(s, 1)), on_plan=on_plan)
     finally:
         bar.close()

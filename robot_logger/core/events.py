@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = [
     "OUTCOMES",
     "Episode",
     "Event",
+    "EventTally",
     "Phase",
     "decode",
     "encode",
@@ -70,20 +71,62 @@ def encode(event: Event) -> str:
 
 
 def decode(text: str) -> Event | None:
-    """JSON text -> Event, or None when the payload is not a well-formed event."""
+    """JSON text -> Event, or None when the payload is not a well-formed event.
+
+    An outcome outside OUTCOMES becomes "unknown"; `EventTally.decode` also counts both cases.
+    """
+    event, _given = _decode(text)
+    return event
+
+
+def _decode(text: str) -> tuple[Event | None, str]:
+    """(Event or None, the outcome as given)."""
     try:
         body = json.loads(text)
     except (json.JSONDecodeError, TypeError):
-        return None
+        return None, ""
     if not isinstance(body, dict) or body.get("type") not in EVENT_TYPES:
-        return None
+        return None, ""
     outcome = str(body.get("outcome", "unknown"))
-    return Event(
+    event = Event(
         type=body["type"],
         task=str(body.get("task", "")),
         name=str(body.get("name", "")),
         outcome=outcome if outcome in OUTCOMES else "unknown",
     )
+    return event, outcome
+
+
+@dataclass
+class EventTally:
+    """Decodes events and counts what would otherwise be dropped or relabelled without a word:
+    malformed payloads (skipped) and unknown outcomes (labelled "unknown"; a typo such as
+    "succeeded" would otherwise give reward 0 silently)."""
+
+    malformed: int = 0
+    first_malformed: str = ""
+    unknown_outcomes: dict[str, int] = field(default_factory=dict)
+
+    def decode(self, text: str) -> Event | None:
+        """`decode`, counting the problems."""
+        event, given = _decode(text)
+        if event is None:
+            self.malformed += 1
+            self.first_malformed = self.first_malformed or str(text)[:60]
+        elif event.type == "episode_end" and given not in OUTCOMES:
+            self.unknown_outcomes[given] = self.unknown_outcomes.get(given, 0) + 1
+        return event
+
+    def warnings(self, topic: str) -> list[str]:
+        """One line per kind of problem, naming the topic; empty when there was none."""
+        out = []
+        if self.malformed:
+            out.append(f"{topic}: {self.malformed} malformed events skipped (not JSON or no "
+                       f"type among {', '.join(EVENT_TYPES)}; first: {self.first_malformed!r})")
+        for given, count in sorted(self.unknown_outcomes.items()):
+            out.append(f"{topic}: {count} episode_end events with outcome {given!r}, not one of "
+                       f"{', '.join(OUTCOMES)}; labelled unknown")
+        return out
 
 
 @dataclass(frozen=True)
@@ -111,10 +154,11 @@ def episodes_from_events(
 ) -> list[Episode]:
     """Episodes described by (log time ns, Event) pairs.
 
-    An episode left open ends at the next `episode_start` or at the bag end, with outcome
-    "unknown"; phase and end events outside an episode are ignored, and so is an event equal to
-    the one before it (a redelivered message). When the events describe no episode at all, the
-    whole bag is one episode with outcome "unknown".
+    An episode left open ends 1 ns before the next `episode_start` (episodes are closed
+    intervals: the frame at the new start belongs to the new episode only) or at the bag end,
+    with outcome "unknown"; phase and end events outside an episode are ignored, and so is an
+    event equal to the one before it (a redelivered message). When the events describe no
+    episode at all, the whole bag is one episode with outcome "unknown".
     """
     episodes: list[Episode] = []
     current: tuple[int, str] | None = None  # (start_ns, task) of the open episode
@@ -126,7 +170,8 @@ def episodes_from_events(
         previous = event
         if event.type == "episode_start":
             if current is not None:
-                episodes.append(_closed(*current, phases, stamp_ns, "unknown"))
+                end_ns = max(stamp_ns - 1, current[0])
+                episodes.append(_closed(*current, phases, end_ns, "unknown"))
             current, phases = (stamp_ns, event.task), []
         elif current is None:
             continue

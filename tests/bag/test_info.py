@@ -127,3 +127,13 @@ def test_progress_callback_counts_every_message(make_bag):
     seen = []
     report = inspect_bag(path, progress=seen.append)
     assert sum(seen) == report.message_count == sum(1 for _ in cell.messages())
+
+
+def test_bad_events_and_unknown_outcomes_are_warnings(tmp_path):
+    texts = ['{"type": "episode_start", "task": "t"}', "not json",
+             '{"type": "episode_end", "outcome": "succeeded"}']
+    report = inspect_bag(write_bag(tmp_path / "bag", text_msgs(messages.EVENTS_TOPIC, texts, MS)))
+    assert report.episodes.bad_events == 1
+    assert [e.outcome for e in report.episodes.episodes] == ["unknown"]
+    assert any("1 malformed events skipped" in w for w in report.warnings)
+    assert any("outcome 'succeeded'" in w for w in report.warnings)

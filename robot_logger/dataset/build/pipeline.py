@@ -40,7 +40,7 @@ from robot_logger.dataset.build.shards import ShardedBuild, dataset_bytes
 from robot_logger.dataset.ops.stats import RunningStats
 from robot_logger.dataset.build.writer import DatasetWriter, json_attr
 from robot_logger.errors import BagError, DatasetError
-from robot_logger.core.events import decode
+from robot_logger.core.events import EventTally
 
 __all__ = ["BuildSummary", "find_bags", "build_dataset"]
 
@@ -144,10 +144,10 @@ def _read_plan(path: Path, config: BuildConfig) -> tuple[BagPlan, list[str]]:
         kinds = resolve_streams(config, topic_types, str(path))
         events_topic = config.episodes.events_topic
         wanted = [t for t in (events_topic, _reference_topic(config)) if t in topic_types]
-        events, ref_stamps = [], []
+        events, ref_stamps, tally = [], [], EventTally()
         for topic, msgtype, log_ns, raw in bag.messages(wanted):
             if topic == events_topic and config.episodes.labels_file is None:
-                event = decode(str(bag.deserialize(raw, msgtype).data))
+                event = tally.decode(str(bag.deserialize(raw, msgtype).data))
                 if event is not None:
                     events.append((log_ns, event))
             if topic == _reference_topic(config):
@@ -157,7 +157,7 @@ def _read_plan(path: Path, config: BuildConfig) -> tuple[BagPlan, list[str]]:
             episodes = load_labels_file(config.episodes.labels_file, bag.start_ns)
         else:
             episodes = episodes_from_events(events, bag.start_ns, bag.end_ns)
-        warnings = [f"{path}: {w}" for w in bag.warnings]
+        warnings = [f"{path}: {w}" for w in bag.warnings + tally.warnings(str(events_topic))]
     stamps = np.asarray(ref_stamps, np.int64)
     stamps = stamps[clean_order(stamps)]
     plans = []
@@ -277,7 +277,7 @@ def _demo_attrs(plan: EpisodePlan) -> dict[str, Any]:
 def build_dataset(inputs: Sequence[str | Path], output: str | Path, *,
                   config_path: str | Path | None = None, rate_hz: float | None = None,
                   workers: int = 1, executor: str = "local", ray_address: str | None = None,
-                  overwrite: bool = False,
+                  overwrite: bool = False, strict: bool = False,
                   progress: Progress | None = None, on_plan: Callable[[float], None] | None = None
                   ) -> BuildSummary:
     """Build `output` from bags (see the module docstring); returns the summary.
@@ -285,7 +285,8 @@ def build_dataset(inputs: Sequence[str | Path], output: str | Path, *,
     `executor` local|ray runs the tasks on `workers` processes (Ray: `ray_address`, else a
     running cluster, else a local instance). `on_plan(total_bag_seconds)` is called once
     planning is done; `progress(seconds)` as tasks finish. An unchanged rerun does no work.
-    Raises BagError/ConfigError/DatasetError; never leaves a half file.
+    `strict`: any warning (skipped events, episodes, ...) is a DatasetError before anything is
+    written. Raises BagError/ConfigError/DatasetError; never leaves a half file.
     """
     started = time.perf_counter()
     spec = ExecutorSpec(executor, workers, ray_address)
@@ -294,6 +295,9 @@ def build_dataset(inputs: Sequence[str | Path], output: str | Path, *,
     if rate_hz is not None:
         config = config.with_rate(rate_hz)
     plans, phase_names, warnings = plan_build(bags, config)
+    if strict and warnings:
+        more = f"; {len(warnings) - 1} more warnings" if len(warnings) > 1 else ""
+        raise DatasetError(f"{warnings[0]} (--strict{more})")
     bag_seconds = sum((e.episode.end_ns - e.episode.start_ns) / 1e9
                       for p in plans for e in p.episodes)
     if on_plan:

@@ -11,12 +11,12 @@ import h5py
 import numpy as np
 import pytest
 import yaml
-from tests.support.bag_factory import START_NS, Msg, write_bag
+from tests.support.bag_factory import START_NS, Msg, joint_msgs, text_msgs, write_bag
 from click.testing import CliRunner
 from tests.support.dataset_compare import assert_same_dataset
 from PIL import Image as PILImage
 
-from robot_logger.core import messages
+from robot_logger.core import events, messages
 from robot_logger.cli import main
 from robot_logger.dataset.build.pipeline import build_dataset, find_bags
 from robot_logger.dataset.ops.images import decode_image
@@ -243,6 +243,27 @@ def test_bare_bag_files_in_a_folder_are_found_and_built(make_bag, tmp_path) -> N
     assert find_bags([killed.parent]) == [killed] and find_bags([killed]) == [killed]
     with pytest.raises(BagError, match="robot-logger repair"):
         build_dataset([killed.parent], tmp_path / "killed.h5")
+
+
+def test_malformed_events_and_unknown_outcomes_are_reported_and_strict_fails(tmp_path) -> None:
+    texts = [events.episode_start("a"), "{not json", '{"type": "episode_end", "outcome": '
+             '"succeeded"}', events.episode_start("b"), events.episode_end("success")]
+    bag = write_bag(tmp_path / "bag", joint_msgs(ARM, 60, 50 * MS)
+                    + text_msgs(messages.EVENTS_TOPIC, texts, 500 * MS, START_NS + 100 * MS))
+    done = CliRunner().invoke(main, ["build", str(bag), "-o", str(tmp_path / "out.h5"),
+                                     "--rate", "10"])
+    assert done.exit_code == 0, done.output
+    assert "1 malformed events skipped" in done.output and "'{not json'" in done.output
+    assert "outcome 'succeeded'" in done.output and "labelled unknown" in done.output
+    with h5py.File(tmp_path / "out.h5") as h5:
+        assert [h5[f"data/demo_{i}"].attrs["outcome"] for i in range(2)] == ["unknown",
+                                                                            "success"]
+    strict = CliRunner().invoke(main, ["build", str(bag), "-o", str(tmp_path / "strict.h5"),
+                                       "--rate", "10", "--strict"])
+    assert strict.exit_code == 2 and "Traceback" not in strict.output
+    assert strict.output.startswith("error: ") and "malformed" in strict.output
+    assert "--strict; 1 more warnings" in strict.output
+    assert not list(tmp_path.glob("strict.h5*"))
 
 
 def test_real_turtlebot_bag_builds_by_discovery(tmp_path) -> None:

@@ -3,7 +3,15 @@
 import numpy as np
 import pytest
 
-from robot_logger.core.events import Episode, Event, Phase, decode, episodes_from_events
+from robot_logger.core import events as events_json
+from robot_logger.core.events import (
+    Episode,
+    Event,
+    EventTally,
+    Phase,
+    decode,
+    episodes_from_events,
+)
 from robot_logger.core.messages import EVENTS_TOPIC, deserialize
 from robot_logger.dataset.build.labels_file import load_labels_file
 from robot_logger.dataset.ops.labels import phase_labels, rewards_dones
@@ -55,7 +63,7 @@ def test_events_make_episodes_with_phases():
 def test_start_without_end_ends_at_next_start_or_bag_end():
     events = [(at(1), start("a")), (at(3), phase("p")), (at(4), start("b")), (at(6), phase("q"))]
     assert episodes_from_events(events, BAG_START, BAG_END) == [
-        Episode(at(1), at(4), "a", "unknown", (Phase("p", at(3), at(4)),)),
+        Episode(at(1), at(4) - 1, "a", "unknown", (Phase("p", at(3), at(4) - 1),)),
         Episode(at(4), BAG_END, "b", "unknown", (Phase("q", at(6), BAG_END),)),
     ]
 
@@ -320,3 +328,33 @@ def test_simulated_cell_events_match_its_plan(faults):
         ]
         want = [plan.start_ns, plan.end_ns, *(t for _, s, e in plan.phases for t in (s, e))]
         np.testing.assert_allclose(got, want, rtol=0, atol=tolerance_ns)
+
+
+def test_an_unclosed_episode_and_the_next_share_no_frame():
+    """Episodes are closed intervals: an episode left open ends 1 ns before the next starts, so
+    the frame at the new start belongs to the new episode only (it was in both)."""
+    from robot_logger.dataset.ops.align import reference_times
+
+    events = [(at(1), start("a")), (at(4), start("b")), (at(6), end("success"))]
+    first, second = episodes_from_events(events, BAG_START, BAG_END)
+    frames_a = set(reference_times(first.start_ns, first.end_ns, 10).tolist())
+    frames_b = set(reference_times(second.start_ns, second.end_ns, 10).tolist())
+    assert frames_a.isdisjoint(frames_b)
+    assert len(frames_a) == 30 and len(frames_b) == 21 and first.end_ns == at(4) - 1
+
+
+def test_malformed_events_and_unknown_outcomes_are_counted():
+    texts = [events_json.episode_start("t"), "{not json", '{"type": "episode_end", '
+             '"outcome": "succeeded"}', '{"type": "phse", "name": "x"}', "[1, 2]",
+             events_json.episode_end("success")]
+    tally = EventTally()
+    decoded = [tally.decode(text) for text in texts]
+    assert [e.type if e else None for e in decoded] == [
+        "episode_start", None, "episode_end", None, None, "episode_end"]
+    assert decoded[2].outcome == "unknown"        # labelled unknown, but counted
+    assert tally.malformed == 3 and tally.unknown_outcomes == {"succeeded": 1}
+    warnings = tally.warnings("/robot_logger/events")
+    assert len(warnings) == 2
+    assert "3 malformed events" in warnings[0] and "'{not json'" in warnings[0]
+    assert "'succeeded'" in warnings[1] and "success, failure, aborted, unknown" in warnings[1]
+    assert EventTally().warnings("/e") == []
