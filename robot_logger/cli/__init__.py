@@ -14,7 +14,7 @@ from robot_logger.cli.common import RobotLoggerGroup
 
 __all__ = ["main"]
 
-COMMAND_MODULES = ("sim", "bag", "record", "build", "explore")
+COMMAND_MODULES = ("sim", "bag", "record", "build", "export", "explore")
 
 
 @click.group(cls=RobotLoggerGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -9,7 +9,7 @@ from robot_logger.dataset.export.lerobot import (
     VideoFile,
     export_lerobot,
 )
-from robot_logger.dataset.export.video import VideoOptions
+from robot_logger.dataset.export.video import CODEC_DEFAULTS, VideoOptions
 
 __all__ = ["export_lerobot", "ExportSummary", "VideoOptions", "Placement", "Kind", "VideoFile",
-           "Progress", "CODEBASE_VERSION"]
+           "Progress", "CODEBASE_VERSION", "CODEC_DEFAULTS"]

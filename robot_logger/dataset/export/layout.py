@@ -202,6 +202,12 @@ def _plan_columns(layout: Layout, handle: h5py.File, demo: h5py.Group, lowdim: l
         layout.columns.append(Column("observation.state",
                                      tuple(f"{schema.OBS}/{s}" for s in lowdim), "float32",
                                      sum(widths.values()), state_names))
+        start = 0
+        for stream in lowdim:
+            layout.placements.append(Placement(f"{schema.OBS}/{stream}", "observation.state",
+                                               Kind.FEATURE,
+                                               f"[{start}:{start + widths[stream]}]"))
+            start += widths[stream]
     action_names = (["action." + _text(n) for n in handle["meta/action_names"][()]]
                     if "meta/action_names" in handle else None)
     add("action", (schema.ACTIONS,), "float32", action_names)
