@@ -117,7 +117,7 @@ def job_naive(bag: str, out: str, config_path: str) -> dict[str, Any]:
                 if event:
                     found.append((log_ns, event))
                 continue
-            stamps[conn.topic].append(messages.header_stamp_ns(msg))
+            stamps[conn.topic].append(messages.stamp_to_ns(msg.header.stamp))
             if conn.msgtype == messages.JOINT_STATE:
                 values[conn.topic].append([list(msg.position), list(msg.velocity)])
             elif conn.msgtype == messages.IMAGE:

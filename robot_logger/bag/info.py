@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from robot_logger.bag.reader import BagReader, Storage, header_stamp_ns, open_bag
+from robot_logger.bag.reader import BagReader, Storage, open_bag
 from robot_logger.bag.streamstats import StreamStats, stream_stats
 from robot_logger.core import events, messages
 from robot_logger.core.events import Episode, episodes_from_events
@@ -112,7 +112,7 @@ def inspect_bag(path: str | Path, *, progress: Callable[[int], None] | None = No
             buf = stamps[topic]
             buf.log_ns.append(log_ns)
             if buf.stamp_ns is not None:
-                buf.stamp_ns.append(header_stamp_ns(raw))
+                buf.stamp_ns.append(messages.header_stamp_ns(raw))
             if topic == messages.EVENTS_TOPIC and msgtype == messages.STRING:
                 event_log.append((log_ns, _event(bag, raw, tally)))
             done += 1

@@ -9,7 +9,7 @@ in `BagReader.warnings`. A bag left behind by a killed recorder gets a hint to r
 
     with open_bag("demo_bag") as bag:
         for topic, msgtype, log_ns, raw in bag.messages(["/cell/arm1/joint_states"]):
-            stamp_ns = header_stamp_ns(raw)
+            stamp_ns = messages.header_stamp_ns(raw)
 """
 
 from __future__ import annotations
@@ -49,7 +49,6 @@ __all__ = [
     "TopicInfo",
     "BagReader",
     "open_bag",
-    "header_stamp_ns",
     "repair_hint",
     "storage_files",
 ]
@@ -57,10 +56,6 @@ __all__ = [
 Storage = Literal["mcap", "sqlite3"]  # rosbag2 storage ids, as metadata.yaml names them
 STORAGES: tuple[Storage, ...] = get_args(Storage)
 STORAGE_SUFFIXES: dict[str, Storage] = {".mcap": "mcap", ".db3": "sqlite3"}
-HEADER_TYPE = "std_msgs/msg/Header"
-_STAMP_LE = struct.Struct("<iI")
-_STAMP_BE = struct.Struct(">iI")
-STAMP_END = 12                  # encapsulation header (4) + sec (4) + nanosec (4)
 IDL_SEPARATOR = "=" * 80 + "\n"
 
 # What rosbags and its storage libraries raise on damaged input: each becomes a BagError.
@@ -85,21 +80,6 @@ def storage_files(folder: Path) -> list[Path]:
     """The .mcap/.db3 storage files in a bag folder, in name order (split bags sort naturally)."""
     found = [p for p in folder.iterdir() if p.suffix in STORAGE_SUFFIXES]
     return sorted(found, key=lambda p: (len(p.name), p.name))
-
-
-def header_stamp_ns(raw: bytes | memoryview) -> int:
-    """`header.stamp` (ns) straight from the CDR bytes of a message whose first field is a Header.
-
-    Bytes 0-3 are the CDR encapsulation header (byte 1 says the byte order); the Header's
-    `stamp.sec` (int32) and `stamp.nanosec` (uint32) follow at offsets 4 and 8. Returns 0
-    (like an unset stamp) when the bytes are too short to hold one.
-    """
-    if len(raw) < STAMP_END:
-        return 0
-    sec: int
-    nanosec: int
-    sec, nanosec = (_STAMP_BE if raw[1] == 0 else _STAMP_LE).unpack_from(raw, 4)
-    return sec * 1_000_000_000 + nanosec
 
 
 class BagReader:
@@ -136,11 +116,7 @@ class BagReader:
 
     def has_header(self, msgtype: str) -> bool:
         """True when the type's first field is a std_msgs/Header, so `header_stamp_ns` applies."""
-        fielddef = self.typestore.fielddefs.get(msgtype)
-        if fielddef is None:
-            return False
-        fields = fielddef[1]
-        return bool(fields) and fields[0][1][0].name == "NAME" and fields[0][1][1] == HEADER_TYPE
+        return messages.has_header(msgtype, self.typestore)
 
     def messages(self, topics: Iterable[str] | None = None, *, start_ns: int | None = None,
                  stop_ns: int | None = None

@@ -6,6 +6,7 @@ version or typestore touches this file only.
 
 from __future__ import annotations
 
+import struct
 from functools import lru_cache
 from typing import Any
 
@@ -32,6 +33,7 @@ __all__ = [
     "typestore",
     "serialize",
     "deserialize",
+    "has_header",
     "header",
     "header_stamp_ns",
     "stamp_to_ns",
@@ -57,6 +59,7 @@ JOINT_TRAJECTORY = "trajectory_msgs/msg/JointTrajectory"
 WRENCH_STAMPED = "geometry_msgs/msg/WrenchStamped"
 CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
 TF_MESSAGE = "tf2_msgs/msg/TFMessage"
+HEADER = "std_msgs/msg/Header"
 
 EVENTS_TOPIC = "/robot_logger/events"
 STATUS_TOPIC = "/robot_logger/status"
@@ -89,10 +92,37 @@ def stamp_to_ns(stamp: Any) -> int:
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
-def header_stamp_ns(msg: Any) -> int:
-    """`header.stamp` of a message in ns, or 0 when the message has no header."""
-    hdr = getattr(msg, "header", None)
-    return stamp_to_ns(hdr.stamp) if hdr is not None else 0
+_STAMP_LE = struct.Struct("<iI")
+_STAMP_BE = struct.Struct(">iI")
+STAMP_END = 12  # encapsulation header (4) + sec (4) + nanosec (4)
+
+
+def header_stamp_ns(raw: bytes | memoryview) -> int:
+    """`header.stamp` (ns) straight from the CDR bytes of a message whose first field is a Header.
+
+    Bytes 0-3 are the CDR encapsulation header (byte 1 says the byte order); the Header's
+    `stamp.sec` (int32) and `stamp.nanosec` (uint32) follow at offsets 4 and 8. Returns 0
+    (like an unset stamp) when the bytes are too short to hold one. No deserialization: the
+    recorder calls this for every message it receives, `info` for every message of a bag.
+    """
+    if len(raw) < STAMP_END:
+        return 0
+    sec: int
+    nanosec: int
+    sec, nanosec = (_STAMP_BE if raw[1] == 0 else _STAMP_LE).unpack_from(raw, 4)
+    return sec * 1_000_000_000 + nanosec
+
+
+def has_header(msgtype: str, store: Typestore | None = None) -> bool:
+    """True when the type's first field is a std_msgs/Header, so `header_stamp_ns` applies.
+
+    `store`: where the type is defined (a bag's own typestore); default ROS 2 Humble's.
+    """
+    fielddef = (store or typestore()).fielddefs.get(msgtype)
+    if fielddef is None:
+        return False
+    fields = fielddef[1]
+    return bool(fields) and fields[0][1][0].name == "NAME" and fields[0][1][1] == HEADER
 
 
 def header(stamp_ns: int, frame_id: str) -> Any:

@@ -15,11 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from robot_logger.bag.reader import header_stamp_ns
 from robot_logger.core.messages import (
     EVENTS_TOPIC,
     STATUS_TOPIC,
     STRING,
+    has_header,
+    header_stamp_ns,
     serialize,
     string,
     typestore,
@@ -211,8 +212,7 @@ class Recorder:
             self._subscribe(topic, msgtype)
 
     def _subscribe(self, topic: str, msgtype: str) -> None:
-        fields = typestore().fielddefs[msgtype][1]
-        self._has_header[topic] = bool(fields) and fields[0][1] == (2, "std_msgs/msg/Header")
+        self._has_header[topic] = has_header(msgtype)
         self.sink.add_topic(topic, msgtype)
         self.monitor.add_topic(topic)
         self.transport.subscribe(topic, msgtype, self.options.qos_for(topic))

@@ -8,10 +8,11 @@ summary or footer; for sqlite3 the committed messages stay and the metadata tabl
 from __future__ import annotations
 
 import sqlite3
-import struct
 from collections.abc import Callable
 from pathlib import Path
 
+from mcap.opcode import Opcode
+from mcap.writer import MCAP0_MAGIC
 from rosbags.interfaces import (
     Qos,
     QosDurability,
@@ -23,6 +24,7 @@ from rosbags.interfaces import (
 from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
 
 from robot_logger.bag.reader import STORAGES, Storage
+from robot_logger.bag.repair.mcap import RECORD_HEAD
 from robot_logger.core.messages import TF_STATIC_TOPIC, typestore
 from robot_logger.errors import BagError, ConfigError
 from robot_logger.sim.cell import Cell
@@ -31,8 +33,6 @@ from robot_logger.transport.qos import QosProfile, default_profile
 __all__ = ["write_bag"]
 
 PROGRESS_STEP_NS = 100_000_000
-MCAP_CHUNK_OPCODE = 0x06
-MCAP_MAGIC_SIZE = 8
 
 
 def write_bag(path: str | Path, cell: Cell, *, storage: Storage = "mcap",
@@ -108,15 +108,15 @@ def _cut_last_chunk(mcap_path: Path) -> None:
     """Cut an mcap file (without summary) in the middle of its last chunk record."""
     last_chunk = None
     with mcap_path.open("rb") as bio:
-        offset = MCAP_MAGIC_SIZE
+        offset = len(MCAP0_MAGIC)
         bio.seek(offset)
-        while header := bio.read(9):
-            if len(header) < 9:
+        while header := bio.read(RECORD_HEAD.size):
+            if len(header) < RECORD_HEAD.size:
                 break
-            opcode, length = struct.unpack("<BQ", header)
-            if opcode == MCAP_CHUNK_OPCODE:
-                last_chunk = (offset, 9 + length)
-            offset += 9 + length
+            opcode, length = RECORD_HEAD.unpack(header)
+            if opcode == Opcode.CHUNK:
+                last_chunk = (offset, RECORD_HEAD.size + length)
+            offset += RECORD_HEAD.size + length
             bio.seek(offset)
     if last_chunk is not None:
         with mcap_path.open("r+b") as bio:

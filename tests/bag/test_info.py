@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from robot_logger.bag.info import inspect_bag
-from robot_logger.bag.reader import header_stamp_ns
 from robot_logger.core import messages
+from robot_logger.core.messages import header_stamp_ns
 from robot_logger.errors import BagError
 from tests.support.bag_factory import START_NS, event_msgs, joint_msgs, text_msgs, write_bag
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import struct
-
 import numpy as np
 import pytest
 import yaml
 
-from robot_logger.bag.reader import header_stamp_ns, open_bag
+from robot_logger.bag.reader import open_bag
 from robot_logger.core import messages
+from robot_logger.core.messages import header_stamp_ns
 from robot_logger.errors import BagError
 from tests.support.bag_factory import (
     START_NS,
@@ -88,13 +87,6 @@ def test_deserialize_and_header_stamp_agree(small_bag):
             assert header_stamp_ns(raw) == messages.stamp_to_ns(msg.header.stamp)
             assert log_ns - header_stamp_ns(raw) == 1_000_000
             assert msg.position[0] == (header_stamp_ns(raw) - START_NS) // PERIOD_NS
-
-
-def test_header_stamp_big_endian():
-    raw = bytes([0, 0, 0, 0]) + struct.pack(">iI", 12, 345) + b"\0" * 8
-    assert header_stamp_ns(raw) == 12_000_000_345
-    raw_le = bytes([0, 1, 0, 0]) + struct.pack("<iI", -1, 999_999_999)
-    assert header_stamp_ns(raw_le) == -1
 
 
 def test_bare_storage_file_opens(small_bag):
@@ -238,7 +230,3 @@ def test_flipped_bytes_never_escape_as_another_exception(tmp_path, storage):
     # Every damaged copy ended as a read or a one-line BagError (anything else fails the test),
     # and some of the damage was detected.
     assert ("error", None) in outcomes
-
-
-def test_header_stamp_of_bytes_too_short_is_zero():
-    assert header_stamp_ns(b"\0\1\0\0\5\0\0") == 0

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from mcap.exceptions import McapError
 from mcap.records import Message
 from mcap.stream_reader import StreamReader
+from mcap.writer import MCAP0_MAGIC
 from rosbags.highlevel import AnyReader
 
 from robot_logger.cli import main
@@ -308,7 +309,7 @@ def test_truncated_mcap_looks_like_a_killed_recorder(make_bag):
     kill_ns = cell.spec.start_ns + int(0.6 * cell.spec.duration_ns)
     assert [f.name for f in path.iterdir()] == ["bag.mcap"]
     data = (path / "bag.mcap").read_bytes()
-    assert data.startswith(b"\x89MCAP0\r\n") and not data.endswith(b"\x89MCAP0\r\n")
+    assert data.startswith(MCAP0_MAGIC) and not data.endswith(MCAP0_MAGIC)
     log_times = []
     with (path / "bag.mcap").open("rb") as f, pytest.raises(McapError):
         for record in StreamReader(f).records:

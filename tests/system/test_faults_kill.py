@@ -34,9 +34,9 @@ import h5py
 import pytest
 from click.testing import CliRunner
 
-from robot_logger.bag.reader import header_stamp_ns, open_bag
+from robot_logger.bag.reader import open_bag
 from robot_logger.cli import main
-from robot_logger.core.messages import EVENTS_TOPIC
+from robot_logger.core.messages import EVENTS_TOPIC, header_stamp_ns
 from robot_logger.record.bagsink import LOSS_BOUND_S
 from robot_logger.sim import Cell, CellSpec, write_bag
 from tests.support.bagfiles import committed_rows

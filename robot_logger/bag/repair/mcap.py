@@ -16,16 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import zstandard
-from mcap.writer import CompressionType, Writer
+from mcap.opcode import Opcode
+from mcap.writer import MCAP0_MAGIC, CompressionType, Writer
 
 from robot_logger.bag.repair.recovery import FileRecovery, RecoveredTopic
 
-__all__ = ["recover_mcap"]
+__all__ = ["RECORD_HEAD", "recover_mcap"]
 
-MAGIC = b"\x89MCAP0\r\n"
-OP_FOOTER, OP_SCHEMA, OP_CHANNEL, OP_MESSAGE, OP_CHUNK = 0x02, 0x03, 0x04, 0x05, 0x06
-OP_DATA_END = 0x0F
-RECORD_HEAD = struct.Struct("<BQ")
+RECORD_HEAD = struct.Struct("<BQ")  # every MCAP record: opcode (u8), body length (u64)
 CHUNK_HEAD = struct.Struct("<QQQI")
 MESSAGE_HEAD = struct.Struct("<HIQQ")
 COMPRESSIONS = {"": CompressionType.NONE, "zstd": CompressionType.ZSTD, "lz4": CompressionType.LZ4}
@@ -42,25 +40,25 @@ class _Reader:
     def records(self) -> Iterator[tuple[int, bytes]]:
         size = self.path.stat().st_size
         with self.path.open("rb") as f:
-            if f.read(len(MAGIC)) != MAGIC:
+            if f.read(len(MCAP0_MAGIC)) != MCAP0_MAGIC:
                 raise ValueError("not an MCAP file (bad magic)")
-            pos = len(MAGIC)
+            pos = len(MCAP0_MAGIC)
             while pos < size:
                 head = f.read(RECORD_HEAD.size)
                 if len(head) < RECORD_HEAD.size:
                     break
                 op, length = RECORD_HEAD.unpack(head)
-                if op == OP_CHUNK and pos + RECORD_HEAD.size + length > size:
+                if op == Opcode.CHUNK and pos + RECORD_HEAD.size + length > size:
                     yield from self._chunk(f.read(size - pos - RECORD_HEAD.size), partial=True)
                     break
                 if pos + RECORD_HEAD.size + length > size:
                     break
-                if op in (OP_FOOTER, OP_DATA_END):
+                if op in (Opcode.FOOTER, Opcode.DATA_END):
                     pos = size
                     break
                 body = f.read(length)
                 pos += RECORD_HEAD.size + length
-                if op == OP_CHUNK:
+                if op == Opcode.CHUNK:
                     yield from self._chunk(body, partial=False)
                 else:
                     yield op, body
@@ -147,15 +145,15 @@ def recover_mcap(src: Path, dst: Path) -> FileRecovery:
                                                                 CompressionType.ZSTD))
                 writer.start(profile="ros2", library="robot_logger repair")
             try:
-                if op == OP_SCHEMA:
+                if op == Opcode.SCHEMA:
                     (schema_id,) = struct.unpack_from("<H", body, 0)
                     name, at = _string(body, 2)
                     encoding, at = _string(body, at)
                     (n,) = struct.unpack_from("<I", body, at)
                     schemas[schema_id] = (name, encoding, body[at + 4:at + 4 + n])
-                elif op == OP_CHANNEL:
+                elif op == Opcode.CHANNEL:
                     _add_channel(writer, body, schemas, ids, out)
-                elif op == OP_MESSAGE:
+                elif op == Opcode.MESSAGE:
                     channel_id, sequence, log_ns, publish_ns = MESSAGE_HEAD.unpack_from(body, 0)
                     if ("channel", channel_id) not in ids:
                         out.damaged += 1

@@ -14,7 +14,6 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-from robot_logger.bag.reader import header_stamp_ns
 from robot_logger.dataset import schema
 from robot_logger.dataset.ops import labels
 from robot_logger.core.events import Episode
@@ -27,7 +26,7 @@ from robot_logger.dataset.ops.pointcloud import downsample, points_from_lasersca
     points_from_pointcloud2
 from robot_logger.dataset.build.writer import EpisodeWriter, FrameSink, json_attr
 from robot_logger.errors import BagError, DatasetError
-from robot_logger.core.messages import LASER_SCAN
+from robot_logger.core.messages import LASER_SCAN, header_stamp_ns, stamp_to_ns
 
 __all__ = ["EpisodePlan", "EpisodeResult", "TaskContext", "EpisodeBuilder", "STATS_VALUES"]
 
@@ -323,7 +322,7 @@ class EpisodeBuilder:
         """The slow path: messages whose names or layout vary, one deserialize each."""
         msgtype = self.ctx.topic_types[topic]
         msgs = [self.ctx.deserialize(raw, msgtype) for raw in raws]
-        stamps = [m.header.stamp.sec * 1_000_000_000 + m.header.stamp.nanosec for m in msgs]
+        stamps = [stamp_to_ns(m.header.stamp) for m in msgs]
         return _Messages(msgs, np.array(stamps, np.int64))
 
 

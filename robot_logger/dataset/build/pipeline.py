@@ -26,7 +26,8 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from robot_logger import __version__
-from robot_logger.bag.reader import STORAGE_SUFFIXES, header_stamp_ns, open_bag, storage_files
+from robot_logger.bag.reader import STORAGE_SUFFIXES, open_bag, storage_files
+from robot_logger.core.messages import header_stamp_ns
 from robot_logger.dataset import schema
 from robot_logger.core.events import episodes_from_events
 from robot_logger.dataset.build.labels_file import load_labels_file

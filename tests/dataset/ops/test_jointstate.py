@@ -23,7 +23,7 @@ def test_uniform_messages_match_deserialize() -> None:
     assert batch is not None and batch.names == NAMES
     for i, data in enumerate(raws):
         msg = messages.deserialize(data, messages.JOINT_STATE)
-        assert batch.stamps_ns[i] == messages.header_stamp_ns(msg)
+        assert batch.stamps_ns[i] == messages.stamp_to_ns(msg.header.stamp)
         for field in ("position", "velocity", "effort"):
             np.testing.assert_array_equal(batch.fields[field][i], getattr(msg, field))
 
