@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -12,6 +14,8 @@ from robot_logger.errors import ConfigError
 from robot_logger.sim import write_bag
 from robot_logger.sim.cell import cell_from_options
 from robot_logger.sim.faults import __doc__ as FAULTS_DOC
+
+F = TypeVar("F", bound=Callable[..., Any])  # a command function, before or after @click.command
 
 __all__ = ["COMMANDS", "sim", "cell_options"]
 
@@ -23,7 +27,7 @@ def _image_size(_ctx: click.Context, _param: click.Parameter, value: str) -> tup
     return int(width), int(height)
 
 
-def cell_options(command: click.Command) -> click.Command:
+def cell_options(command: F) -> F:
     """The options that describe a simulated cell (shared with `sim --publish`)."""
     options = [
         click.option("--duration", "duration_s", type=float, default=60.0, show_default=True,

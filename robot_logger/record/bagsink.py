@@ -26,6 +26,7 @@ from pathlib import Path
 from rosbags.interfaces import Connection
 from rosbags.rosbag2 import Writer, WriterError
 from rosbags.rosbag2.enums import CompressionFormat, CompressionMode, StoragePlugin
+from rosbags.rosbag2.storage_sqlite3 import Sqlite3Writer
 
 from robot_logger.bag.mcap_writer import SendTimeMcapWriter, SendTimeWriter
 from robot_logger.bag.reader import STORAGES, Storage
@@ -289,7 +290,7 @@ class _OpenBag:
 
     def should_split(self, recv_ns: int) -> bool:
         opts = self._options
-        return bool(self._first_ns) and (
+        return bool(self._first_ns) and bool(
             (opts.split_size_bytes and self._nbytes >= opts.split_size_bytes)
             or (opts.split_duration_ns and recv_ns - self._first_ns >= opts.split_duration_ns)
         )
@@ -298,7 +299,7 @@ class _OpenBag:
         storage = self._writer.storage
         if isinstance(storage, SendTimeMcapWriter):
             storage.flush_chunk()
-        elif storage is not None:
+        elif isinstance(storage, Sqlite3Writer):
             storage.conn.commit()
 
     def close(self, custom_data: dict[str, str]) -> None:

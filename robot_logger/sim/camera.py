@@ -124,7 +124,8 @@ def _pixel_rays(camera: Camera) -> np.ndarray:
     cam = np.stack([(u + 0.5 - camera.width / 2) / camera.focal,
                     (v + 0.5 - camera.height / 2) / camera.focal, np.ones_like(u)], axis=-1)
     dirs = cam.reshape(-1, 3) @ camera.rotation
-    return dirs / np.linalg.norm(dirs, axis=1, keepdims=True)
+    unit: np.ndarray = dirs / np.linalg.norm(dirs, axis=1, keepdims=True)
+    return unit
 
 
 def _background(camera: Camera, dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import fnmatch
 import math
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import numpy as np
 
@@ -56,7 +57,9 @@ class TopicFaults:
 class Faults:
     """Parsed `--faults`: (topic glob, settings) rules in order, and the whole-bag truncation."""
 
-    rules: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] = ()
+    # (glob, ((TopicFaults field, value), ...)); values are floats or outage tuples, checked
+    # against the field by parse_faults
+    rules: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
     truncate: float | None = None
 
     def for_topic(self, topic: str) -> TopicFaults:
@@ -81,7 +84,7 @@ PROBABILITY_KEYS = ("drop", "dup", "reorder")
 
 def parse_faults(text: str) -> Faults:
     """Parse the `--faults` syntax (see the module docstring); ConfigError names the bad part."""
-    rules: list[tuple[str, tuple[tuple[str, object], ...]]] = []
+    rules: list[tuple[str, tuple[tuple[str, Any], ...]]] = []
     truncate = None
     for item in filter(None, (part.strip() for part in (text or "").split(";"))):
         pattern, _, body = item.rpartition(":")

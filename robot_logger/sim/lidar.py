@@ -66,4 +66,5 @@ class Lidar:
                 + np.sin(self.around)[..., None] * other[:, :, None])
         pts = (start[:, :, None] + self.along[..., None] * axis[:, :, None]
                + LINK_RADII[:, None, None] * ring)
-        return pts.reshape(-1, 3)
+        points: np.ndarray = pts.reshape(-1, 3)
+        return points

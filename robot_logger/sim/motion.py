@@ -14,7 +14,8 @@ from robot_logger.sim.spec import CellSpec, EpisodeTruth
 __all__ = ["ArmPlan", "plan_episodes", "plan_arm"]
 
 # task kind -> (phase names, relative phase lengths); failures end after the first two phases.
-TASKS = {
+# task -> (phase names, relative phase lengths)
+TASKS: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {
     "pick and place": (("approach", "grasp", "transport", "place", "retreat"),
                        (1.2, 0.6, 1.6, 0.6, 1.0)),
     "weld": (("approach", "tack", "weld", "inspect", "retreat"), (1.0, 0.5, 2.5, 0.8, 1.0)),

@@ -101,14 +101,14 @@ def from_dds_qos(qos: Qos) -> QosProfile:
 
 
 class _Subscription:
-    def __init__(self, topic: str, msgtype: str, qos: QosProfile, reader: DataReader) -> None:
+    def __init__(self, topic: str, msgtype: str, qos: QosProfile, reader: DataReader[Any]) -> None:
         self.topic, self.msgtype, self.qos, self.reader = topic, msgtype, qos, reader
 
 
 class DdsPublisher(RawPublisher):
     """A DataWriter sending raw CDR bytes."""
 
-    def __init__(self, topic: str, writer: DataWriter) -> None:
+    def __init__(self, topic: str, writer: DataWriter[Any]) -> None:
         self.topic = topic
         self._writer = writer
 
@@ -116,7 +116,9 @@ class DdsPublisher(RawPublisher):
         dds_raw.write(self._writer, cdr, send_ns)
 
     def subscriber_count(self) -> int:
-        return int(self._writer.get_publication_matched_status().current_count)
+        # cyclonedds 11.0.1 leaves the get_*_status methods unannotated
+        status = self._writer.get_publication_matched_status()  # type: ignore[no-untyped-call]
+        return int(status.current_count)
 
     def wait_for_acks(self, timeout_s: float) -> bool:
         try:
@@ -135,27 +137,37 @@ class DdsTransport(Transport):
     def __init__(self, domain: int) -> None:
         self.domain_id = domain
         try:
-            self._participant = DomainParticipant(domain)
+            participant = DomainParticipant(domain)
         except DDSException as err:
             raise TransportError(
                 f"cannot join DDS domain {domain} (check CYCLONEDDS_URI): {err}"
             ) from err
-        self._own_key = self._participant.guid
-        self._pubs_reader = BuiltinDataReader(self._participant, BuiltinTopicDcpsPublication)
+        # None once closed: cyclonedds deletes an entity when its last reference goes
+        self._participant: DomainParticipant | None = participant
+        self._own_key = participant.guid
+        self._pubs_reader: BuiltinDataReader | None = BuiltinDataReader(
+            participant, BuiltinTopicDcpsPublication)
         self._publications: dict[Any, tuple[str, str, QosProfile]] = {}  # key -> topic, type, qos
         self._first_seen: dict[str, float] = {}  # topic -> monotonic time a publication appeared
         self._never_matched: dict[str, str] = {}  # topic -> reason
-        self._topics: dict[str, Topic] = {}
+        self._topics: dict[str, Topic[Any]] = {}
         self._subs: dict[str, _Subscription] = {}
-        self._waitset = WaitSet(self._participant)
+        self._waitset: WaitSet | None = WaitSet(participant)
 
-    def _topic(self, topic: str, msgtype: str) -> Topic:
+    def _open(self) -> tuple[DomainParticipant, BuiltinDataReader, WaitSet]:
+        """The participant, the publication reader and the WaitSet; TransportError once closed."""
+        if self._participant is None or self._pubs_reader is None or self._waitset is None:
+            raise TransportError(f"the dds transport on domain {self.domain_id} is closed")
+        return self._participant, self._pubs_reader, self._waitset
+
+    def _topic(self, topic: str, msgtype: str) -> Topic[Any]:
         if topic not in self._topics:
-            self._topics[topic] = Topic(self._participant, dds_topic(topic), idl_struct(msgtype))
+            participant = self._open()[0]
+            self._topics[topic] = Topic(participant, dds_topic(topic), idl_struct(msgtype))
         return self._topics[topic]
 
     def _refresh_publications(self) -> None:
-        for sample in self._pubs_reader.take(N=256):
+        for sample in self._open()[1].take(N=256):
             if not sample.sample_info.valid_data:  # the publication went away
                 self._publications.pop(sample.key, None)
                 continue
@@ -176,8 +188,9 @@ class DdsTransport(Transport):
     def subscribe(self, topic: str, msgtype: str, qos: QosProfile) -> None:
         if topic in self._subs:
             return
-        reader = DataReader(self._participant, self._topic(topic, msgtype), qos=to_dds_qos(qos))
-        self._waitset.attach(
+        participant, _, waitset = self._open()
+        reader = DataReader(participant, self._topic(topic, msgtype), qos=to_dds_qos(qos))
+        waitset.attach(
             ReadCondition(reader, SampleState.Any | ViewState.Any | InstanceState.Any)
         )
         self._subs[topic] = _Subscription(topic, msgtype, qos, reader)
@@ -186,7 +199,7 @@ class DdsTransport(Transport):
         if not self._subs:
             time.sleep(timeout_s)
             return []
-        self._waitset.wait(duration(seconds=timeout_s))
+        self._open()[2].wait(duration(seconds=timeout_s))
         batches = []
         for sub in self._subs.values():
             while True:
@@ -200,7 +213,8 @@ class DdsTransport(Transport):
     def unmatched(self) -> dict[str, str]:
         self._refresh_publications()
         for sub in self._subs.values():
-            if sub.reader.get_subscription_matched_status().total_count > 0:
+            matched = sub.reader.get_subscription_matched_status()  # type: ignore[no-untyped-call]
+            if matched.total_count > 0:
                 self._never_matched.pop(sub.topic, None)
                 continue
             offered = [(t, q) for topic, t, q in self._publications.values() if topic == sub.topic]
@@ -222,14 +236,14 @@ class DdsTransport(Transport):
             why = incompatibility(qos, sub.qos)
             if why:
                 return f"QoS mismatch: {why}"
-        status = sub.reader.get_requested_incompatible_qos_status()
+        status = sub.reader.get_requested_incompatible_qos_status()  # type: ignore[no-untyped-call]
         if status.total_count:
             policy = POLICY_NAMES.get(status.last_policy_id, f"policy {status.last_policy_id}")
             return f"QoS mismatch: incompatible {policy}"
         return None
 
     def publisher(self, topic: str, msgtype: str, qos: QosProfile) -> RawPublisher:
-        writer = DataWriter(self._participant, self._topic(topic, msgtype), qos=to_dds_qos(qos))
+        writer = DataWriter(self._open()[0], self._topic(topic, msgtype), qos=to_dds_qos(qos))
         return DdsPublisher(topic, writer)
 
     def close(self) -> None:

@@ -7,6 +7,8 @@ these calls still behave as assumed whenever the pinned version changes.
 
 from __future__ import annotations
 
+from typing import Any
+
 from cyclonedds._clayer import ddspy_take, ddspy_write, ddspy_write_ts
 from cyclonedds.core import DDSException, InstanceState, SampleState, ViewState
 from cyclonedds.pub import DataWriter
@@ -25,7 +27,7 @@ def pad4(cdr: bytes) -> bytes:
     return cdr + b"\0" * extra if extra else cdr
 
 
-def take(reader: DataReader, max_samples: int) -> list[tuple[bytes, int]]:
+def take(reader: DataReader[Any], max_samples: int) -> list[tuple[bytes, int]]:
     """Take up to `max_samples` samples as (CDR bytes, source timestamp ns); skip disposals."""
     ret = ddspy_take(reader._ref, _ANY, max_samples)
     if isinstance(ret, int):
@@ -33,7 +35,7 @@ def take(reader: DataReader, max_samples: int) -> list[tuple[bytes, int]]:
     return [(data, info.source_timestamp) for data, info in ret if info.valid_data]
 
 
-def write(writer: DataWriter, cdr: bytes, source_ns: int | None = None) -> None:
+def write(writer: DataWriter[Any], cdr: bytes, source_ns: int | None = None) -> None:
     """Write raw CDR bytes (padded here); `source_ns` sets the source timestamp (else now)."""
     data = pad4(cdr)
     ref = writer._ref

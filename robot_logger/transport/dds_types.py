@@ -12,7 +12,7 @@ from typing import Any
 
 from cyclonedds.idl import IdlStruct, make_idl_struct
 from cyclonedds.idl import types as idl
-from rosbags.typesys.base import Nodetype
+from rosbags.interfaces import Nodetype
 
 from robot_logger.core.messages import dds_type, typestore
 from robot_logger.errors import TransportError
@@ -38,11 +38,13 @@ _BASE = {
 
 
 def _field_type(node: tuple[Any, Any], msgtype: str) -> Any:
+    # cyclonedds' idl.array/sequence/bounded_str are subscripted through an unannotated
+    # __class_getitem__, which mypy cannot see: hence the `type: ignore[misc]` below.
     kind, detail = node
     if kind == Nodetype.BASE:
         name, bound = detail
         if name == "string":
-            return idl.bounded_str[bound] if bound else str
+            return idl.bounded_str[bound] if bound else str  # type: ignore[misc]
         if name in _BASE:
             return _BASE[name]
         raise TransportError(
@@ -52,11 +54,11 @@ def _field_type(node: tuple[Any, Any], msgtype: str) -> Any:
         return idl_struct(detail)
     if kind == Nodetype.ARRAY:
         inner, length = detail
-        return idl.array[_field_type(inner, msgtype), length]
+        return idl.array[_field_type(inner, msgtype), length]  # type: ignore[misc]
     if kind == Nodetype.SEQUENCE:
         inner, bound = detail
         element = _field_type(inner, msgtype)
-        return idl.sequence[element, bound] if bound else idl.sequence[element]
+        return idl.sequence[element, bound] if bound else idl.sequence[element]  # type: ignore[misc]
     raise TransportError(f"{msgtype}: unsupported field node {kind!r}")
 
 

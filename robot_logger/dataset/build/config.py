@@ -22,7 +22,7 @@ import json
 import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, overload
 
 from robot_logger.core import messages
 from robot_logger.errors import ConfigError
@@ -172,8 +172,14 @@ class _Keys:
             raise ConfigError(f"{self.where(key)}: expected {_type_name(kind)}, got {value!r}")
         return value
 
+    @overload
+    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str: ...
+
+    @overload
+    def choice(self, key: str, choices: tuple[str, ...], default: None) -> str | None: ...
+
     def choice(self, key: str, choices: tuple[str, ...], default: str | None) -> str | None:
-        value = self.get(key, str, default)
+        value: str | None = self.get(key, str, default)
         if value is not None and value not in choices:
             raise ConfigError(f"{self.where(key)}: must be one of {', '.join(choices)}, "
                               f"got {value!r}")

@@ -233,11 +233,11 @@ class EpisodeBuilder:
         for topic, (header_ns, log_ns) in self.frame_stamps.items():
             self.ctx.note_offsets(topic, np.asarray(header_ns), np.asarray(log_ns))
         for streams in self.frames.values():
-            for stream in streams:
-                stream.finish(where)
-                self._write_quality(stream.stream.name, stream.selector.valid,
-                                    stream.selector.age_ns)
-                valid[stream.stream.name] = int(stream.selector.valid.sum())
+            for frame in streams:
+                frame.finish(where)
+                self._write_quality(frame.stream.name, frame.selector.valid,
+                                    frame.selector.age_ns)
+                valid[frame.stream.name] = int(frame.selector.valid.sum())
         samples = {topic: self._joint_samples(topic) for topic in self.joints}
         lowdim: dict[str, np.ndarray] = {}
         names: dict[str, list[str]] = {}
@@ -277,7 +277,7 @@ class EpisodeBuilder:
         self.out.array(f"{schema.AGE_NS}/{name}", age_ns, np.int64)
 
     def _actions(self, lowdim: dict[str, np.ndarray],
-                 samples: dict[str, tuple[list[str], dict]]) -> np.ndarray:
+                 samples: dict[str, tuple[list[str], JointColumns]]) -> np.ndarray:
         cfg, ref = self.ctx.config.actions, self.plan.ref_ns
         if cfg.topic:
             joint_names, per_field = samples[cfg.topic]

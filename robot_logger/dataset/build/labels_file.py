@@ -101,7 +101,7 @@ class _LabelsParser:
             if key not in item:
                 raise self.fail(f"{prefix}{key}", "required key is missing")
 
-    def span(self, item: dict, where: str) -> tuple[int, int]:
+    def span(self, item: dict[str, Any], where: str) -> tuple[int, int]:
         start_ns = self.time_ns(item["start"], f"{where}.start")
         end_ns = self.time_ns(item["end"], f"{where}.end")
         if end_ns < start_ns:

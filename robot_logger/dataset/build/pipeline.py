@@ -374,4 +374,5 @@ def _summary(output: str | Path, bags: Sequence[Path], results: list[EpisodeResu
 
 def summary_json(summary: BuildSummary) -> dict[str, Any]:
     """The summary as a JSON-ready dict."""
-    return json.loads(json.dumps(summary.__dict__, default=str))
+    out: dict[str, Any] = json.loads(json.dumps(summary.__dict__, default=str))
+    return out

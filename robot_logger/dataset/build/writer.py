@@ -111,7 +111,7 @@ class FrameSink:
         if not self._direct:
             self.dataset[index] = frame
             return
-        data = memoryview(frame).cast("B")
+        data = frame.data.cast("B")
         if self._level is None:
             self.dataset.id.write_direct_chunk((index,) + self._zeros, data)
             return

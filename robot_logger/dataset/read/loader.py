@@ -200,7 +200,7 @@ class SequenceDataset:
         return state
 
     def _dataset(self, name: str) -> h5py.Dataset:
-        if self._pid != os.getpid():
+        if self._pid != os.getpid() or self._file is None:
             self._file, self._handles = None, {}  # inherited over fork: never reuse
             self._file = open_dataset(self.path, **self._cache_kwargs)
             self._pid = os.getpid()
@@ -230,14 +230,17 @@ class SequenceDataset:
         return episode, int(self._first_anchor[episode]) + index - before
 
     def _read(self, demo: str, key: str, span: _Span) -> np.ndarray:
+        out: np.ndarray
         cached = self._lowdim.get(f"{demo}/{key}")
         if cached is not None:
             block = cached[span.start:span.stop]
-            return block.copy() if span.take is None else block[span.take]  # never a view
+            out = block.copy() if span.take is None else block[span.take]  # never a view
+            return out
         ds = self._dataset(f"{demo}/{key}")
         # one frame: integer indexing is cheaper in h5py than a length-1 slice
         block = ds[span.start][None] if span.stop - span.start == 1 else ds[span.start:span.stop]
-        return block if span.take is None else block[span.take]
+        out = block if span.take is None else block[span.take]
+        return out
 
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
         episode, anchor = self.locate(index)
@@ -257,4 +260,5 @@ class SequenceDataset:
         if schema.ACTIONS not in self.stats:
             return np.asarray(actions)
         mean, std = self.stats[schema.ACTIONS]
-        return np.asarray(actions) * std + mean
+        restored: np.ndarray = np.asarray(actions) * std + mean
+        return restored

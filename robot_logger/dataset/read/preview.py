@@ -18,9 +18,11 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
+from matplotlib.gridspec import GridSpec
 from matplotlib.patches import Patch
 
 from robot_logger.dataset import schema
@@ -76,7 +78,7 @@ def _phase_spans(phase: np.ndarray, t_s: np.ndarray) -> list[tuple[int, float, f
             for a, b in zip(starts, ends) if phase[a] >= 0]
 
 
-def _draw_cameras(fig: Figure, grid, row: int, demo: h5py.Group, cams: list[str],
+def _draw_cameras(fig: Figure, grid: GridSpec, row: int, demo: h5py.Group, cams: list[str],
                   t_s: np.ndarray) -> int:
     frames = np.unique(np.linspace(0, len(t_s) - 1, _FRAMES_PER_CAMERA).round().astype(int))
     for cam in cams:
@@ -98,7 +100,7 @@ def _draw_cameras(fig: Figure, grid, row: int, demo: h5py.Group, cams: list[str]
     return row
 
 
-def _draw_joints(fig: Figure, grid, row: int, handle: h5py.File, demo: h5py.Group,
+def _draw_joints(fig: Figure, grid: GridSpec, row: int, handle: h5py.File, demo: h5py.Group,
                  streams: list[str], t_s: np.ndarray) -> int:
     names = phase_names(demo)
     spans = _phase_spans(demo[schema.PHASE][()], t_s) if schema.PHASE in demo else []
@@ -114,10 +116,10 @@ def _draw_joints(fig: Figure, grid, row: int, handle: h5py.File, demo: h5py.Grou
         ax.set(xlabel="time since episode start (s)", ylabel=f"{stream} ({unit})",
                xlim=(t_s[0], t_s[-1] + _step(t_s)))
         ax.grid(alpha=0.3)
-        ax.legend(lines, _joint_labels(handle, stream, values.shape[1]), fontsize=7,
-                  loc="upper left", bbox_to_anchor=(1.0, 1.0), title="joints")
+        joints = ax.legend(lines, _joint_labels(handle, stream, values.shape[1]), fontsize=7,
+                           loc="upper left", bbox_to_anchor=(1.0, 1.0), title="joints")
         if spans:
-            ax.add_artist(ax.legend_)
+            ax.add_artist(joints)  # keep it: the next legend() call replaces the axes' legend
             shown = sorted({phase for phase, _, _ in spans})
             patches = [Patch(color=_PHASE_COLORS[p % len(_PHASE_COLORS)], alpha=0.4)
                        for p in shown]
@@ -129,7 +131,7 @@ def _draw_joints(fig: Figure, grid, row: int, handle: h5py.File, demo: h5py.Grou
     return row
 
 
-def _draw_lidar(ax, demo: h5py.Group, stream: str, t_s: np.ndarray) -> None:
+def _draw_lidar(ax: Axes, demo: h5py.Group, stream: str, t_s: np.ndarray) -> None:
     ds = demo[schema.OBS][stream]
     frame = len(t_s) // 2
     points = ds[frame]
@@ -144,7 +146,7 @@ def _draw_lidar(ax, demo: h5py.Group, stream: str, t_s: np.ndarray) -> None:
     ax.grid(alpha=0.3)
 
 
-def _draw_validity(ax, demo: h5py.Group, t_s: np.ndarray) -> None:
+def _draw_validity(ax: Axes, demo: h5py.Group, t_s: np.ndarray) -> None:
     streams = sorted(demo[schema.VALID].keys()) if schema.VALID in demo else []
     if not streams:
         ax.set(title="sample validity: no valid/* arrays in this episode", xlabel="time (s)")

@@ -48,7 +48,7 @@ def dataset_summary(path: str | os.PathLike[str]) -> dict[str, Any]:
         outcomes: Counter[str] = Counter()
         phases: Counter[str] = Counter()
         invalid: Counter[str] = Counter()
-        episodes = []
+        episodes: list[dict[str, Any]] = []
         for name in demos:
             demo = data[name]
             frames = int(demo.attrs.get("num_samples", demo[schema.ACTIONS].shape[0]))
