@@ -32,7 +32,7 @@ from robot_logger.bag.mcap_writer import SendTimeMcapWriter, SendTimeWriter
 from robot_logger.bag.reader import STORAGES, Storage
 from robot_logger.core import events
 from robot_logger.core.messages import EVENTS_TOPIC, STRING, deserialize, typestore
-from robot_logger.errors import BagError, ConfigError
+from robot_logger.errors import BagError, ConfigError, reason
 
 __all__ = ["SinkOptions", "SinkStats", "BagSink", "LOSS_BOUND_S"]
 
@@ -109,6 +109,7 @@ class BagSink:
         self._episode: list[tuple[bytes, int]] = []  # events in force: start, then last phase
         self._unchecked_bytes = 0  # written since the last disk check
         self._check_after_bytes = max(self.stats.disk_free_bytes - options.min_free_bytes, 0) // 2
+        self._bag: _OpenBag | None = None  # the writer thread's open bag
         self._thread = threading.Thread(target=self._run, name="bag-writer", daemon=True)
         self._thread.start()
 
@@ -148,9 +149,12 @@ class BagSink:
 
     # ---- writer thread -------------------------------------------------------------------
     def _run(self) -> None:
-        bag = _OpenBag(self._next_path(), self.options)
+        """Write batches until closed or stopped. Any failure to create or write a bag (the
+        first one, a split) stops the sink with the reason, and every message not written,
+        queued or in hand, is counted as dropped: never a writer that died in silence."""
         last_flush = time.monotonic()
         try:
+            self._bag = _OpenBag(self._next_path(), self.options)
             while True:
                 with self._lock:
                     if not self._queue and not self._closing:  # sleep until the next flush is due
@@ -159,42 +163,59 @@ class BagSink:
                     items = list(self._queue)
                     self._queue.clear()
                     done = self._closing
-                for n, (topic, recv_ns, samples) in enumerate(items):
-                    if self.stop_reason:  # the disk check below stopped us mid-batch
-                        with self._lock:
-                            self._queue.extendleft(reversed(items[n:]))  # counted as dropped
-                        break
-                    bag = self._write(bag, topic, recv_ns, samples)
+                self._write_all(items)
                 if time.monotonic() - last_flush >= self.options.flush_interval_s:
-                    bag.flush()
+                    self._bag.flush()
                     last_flush = time.monotonic()
                     self._check_disk()
                 if done or self.stop_reason:
                     break
-        except WRITE_ERRORS as err:
-            self.stop_reason = f"cannot write {bag.path}: {err}"
+        except (*WRITE_ERRORS, BagError) as err:
+            where = self.stats.bags[-1] if self.stats.bags else self.path
+            self.stop_reason = _failure(err, where)
         finally:
-            try:
-                bag.close(self.options.custom_data)
-            except WRITE_ERRORS as err:
-                hint = f"run `robot-logger repair {bag.path}`"
-                self.stop_reason = (
-                    f"{self.stop_reason}; the bag could not be closed, {hint}"
-                    if self.stop_reason
-                    else f"cannot close {bag.path}: {err}; {hint}"
-                )
+            self._close_bag()
             with self._lock:
                 self._closing = True
                 self._drop_queued()
 
-    def _write(
-        self, bag: _OpenBag, topic: str, recv_ns: int, samples: list[tuple[bytes, int]]
-    ) -> _OpenBag:
-        if bag.should_split(recv_ns):
+    def _write_all(self, items: list[tuple[str, int, list[tuple[bytes, int]]]]) -> None:
+        """Write a batch of queued items; what is not written goes back to the queue's front
+        (the disk check stopped us, or a write failed), where it is counted as dropped."""
+        for n, (topic, recv_ns, samples) in enumerate(items):
+            if self.stop_reason:  # the disk check stopped us mid-batch
+                with self._lock:
+                    self._queue.extendleft(reversed(items[n:]))
+                return
+            try:
+                self._write(topic, recv_ns, samples)
+            except BaseException:
+                with self._lock:
+                    self._queue.extendleft(reversed(items[n:]))
+                raise
+
+    def _close_bag(self) -> None:
+        bag, self._bag = self._bag, None
+        if bag is None:
+            return
+        try:
             bag.close(self.options.custom_data)
-            bag = _OpenBag(self._next_path(), self.options)
+        except WRITE_ERRORS as err:
+            hint = f"run `robot-logger repair {bag.path}`"
+            self.stop_reason = (
+                f"{self.stop_reason}; the bag could not be closed, {hint}"
+                if self.stop_reason
+                else f"cannot close {bag.path}: {err}; {hint}"
+            )
+
+    def _write(self, topic: str, recv_ns: int, samples: list[tuple[bytes, int]]) -> None:
+        assert self._bag is not None
+        if self._bag.should_split(recv_ns):
+            self._close_bag()
+            self._bag = _OpenBag(self._next_path(), self.options)
             for data, send_ns in self._episode:
-                bag.write(EVENTS_TOPIC, STRING, recv_ns, send_ns, data)
+                self._bag.write(EVENTS_TOPIC, STRING, recv_ns, send_ns, data)
+        bag = self._bag
         msgtype = self._types[topic]
         nbytes = 0
         for data, send_ns in samples:
@@ -210,7 +231,6 @@ class BagSink:
         self._unchecked_bytes += nbytes
         if self._unchecked_bytes >= self._check_after_bytes:
             self._check_disk()
-        return bag
 
     def _track_episode(self, samples: list[tuple[bytes, int]]) -> None:
         for data, send_ns in samples:
@@ -225,6 +245,7 @@ class BagSink:
                 self._episode = []
 
     def _drop_queued(self) -> None:
+        """Count everything still queued as dropped (called once the writer has stopped)."""
         for topic, _recv_ns, samples in self._queue:
             self.stats.dropped[topic] += len(samples)
         self._queue.clear()
@@ -255,26 +276,35 @@ class BagSink:
         return path
 
 
+def _failure(err: BaseException, path: Path) -> str:
+    """The stop reason for a failed create or write: BagError says it all, else say where."""
+    if isinstance(err, BagError):
+        return str(err)
+    return f"cannot write {path}: {err}"
+
+
 class _OpenBag:
     """One rosbags Writer plus the bookkeeping for flushes and splits."""
 
     def __init__(self, path: Path, options: SinkOptions) -> None:
         self.path = path
         self._options = options
-        self._writer = SendTimeWriter(
-            path,
-            version=Writer.VERSION_LATEST,
-            storage_plugin=StoragePlugin[options.storage.upper()],
-        )
-        if options.compression:
-            mode = (
-                CompressionMode.STORAGE if options.storage == "mcap" else CompressionMode.MESSAGE
-            )
-            self._writer.set_compression(mode, CompressionFormat.ZSTD)
         try:
+            self._writer = SendTimeWriter(
+                path,
+                version=Writer.VERSION_LATEST,
+                storage_plugin=StoragePlugin[options.storage.upper()],
+            )
+            if options.compression:
+                mode = (
+                    CompressionMode.STORAGE
+                    if options.storage == "mcap"
+                    else CompressionMode.MESSAGE
+                )
+                self._writer.set_compression(mode, CompressionFormat.ZSTD)
             self._writer.open()
-        except WriterError as err:
-            raise BagError(f"cannot create bag {path}: {err}") from err
+        except (*WRITE_ERRORS, BagError) as err:
+            raise BagError(f"cannot create bag {path}: {reason(err)}") from err
         self._connections: dict[str, Connection] = {}
         self._first_ns = 0
         self._nbytes = 0

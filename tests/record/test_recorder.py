@@ -376,3 +376,71 @@ def test_a_named_topic_nobody_publishes_is_reported_with_the_topics_that_exist(
     reason = final.absent["/cell/arm9/joint_states"]
     assert reason.startswith("no publisher on ROS_DOMAIN_ID=") and JOINTS in reason
     assert any(w.startswith("/cell/arm9/joint_states: not published") for w in final.warnings)
+
+
+def test_a_first_bag_that_cannot_be_created_stops_the_sink_and_counts_every_message(tmp_path):
+    """A bad output path (here a dangling symlink: it does not `exist`, but mkdir fails) used to
+    kill the writer thread silently: the sink said nothing and queued forever."""
+    bad = tmp_path / "bag"
+    bad.symlink_to(tmp_path / "nowhere" / "bag")
+    writer = sink(bad)
+    for i in range(5):                    # accepted or refused, depending on the thread's pace
+        writer.put(JOINTS, RECV_NS + i, [(joint_cdr(i), 0)])
+    assert wait_until(lambda: writer.stopped, 1.0), "no stop within a second"
+    assert "cannot create bag" in writer.stop_reason and str(bad) in writer.stop_reason
+    assert writer.put(JOINTS, RECV_NS, [(joint_cdr(9), 0)]) == 1
+    stats = writer.close()
+    assert stats.written[JOINTS] == 0 and stats.dropped[JOINTS] == 6
+
+
+def test_a_split_that_cannot_be_created_stops_the_sink_and_counts_every_message(
+        tmp_path):
+    writer = sink(tmp_path / "run", split_size_bytes=2_000)
+    assert wait_until(lambda: (tmp_path / "run" / "run_000").is_dir(), 1.0)
+    (tmp_path / "run" / "run_001").symlink_to(tmp_path / "nowhere" / "x")
+    put_joints(writer, 0, 200)
+    assert wait_until(lambda: writer.stopped, 1.0), "no stop within a second"
+    assert "cannot create bag" in writer.stop_reason and "run_001" in writer.stop_reason
+    stats = writer.close()
+    assert stats.written[JOINTS] == count_messages(tmp_path / "run" / "run_000")[JOINTS]
+    assert stats.written[JOINTS] + stats.dropped[JOINTS] == 200
+    assert stats.queue_messages == 0
+
+
+def test_record_cli_exits_2_within_a_second_when_the_bag_cannot_be_created(monkeypatch,
+                                                                           tmp_path):
+    private_domain(monkeypatch)
+    bad = tmp_path / "bag"
+    bad.symlink_to(tmp_path / "nowhere" / "bag")
+    started = time.monotonic()
+    result = CliRunner().invoke(main, ["record", "-o", str(bad), "--all", "--transport", "dds",
+                                       "--duration", "10", "--quiet"])
+    took = time.monotonic() - started
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"error: cannot create bag {bad}")
+    assert result.output.count("\n") == 1 and took < 3.0   # transport start-up + < 1 s
+
+
+def test_a_read_only_output_folder_stops_the_sink_with_the_reason(tmp_path):
+    """A real read-only filesystem (root can write anywhere else): EROFS from the kernel."""
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a read-only tmpfs needs root")
+    where = tmp_path / "ro"
+    where.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(where)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        writer = sink(where / "bag")
+        writer.put(JOINTS, RECV_NS, [(joint_cdr(0), 0)])
+        assert wait_until(lambda: writer.stopped, 1.0), "no stop within a second"
+        stats = writer.close()
+        assert "cannot create bag" in writer.stop_reason
+        assert "Read-only file system" in writer.stop_reason
+        assert stats.written[JOINTS] + stats.dropped[JOINTS] == 1
+    finally:
+        subprocess.run(["umount", str(where)], check=False)
