@@ -1,4 +1,4 @@
-"""The HDF5 layout contract (DESIGN.md), defined once: writer, loader, stats and validate use it.
+"""The HDF5 layout contract (docs/dataset-format.md), defined once: writer, readers, validate.
 
 robomimic-compatible superset:
 /data/demo_<i>/{timestamps, obs/<stream>, actions, rewards, dones, valid/<s>, age_ns/<s>,

@@ -1,4 +1,4 @@
-"""Episode control: publish a DESIGN.md episode event on /robot_logger/events for the recorder.
+"""Episode control: publish an episode event (docs/events.md) for the recorder to store.
 
 Events are reliable and transient-local. A short-lived sender (the `episode` CLI) waits until a
 reader (the recorder) is matched and has acknowledged the event; otherwise the event would vanish

@@ -1,9 +1,9 @@
 """QoS profiles for recording and publishing: explicit defaults, YAML overrides, compatibility.
 
-Defaults (DESIGN.md): sensor topics best-effort/volatile with a deep keep-last reader history (the
-recorder may be busy with a large frame while 1 kHz joint states arrive); episode events
-reliable/transient-local; status reliable/volatile. A best-effort volatile reader matches every
-writer, so by default nothing is silently unmatched except where the contract asks for more.
+Defaults (docs/recording.md): sensor topics best-effort/volatile with a deep keep-last reader
+history (the recorder may be busy with a large frame while 1 kHz joint states arrive); episode
+events reliable/transient-local; status reliable/volatile. A best-effort volatile reader matches
+every writer, so by default nothing is silently unmatched except where the contract asks for more.
 
 Override file (`--qos FILE`, the format of rosbag2's `--qos-profile-overrides-path`)::
 

@@ -1,4 +1,4 @@
-"""The build config (DESIGN.md "Build config"): frozen dataclasses, validated once at load.
+"""The build config (docs/build-config.md): frozen dataclasses, validated once at load.
 
     config = load_config("config/dataset.yaml")         # or discover_config(topics) without a file
     kinds = resolve_streams(config, bag.topics_types, bag_path)   # checks topics against one bag

@@ -6,8 +6,8 @@
                 tolerance_ns=20_000_000)
     out.values, out.valid, out.age_ns
 
-Rules (DESIGN.md): `nearest` takes the sample closest in time (the earlier one on a tie);
-`previous` the latest sample at or before the reference time (sample-and-hold, never from the
+Rules (docs/build-config.md): `nearest` takes the sample closest in time (the earlier one on a
+tie); `previous` the latest sample at or before the reference time (sample-and-hold, never from the
 future); `interpolate` is linear between the two samples around the reference time. A frame is
 valid when the sample(s) it uses lie within the tolerance; an invalid frame holds the nearest
 sample's value, so arrays stay dense and NaN-free. `age_ns` is sample time minus reference time

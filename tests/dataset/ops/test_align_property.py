@@ -1,9 +1,10 @@
 """Property tests of the reference clock and of every frame's choice, against brute force.
 
 Random episode boundaries, rates from 1 to 120 Hz (integer, decimal and NTSC-like fractions),
-tolerances and streams with gaps. The oracle below is written from the rules in DESIGN.md with
-exact rational arithmetic and plain loops; it shares no code with `align` or `FrameSelector`.
-Bounded (short episodes, few samples, few examples) so the file runs in a few seconds.
+tolerances and streams with gaps. The oracle below is written from the rules in
+docs/build-config.md with exact rational arithmetic and plain loops; it shares no code with `align`
+or `FrameSelector`. Bounded (short episodes, few samples, few examples) so the file runs in a few
+seconds.
 """
 
 from __future__ import annotations
