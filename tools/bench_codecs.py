@@ -28,8 +28,9 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import h5py
 import numpy as np
@@ -169,8 +170,8 @@ def table(base: Path, work: Path, samples: int, noise: float) -> list[dict[str, 
 def show(title: str, rows: list[dict[str, Any]]) -> None:
     none = next(r for r in rows if r["codec"] == "none")
     print(f"\n{title}")
-    print(f"| codec | ratio | write MB/s per core | random frames/s (vs none) "
-          f"| h5py/robomimic without hdf5plugin |")
+    print("| codec | ratio | write MB/s per core | random frames/s (vs none) "
+          "| h5py/robomimic without hdf5plugin |")
     print("|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['codec']} | {r['ratio']:.2f} | {r['write_mb_s']:,.0f} | "
