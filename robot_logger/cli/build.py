@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
-from robot_logger.cli.common import echo_json, json_option, progress_bar, quiet_option
+from robot_logger.cli.common import echo_json, fail, json_option, progress_bar, quiet_option
+from robot_logger.cli.export import export_text, export_to_lerobot
 from robot_logger.dataset.build.executors import EXECUTORS
 from robot_logger.dataset.build.pipeline import BuildSummary, build_dataset, summary_json
 from robot_logger.dataset.read.validate import validate_dataset
@@ -39,11 +43,15 @@ EXIT_INVALID = 1
 @click.option("--strict", is_flag=True,
               help="Treat warnings (malformed events, unknown outcomes, skipped episodes) as "
                    "errors; nothing is written.")
+@click.option("--format", "fmt", type=click.Choice(["hdf5", "lerobot"]), default="hdf5",
+              show_default=True,
+              help="lerobot: build into a temporary HDF5 file, `export` it to OUT (a folder, "
+                   "LeRobot v3.0, default export options), then remove the HDF5 file.")
 @quiet_option
 @json_option
 def build(inputs: tuple[Path, ...], output: Path, config_path: Path | None,
           rate_hz: float | None, workers: int, executor: str, ray_address: str | None,
-          overwrite: bool, strict: bool, quiet: bool, as_json: bool) -> None:
+          overwrite: bool, strict: bool, fmt: str, quiet: bool, as_json: bool) -> None:
     """Turn bags into one HDF5 training dataset (robomimic-compatible layout).
 
     Every stream is resampled onto one reference clock (header stamps by default), episodes and
@@ -62,23 +70,45 @@ def build(inputs: tuple[Path, ...], output: Path, config_path: Path | None,
       robot-logger build bags/ -o cell.h5 --config config/dataset.yaml --workers 2
       robot-logger build bags/ -o cell.h5 --executor ray --workers 64   # after ray start
     """
-    bar = progress_bar(None, "build", quiet=quiet or as_json, unit="bag-s")
+    if fmt == "lerobot" and output.exists() and not overwrite:
+        fail(f"{output}: already exists (pass --overwrite to replace it)")
+    with _build_target(output, fmt) as target:
+        bar = progress_bar(None, "build", quiet=quiet or as_json, unit="bag-s")
 
-    def on_plan(total_s: float) -> None:
-        bar.total = round(total_s, 1)
-        bar.refresh()
+        def on_plan(total_s: float) -> None:
+            bar.total = round(total_s, 1)
+            bar.refresh()
 
-    try:
-        summary = build_dataset(list(inputs), output, config_path=config_path, rate_hz=rate_hz,
-                                workers=workers, executor=executor, ray_address=ray_address,
-                                overwrite=overwrite, strict=strict,
-                                progress=lambda s: bar.update(round(s, 1)), on_plan=on_plan)
-    finally:
-        bar.close()
-    if as_json:
+        try:
+            summary = build_dataset(list(inputs), target, config_path=config_path,
+                                    rate_hz=rate_hz, workers=workers, executor=executor,
+                                    ray_address=ray_address, overwrite=overwrite, strict=strict,
+                                    progress=lambda s: bar.update(round(s, 1)), on_plan=on_plan)
+        finally:
+            bar.close()
+        exported = None if fmt == "hdf5" else export_to_lerobot(
+            target, output, overwrite=overwrite, quiet=quiet or as_json,
+            repo_id=f"robot_logger/{output.name}")
+    if as_json and exported is not None:
+        echo_json({"build": summary_json(summary), "export": exported.to_dict()})
+    elif exported is not None:
+        click.echo(_summary_text(summary).replace(str(target), f"{target.name} (temporary)"))
+        click.echo(export_text(exported))
+    elif as_json:
         echo_json(summary_json(summary))
     else:
         click.echo(_summary_text(summary))
+
+
+@contextmanager
+def _build_target(output: Path, fmt: str) -> Iterator[Path]:
+    """Where `build` writes its HDF5 file: OUT itself, or a temporary file beside the export."""
+    if fmt == "hdf5":
+        yield output
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{output.name}.", dir=output.parent) as tmp:
+        yield Path(tmp) / f"{output.name}.h5"
 
 
 def _summary_text(summary: BuildSummary) -> str:

@@ -16,7 +16,7 @@ from robot_logger.cli.common import echo_json, fail, json_option, progress_bar, 
 if TYPE_CHECKING:
     from robot_logger.dataset.export import ExportSummary
 
-__all__ = ["COMMANDS", "export"]
+__all__ = ["COMMANDS", "export", "export_to_lerobot", "export_text"]
 
 VCODECS = ("libsvtav1", "h264", "hevc", "libaom-av1")
 
@@ -58,6 +58,20 @@ def export(dataset: Path, fmt: str, output: Path, vcodec: str, crf: int | None,
       robot-logger export demo.h5 -o demo_lerobot --repo-id lab/demo --workers 2
       robot-logger export demo.h5 -o demo_h264 --vcodec h264 --crf 20 --json
     """
+    summary = export_to_lerobot(dataset, output, vcodec=vcodec, crf=crf, preset=preset,
+                                repo_id=repo_id, workers=workers, overwrite=overwrite,
+                                quiet=quiet or as_json)
+    if as_json:
+        echo_json(summary.to_dict())
+    else:
+        click.echo(export_text(summary))
+
+
+def export_to_lerobot(dataset: Path, output: Path, *, vcodec: str = "libsvtav1",
+                      crf: int | None = None, preset: str | None = None,
+                      repo_id: str | None = None, workers: int = 1, overwrite: bool = False,
+                      quiet: bool = False) -> ExportSummary:
+    """Run the exporter with a progress bar (shared by `export` and `build --format lerobot`)."""
     try:
         from robot_logger.dataset.export import VideoOptions, export_lerobot
     except ImportError as err:
@@ -65,24 +79,21 @@ def export(dataset: Path, fmt: str, output: Path, vcodec: str, crf: int | None,
              "pip install 'robot_logger[export]'")
     options = VideoOptions.for_codec(vcodec, crf, int(preset) if preset and preset.isdigit()
                                      else preset)
-    bar = progress_bar(None, "export", quiet=quiet or as_json, unit="frame")
+    bar = progress_bar(None, "export", quiet=quiet, unit="frame")
 
     def on_progress(_item: str, done: int, total: int) -> None:
         bar.total = total
         bar.update(done - bar.n)
 
     try:
-        summary = export_lerobot(dataset, output, repo_id=repo_id, options=options,
-                                 workers=workers, overwrite=overwrite, progress=on_progress)
+        return export_lerobot(dataset, output, repo_id=repo_id, options=options,
+                              workers=workers, overwrite=overwrite, progress=on_progress)
     finally:
         bar.close()
-    if as_json:
-        echo_json(summary.to_dict())
-    else:
-        click.echo(_summary_text(summary))
 
 
-def _summary_text(summary: ExportSummary) -> str:
+def export_text(summary: ExportSummary) -> str:
+    """The human-readable export summary."""
     lines = [f"wrote {summary.output}: LeRobot {summary.codebase_version} {summary.repo_id!r}, "
              f"{summary.episodes} episodes, {summary.frames} frames at {summary.fps} fps, "
              f"{len(summary.tasks)} task(s), {summary.bytes / 1e6:.1f} MB "

@@ -53,3 +53,19 @@ def test_bad_input_is_one_error_line(dataset: Path, tmp_path: Path, args: tuple[
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0]
+
+
+def test_build_format_lerobot_is_build_then_export(tmp_path: Path) -> None:
+    from robot_logger.sim import Cell, CellSpec, write_bag
+
+    write_bag(tmp_path / "bag", Cell(CellSpec(duration_s=2.0, episodes=1, image_height=48,
+                                              image_width=64, lidar=False)))
+    result = run("build", tmp_path / "bag", "-o", tmp_path / "cell", "--format", "lerobot",
+                 "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["export"]["frames"] == report["build"]["frames"] > 0
+    assert (tmp_path / "cell" / "meta" / "info.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bag", "cell"]  # no HDF5 left
+    again = run("build", tmp_path / "bag", "-o", tmp_path / "cell", "--format", "lerobot")
+    assert again.exit_code == 2 and "already exists" in again.output
