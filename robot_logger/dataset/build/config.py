@@ -70,6 +70,7 @@ class StreamConfig:
     points: int = 1024                         # lidar: fixed P after downsampling
     voxel_size: float | None = None
     crop: tuple[tuple[float, float, float], tuple[float, float, float]] | None = None
+    intensity_field: str | None = None         # lidar: PointCloud2 field read as intensity
 
     def align_for(self, kind: str) -> str:
         """Alignment method, with the kind's default when none was given."""
@@ -244,7 +245,7 @@ def _stream(name: Any, keys: _Keys | None, top: _Keys) -> StreamConfig:
         raise ConfigError(f"{top.where('streams')}: stream name {name!r} must start with a letter "
                           "and use only letters, digits and _ (it becomes an HDF5 key)")
     keys.check_known(("topic", "field", "align", "tolerance_ms", "joints", "resize", "points",
-                      "voxel_size", "crop"))
+                      "voxel_size", "crop", "intensity_field"))
     joints = keys.get("joints", list)
     if joints is not None and (not joints or not all(isinstance(j, str) for j in joints)):
         raise ConfigError(f"{keys.where('joints')}: must be a non-empty list of joint names")
@@ -258,6 +259,7 @@ def _stream(name: Any, keys: _Keys | None, top: _Keys) -> StreamConfig:
         tolerance_ms=keys.positive("tolerance_ms", None, allow_zero=True),
         joints=tuple(joints) if joints else None, resize=_resize(keys), points=points,
         voxel_size=keys.positive("voxel_size", None), crop=_crop(keys),
+        intensity_field=keys.get("intensity_field", str),
     )
 
 
@@ -408,8 +410,10 @@ def _check_kind_keys(stream: StreamConfig, kind: str, source: str) -> None:
                           "use nearest or previous")
     if kind != "image" and stream.resize is not None:
         raise ConfigError(f"{where}.resize: only image streams can be resized")
-    if kind != "lidar" and (stream.voxel_size is not None or stream.crop is not None):
-        raise ConfigError(f"{where}: voxel_size/crop apply to point-cloud streams only")
+    if kind != "lidar" and (stream.voxel_size is not None or stream.crop is not None
+                            or stream.intensity_field is not None):
+        raise ConfigError(f"{where}: voxel_size/crop/intensity_field apply to point-cloud "
+                          "streams only")
 
 
 def config_json(config: BuildConfig) -> str:

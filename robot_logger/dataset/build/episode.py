@@ -135,7 +135,7 @@ class _FrameStream:
             image = decode_image(msg, self.msgtype)
             return [resize(image, self.stream.resize) if self.stream.resize else image]
         points = points_from_laserscan(msg) if self.msgtype == LASER_SCAN else \
-            points_from_pointcloud2(msg)
+            points_from_pointcloud2(msg, self.stream.intensity_field)
         return list(downsample(points, crop=self.stream.crop, voxel_size=self.stream.voxel_size,
                                n_points=self.stream.points))
 

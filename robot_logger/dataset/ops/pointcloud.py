@@ -23,6 +23,11 @@ __all__ = ["points_from_pointcloud2", "points_from_laserscan", "downsample"]
 
 XYZ = ("x", "y", "z")
 INTENSITY = "intensity"
+# Where drivers put the return strength, first found wins: most drivers (Velodyne, Hesai, Livox
+# driver2, Ouster's default point type) `intensity`; Ouster's native type and older Livox drivers
+# `reflectivity`; some drivers `i`; Ouster `signal`. `intensity_field:` in the config names
+# another.
+INTENSITY_FIELDS = ("intensity", "reflectivity", "i", "signal")
 
 
 @lru_cache(maxsize=1)
@@ -39,16 +44,18 @@ def _open3d() -> ModuleType:
     return open3d
 
 
-def points_from_pointcloud2(msg: Any) -> np.ndarray:
+def points_from_pointcloud2(msg: Any, intensity_field: str | None = None) -> np.ndarray:
     """(N, 4) float32 x, y, z, intensity of a sensor_msgs/PointCloud2, in the cloud's own order.
 
     Fields may come in any order and at any offset and numeric datatype, big or little endian;
-    organized clouds (height > 1) and padded rows are flattened row by row. Intensity is 0 when
-    the cloud has none; points whose x, y or z is NaN/inf are dropped, a non-finite intensity
-    becomes 0. DatasetError when the sizes disagree or x, y, z are missing.
+    organized clouds (height > 1) and padded rows are flattened row by row. Intensity comes from
+    `intensity_field` (DatasetError when the cloud has no such field), else from the first of
+    INTENSITY_FIELDS the cloud has, else it is 0; points whose x, y or z is NaN/inf are
+    dropped, a non-finite intensity becomes 0. DatasetError when the sizes disagree or x, y, z
+    are missing.
     """
     height, width, point_step = int(msg.height), int(msg.width), int(msg.point_step)
-    dtype = _point_dtype(msg.fields, point_step, bool(msg.is_bigendian))
+    dtype = _point_dtype(msg.fields, point_step, bool(msg.is_bigendian), intensity_field)
     data = np.frombuffer(msg.data, np.uint8)
     row_stride = _row_stride(data.size, height, width, point_step, int(msg.row_step))
     if height * width == 0:
@@ -61,13 +68,21 @@ def points_from_pointcloud2(msg: Any) -> np.ndarray:
     return _finite(out.reshape(-1, 4))
 
 
-def _point_dtype(fields: Sequence[Any], point_step: int, bigendian: bool) -> np.dtype:
-    """Structured dtype (itemsize point_step) holding x, y, z and, if present, intensity."""
+def _point_dtype(fields: Sequence[Any], point_step: int, bigendian: bool,
+                 intensity_field: str | None = None) -> np.dtype:
+    """Structured dtype (itemsize point_step) holding x, y, z and, if present, the intensity
+    field (named `intensity` in the dtype whichever field it came from)."""
+    names = [str(f.name) for f in fields]
+    if intensity_field is not None and intensity_field not in names:
+        raise DatasetError(f"PointCloud2 has no {intensity_field!r} field (intensity_field: in "
+                           f"the config; fields: {', '.join(names) or 'none'})")
+    source = intensity_field or next((n for n in INTENSITY_FIELDS if n in names), None)
+    columns = {**{name: name for name in XYZ}, **({source: INTENSITY} if source else {})}
     wanted: dict[str, tuple[str, int]] = {}
     for field in fields:
         code = POINTFIELD_DTYPES.get(int(field.datatype))
         if code is None:
-            if field.name in (*XYZ, INTENSITY):
+            if field.name in columns:
                 raise DatasetError(
                     f"PointCloud2 field {field.name!r} has unknown datatype "
                     f"{field.datatype} (expected 1..8, sensor_msgs/PointField)"
@@ -80,18 +95,19 @@ def _point_dtype(fields: Sequence[Any], point_step: int, bigendian: bool) -> np.
                 f"{end - int(field.offset)} bytes) lies outside "
                 f"point_step {point_step}"
             )
-        if field.name in (*XYZ, INTENSITY) and field.name not in wanted:
-            wanted[field.name] = (("<", ">")[bigendian] + code, int(field.offset))
+        column = columns.get(str(field.name))
+        if column is not None and column not in wanted:
+            wanted[column] = (("<", ">")[bigendian] + code, int(field.offset))
     missing = [name for name in XYZ if name not in wanted]
     if missing:
-        listed = ", ".join(str(f.name) for f in fields) or "none"
+        listed = ", ".join(names) or "none"
         raise DatasetError(f"PointCloud2 has no {'/'.join(missing)} field (fields: {listed})")
-    names = [name for name in (*XYZ, INTENSITY) if name in wanted]
+    present = [name for name in (*XYZ, INTENSITY) if name in wanted]
     return np.dtype(
         {
-            "names": names,
-            "formats": [wanted[n][0] for n in names],
-            "offsets": [wanted[n][1] for n in names],
+            "names": present,
+            "formats": [wanted[n][0] for n in present],
+            "offsets": [wanted[n][1] for n in present],
             "itemsize": point_step,
         }
     )

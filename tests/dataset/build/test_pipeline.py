@@ -371,3 +371,47 @@ def test_a_killed_recording_is_a_clear_error(make_bag, tmp_path) -> None:
     result = run_cli("build", bag, "-o", tmp_path / "x.h5")
     assert result.exit_code == 2 and result.output.startswith("error: ")
     assert "repair" in result.output and "Traceback" not in result.output
+
+
+def ouster_cloud_msgs(n: int, period_ns: int) -> list[Msg]:
+    """PointCloud2 as ouster-ros' native point type lays it out: no `intensity`; reflectivity
+    and signal uint16. Cloud i: 5 points, reflectivity 10*i + k, signal 1000 + k."""
+    field = messages.typestore().types["sensor_msgs/msg/PointField"]
+    layout = [("x", 0, 7), ("y", 4, 7), ("z", 8, 7), ("reflectivity", 12, 4), ("signal", 14, 4)]
+    dtype = np.dtype({"names": [n for n, _, _ in layout], "formats": ["<f4"] * 3 + ["<u2"] * 2,
+                      "offsets": [o for _, o, _ in layout], "itemsize": 16})
+    out = []
+    for i in range(n):
+        stamp = START_NS + i * period_ns
+        cells = np.zeros(5, dtype)
+        cells["x"], cells["y"], cells["z"] = np.arange(5), 1.0, 0.5
+        cells["reflectivity"], cells["signal"] = 10 * i + np.arange(5), 1000 + np.arange(5)
+        msg = messages.typestore().types[messages.POINTCLOUD2](
+            header=messages.header(stamp, "os_sensor"), height=1, width=5,
+            fields=[field(name=n, offset=o, datatype=t, count=1) for n, o, t in layout],
+            is_bigendian=False, point_step=16, row_step=80, data=cells.view(np.uint8),
+            is_dense=True)
+        out.append(Msg("/ouster/points", messages.POINTCLOUD2, stamp + 5 * MS,
+                       messages.serialize(msg, messages.POINTCLOUD2)))
+    return out
+
+
+@pytest.mark.parametrize("intensity_field, expected", [(None, "reflectivity"),
+                                                      ("signal", "signal")])
+def test_lidar_intensity_from_reflectivity_or_the_configured_field(
+        tmp_path, intensity_field, expected) -> None:
+    bag = write_bag(tmp_path / "bag",
+                    joint_msgs(ARM, 40, 50 * MS) + ouster_cloud_msgs(20, 100 * MS))
+    lidar: dict[str, Any] = {"topic": "/ouster/points", "points": 8, "tolerance_ms": 20}
+    if intensity_field:
+        lidar["intensity_field"] = intensity_field
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"rate_hz": 10, "split": {"valid_fraction": 0.0},
+                                      "streams": {"lidar": lidar}}))
+    with build(tmp_path, bag, config_path=config) as h5:
+        points, mask = h5["data/demo_0/obs/lidar"][()], h5["data/demo_0/obs/lidar_mask"][()]
+    assert mask.sum(axis=1).tolist() == [5] * len(mask)
+    for i, (cloud, keep) in enumerate(zip(points, mask)):
+        got = sorted(cloud[keep, 3].tolist())
+        assert got == ([10 * i + k for k in range(5)] if expected == "reflectivity"
+                       else [1000 + k for k in range(5)])

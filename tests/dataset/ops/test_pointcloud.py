@@ -22,8 +22,10 @@ RNG = np.random.default_rng(11)
 POINTS = np.c_[RNG.uniform(-5, 5, (24, 3)), RNG.integers(0, 200, 24)].astype(np.float32)
 
 
-def cloud_msg(points, layout, point_step, *, bigendian=False, height=1, row_pad=0):
-    """A PointCloud2 through CDR; `layout` is [(name, offset, datatype)], padding bytes 0xAB."""
+def cloud_msg(points, layout, point_step, *, bigendian=False, height=1, row_pad=0,
+              intensity_name="intensity"):
+    """A PointCloud2 through CDR; `layout` is [(name, offset, datatype)], padding bytes 0xAB;
+    column 3 of `points` goes into the field `intensity_name`."""
     order = ">" if bigendian else "<"
     dtype = np.dtype({"names": [n for n, _, _ in layout],
                       "formats": [order + NP_CODES[t] for _, _, t in layout],
@@ -31,7 +33,7 @@ def cloud_msg(points, layout, point_step, *, bigendian=False, height=1, row_pad=
     width = len(points) // height
     rows = np.full((height, width * point_step + row_pad), 0xAB, np.uint8)
     cells = rows[:, : width * point_step].copy().view(dtype).reshape(height, width)
-    columns = {"x": 0, "y": 1, "z": 2, "intensity": 3}
+    columns = {"x": 0, "y": 1, "z": 2, intensity_name: 3}
     for name, _, _ in layout:
         if name in columns:
             cells[name] = points[:, columns[name]].reshape(height, width)
@@ -236,3 +238,38 @@ def test_missing_open3d_names_the_debian_package(monkeypatch):
             downsample(POINTS, crop=None, voxel_size=None, n_points=4)
     finally:
         pointcloud._open3d.cache_clear()
+
+
+# Driver layouts: Ouster (ouster-ros "native": reflectivity and signal, no intensity), Livox
+# (older drivers: reflectivity as uint8), a driver naming it "i", and Ouster's "original" type
+# (intensity and reflectivity both present: intensity wins).
+DRIVER_LAYOUTS = {
+    "reflectivity": ([("x", 0, F32), ("y", 4, F32), ("z", 8, F32), ("t", 12, 6),
+                      ("reflectivity", 16, U16), ("ring", 18, U16), ("signal", 20, U16)], 32),
+    "i": ([("x", 0, F32), ("y", 4, F32), ("z", 8, F32), ("i", 12, F32)], 16),
+    "signal": ([("x", 0, F32), ("y", 4, F32), ("z", 8, F32), ("signal", 12, U16),
+                ("near_ir", 14, U16)], 16),
+    "livox_reflectivity_u8": ([("x", 0, F32), ("y", 4, F32), ("z", 8, F32),
+                               ("reflectivity", 12, U8), ("tag", 13, U8), ("line", 14, U8)], 16),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DRIVER_LAYOUTS))
+def test_intensity_from_the_common_driver_field_names(name):
+    layout, step = DRIVER_LAYOUTS[name]
+    field = next(n for n, _, _ in layout if n in ("reflectivity", "i", "signal"))
+    out = points_from_pointcloud2(cloud_msg(POINTS, layout, step, intensity_name=field))
+    np.testing.assert_array_equal(out, POINTS)           # intensities 0..199 fit every type
+
+
+def test_intensity_field_named_in_the_config_wins():
+    layout = [("x", 0, F32), ("y", 4, F32), ("z", 8, F32), ("intensity", 12, F32),
+              ("ambient", 16, U16)]
+    msg = cloud_msg(POINTS, layout, 20, intensity_name="ambient")
+    by_default = points_from_pointcloud2(msg)[:, 3]               # `intensity` (padding bytes)
+    assert not np.array_equal(by_default, POINTS[:, 3])
+    np.testing.assert_array_equal(points_from_pointcloud2(msg, intensity_field="ambient"),
+                                  POINTS)
+    with pytest.raises(DatasetError, match=r"no 'range' field.*intensity_field.*x, y, z, "
+                                           r"intensity, ambient"):
+        points_from_pointcloud2(msg, intensity_field="range")
