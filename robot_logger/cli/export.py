@@ -38,11 +38,13 @@ VCODECS = ("libsvtav1", "h264", "hevc", "libaom-av1")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Cameras encoded in parallel (one process each).")
 @click.option("--overwrite", is_flag=True, help="Replace DIR if it exists.")
+@click.option("--strict", is_flag=True,
+              help="Fail instead of skipping an episode member the export has no place for.")
 @quiet_option
 @json_option
 def export(dataset: Path, fmt: str, output: Path, vcodec: str, crf: int | None,
            preset: str | None, repo_id: str | None, workers: int, overwrite: bool,
-           quiet: bool, as_json: bool) -> None:
+           strict: bool, quiet: bool, as_json: bool) -> None:
     """Write a dataset built by `robot-logger build` as a LeRobot v3.0 dataset.
 
     Cameras become one MP4 per camera (PyAV), joint streams `observation.state` (and
@@ -60,7 +62,7 @@ def export(dataset: Path, fmt: str, output: Path, vcodec: str, crf: int | None,
     """
     summary = export_to_lerobot(dataset, output, vcodec=vcodec, crf=crf, preset=preset,
                                 repo_id=repo_id, workers=workers, overwrite=overwrite,
-                                quiet=quiet or as_json)
+                                strict=strict, quiet=quiet or as_json)
     if as_json:
         echo_json(summary.to_dict())
     else:
@@ -70,7 +72,7 @@ def export(dataset: Path, fmt: str, output: Path, vcodec: str, crf: int | None,
 def export_to_lerobot(dataset: Path, output: Path, *, vcodec: str = "libsvtav1",
                       crf: int | None = None, preset: str | None = None,
                       repo_id: str | None = None, workers: int = 1, overwrite: bool = False,
-                      quiet: bool = False) -> ExportSummary:
+                      strict: bool = False, quiet: bool = False) -> ExportSummary:
     """Run the exporter with a progress bar (shared by `export` and `build --format lerobot`)."""
     try:
         from robot_logger.dataset.export import VideoOptions, export_lerobot
@@ -87,7 +89,8 @@ def export_to_lerobot(dataset: Path, output: Path, *, vcodec: str = "libsvtav1",
 
     try:
         return export_lerobot(dataset, output, repo_id=repo_id, options=options,
-                              workers=workers, overwrite=overwrite, progress=on_progress)
+                              workers=workers, overwrite=overwrite, strict=strict,
+                              progress=on_progress)
     finally:
         bar.close()
 

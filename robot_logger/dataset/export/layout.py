@@ -13,6 +13,7 @@ same members (DatasetError naming the episode and member otherwise).
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from enum import Enum
@@ -130,12 +131,19 @@ def _text(value: Any) -> str:
 
 
 def _fps(data: h5py.Group, first: h5py.Group) -> int:
-    """lerobot needs integer fps: the build's rate, else the median header-stamp step."""
+    """lerobot needs integer fps (its timestamps are frame_index / fps): the build's rate, which
+    must then be whole (12.5 Hz would replay 4 % fast as 12), else -- a dataset clocked by a
+    reference stream -- the median header-stamp step, rounded."""
+    where = data.file.filename
     rate = float(data.attrs.get(schema.ATTR_RATE_HZ, 0.0))
+    if rate > 0 and abs(rate - round(rate)) > 1e-6:
+        raise DatasetError(f"{where}: rate_hz {rate:g} is not a whole number of frames per "
+                           f"second, which LeRobot needs; rebuild with --rate {math.floor(rate)} "
+                           f"or {math.ceil(rate)}")
     if rate <= 0 and schema.TIMESTAMPS in first and first[schema.TIMESTAMPS].shape[0] > 1:
         rate = 1e9 / float(np.median(np.diff(first[schema.TIMESTAMPS][()])))
     if not rate > 0:
-        raise DatasetError(f"{data.file.filename}: no rate_hz and too few frames to infer fps")
+        raise DatasetError(f"{where}: no rate_hz and too few frames to infer fps")
     return max(1, int(round(rate)))
 
 

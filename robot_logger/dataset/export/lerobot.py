@@ -253,12 +253,13 @@ class _QueueReport:
 
 def export_lerobot(dataset: str | os.PathLike[str], output: str | os.PathLike[str], *,
                    repo_id: str | None = None, options: VideoOptions | None = None,
-                   workers: int = 1, overwrite: bool = False,
+                   workers: int = 1, overwrite: bool = False, strict: bool = False,
                    progress: Progress | None = None) -> ExportSummary:
     """Write `dataset` (an HDF5 file, sharded or not) as a LeRobot v3.0 dataset in `output`.
 
     DatasetError when the input is not a robot_logger dataset, has no episodes, or `output`
-    exists (unless `overwrite`). `progress(item, done, total)` gets frame counts as they finish.
+    exists (unless `overwrite`); with `strict`, also when an episode member would be skipped
+    (listed in the summary otherwise). `progress(item, done, total)` gets frame counts.
     """
     started = time.perf_counter()
     options = options or VideoOptions()
@@ -267,6 +268,11 @@ def export_lerobot(dataset: str | os.PathLike[str], output: str | os.PathLike[st
         raise DatasetError(f"{output}: already exists (pass overwrite to replace it)")
     with open_dataset(dataset) as handle:
         layout = inspect(handle, dataset)
+    skipped = [p for p in layout.placements if p.kind is Kind.SKIPPED
+               and not p.source.startswith("/")]
+    if strict and skipped:
+        raise DatasetError(f"{dataset}: {len(skipped)} member(s) would be skipped (--strict), "
+                           f"first {skipped[0].source}: {skipped[0].note}")
     repo_id = repo_id or f"robot_logger/{dataset.stem}"
     partial = output.with_name(output.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)

@@ -213,3 +213,27 @@ def test_refuses_existing_output_and_non_datasets(dataset: Path, tmp_path: Path)
         export_lerobot(tmp_path / "notes.h5", tmp_path / "out")
     assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
     shutil.rmtree(tmp_path / "taken")
+
+
+def test_fractional_rate_is_refused_naming_whole_rates(tmp_path: Path) -> None:
+    """lerobot's timestamps are frame_index / fps with an integer fps: 12.5 Hz cannot be kept."""
+    path = _build(tmp_path, image_height=48, image_width=64, lidar=False, duration_s=2.0,
+                  episodes=1)
+    with h5py.File(path, "a") as handle:
+        handle["data"].attrs["rate_hz"] = 12.5
+    with pytest.raises(DatasetError, match=r"rate_hz 12.5 .* --rate 12 or 13"):
+        export_lerobot(path, tmp_path / "out")
+
+
+def test_member_without_a_place_is_listed_and_strict_refuses(tmp_path: Path) -> None:
+    path = _build(tmp_path, image_height=48, image_width=64, lidar=False, duration_s=2.0,
+                  episodes=1)
+    with h5py.File(path, "a") as handle:
+        handle["data/demo_0"].create_dataset("labels/calibration_run", data=np.arange(3))
+    with pytest.raises(DatasetError, match="1 member.* skipped .*labels/calibration_run"):
+        export_lerobot(path, tmp_path / "strict", strict=True)
+    assert not (tmp_path / "strict").exists()
+    summary = export_lerobot(path, tmp_path / "out")
+    skipped = [p for p in summary.placements if p.kind is Kind.SKIPPED]
+    assert [(p.source, p.note) for p in skipped if not p.source.startswith("/")] == [
+        ("labels/calibration_run", "shape (3,) is not per-frame")]
