@@ -2,8 +2,9 @@
 bytes, truncations, garbage metadata.yaml) and random build configs and labels files.
 
 The property: every run ends in bounded time (CASE_TIMEOUT_S, a SIGALRM per command) with one of
-the documented outcomes -- success, or one `error: …` line with exit 2 (`validate`: exit 1 listing
-problems) -- never a traceback, never a hang. Commands run in-process through click's CliRunner,
+the documented outcomes -- success, or one `error: …` line with exit 2 -- never a traceback, never
+a hang; and a dataset `build` reports as written must pass `validate` (a build that succeeds and
+writes an invalid file is a failure, the worst kind: wrong data without a word). Commands run in-process through click's CliRunner,
 so an escaping exception is seen as such. The fast run tries FAST_EXAMPLES (60 cases), the slow
 one SLOW_EXAMPLES (600 cases); a bag case runs info, repair and build (+ validate), a config
 case build (+ validate).
@@ -33,7 +34,7 @@ CASE_TIMEOUT_S = 30
 FAST_EXAMPLES = {"flips": 6, "truncation": 6, "metadata": 6, "config": 42}       # 60 cases
 SLOW_EXAMPLES = {"flips": 150, "truncation": 150, "metadata": 150, "config": 150}  # 600 cases
 STORAGES = ("mcap", "sqlite3")
-OUTCOMES = ("ok", "error", "invalid")
+OUTCOMES = ("ok", "error")
 SPEC = CellSpec(duration_s=1.0, arms=1, cameras=1, image_height=24, image_width=32,
                 lidar_points=64, seed=1, episodes=1)
 
@@ -64,8 +65,10 @@ def run(outcomes: dict[str, str], *args: object) -> str:
 
 
 def judge(fault: str, outcomes: dict[str, str]) -> None:
-    """Log the case for the fault table, then require documented outcomes only."""
-    bad = {cmd: what for cmd, what in outcomes.items() if what not in OUTCOMES}
+    """Log the case for the fault table, then require documented outcomes only: ok or one error
+    line for each command, and `validate` ok on whatever `build` wrote."""
+    bad = {cmd: what for cmd, what in outcomes.items()
+           if what not in OUTCOMES or (cmd == "validate" and what != "ok")}
     log_fault(f"fuzz: {fault}", "FAILED" if bad else "documented outcomes only",
               **{cmd: what.split(":")[0] for cmd, what in outcomes.items()},
               **({"reason": str(bad)[:300]} if bad else {}))
@@ -278,3 +281,11 @@ def bag_tests(examples: dict[str, int]):
 _slow = [pytest.mark.slow(t) for t in bag_tests(SLOW_EXAMPLES)]
 (test_flipped_bytes_slow, test_truncation_slow, test_garbage_metadata_slow,
  test_random_build_config_slow) = _slow
+
+
+def test_a_build_that_writes_an_invalid_dataset_fails_the_case(monkeypatch) -> None:
+    """The judge itself: 'build ok, then validate says invalid' used to count as documented."""
+    monkeypatch.delenv("ROBOT_LOGGER_FAULT_LOG", raising=False)
+    with pytest.raises(AssertionError, match="validate"):
+        judge("a case", {"build": "ok", "validate": "invalid"})
+    judge("a case", {"info": "error", "build": "ok", "validate": "ok"})
