@@ -4,10 +4,10 @@ bytes, truncations, garbage metadata.yaml) and random build configs and labels f
 The property: every run ends in bounded time (CASE_TIMEOUT_S, a SIGALRM per command) with one of
 the documented outcomes -- success, or one `error: …` line with exit 2 -- never a traceback, never
 a hang; and a dataset `build` reports as written must pass `validate` (a build that succeeds and
-writes an invalid file is a failure, the worst kind: wrong data without a word). Commands run in-process through click's CliRunner,
-so an escaping exception is seen as such. The fast run tries FAST_EXAMPLES (60 cases), the slow
-one SLOW_EXAMPLES (600 cases); a bag case runs info, repair and build (+ validate), a config
-case build (+ validate).
+writes an invalid file is a failure, the worst kind: wrong data without a word). Commands run
+in-process through click's CliRunner, so an escaping exception is seen as such. The fast run
+tries FAST_EXAMPLES (60 cases), the slow one SLOW_EXAMPLES (600 cases); a bag case runs info,
+repair and build (+ validate), a config case build (+ validate).
 """
 
 from __future__ import annotations

@@ -98,3 +98,46 @@ def test_preview_without_optional_streams(tmp_path: Path) -> None:
     assert any(t.startswith("arm1_pos") for t in titles)
     assert not any("lidar" in t or t.startswith("cam") for t in titles)
     assert np.isclose(fig.get_size_inches()[0], FIGURE_WIDTH_IN)
+
+
+QUADRANTS = {(0, 0): (230, 20, 20), (0, 1): (20, 200, 30),      # (top, left): red, (top, right)
+             (1, 0): (30, 40, 220), (1, 1): (250, 250, 250)}     # green, blue, white
+
+
+def _paint(frame: np.ndarray, colours: dict[tuple[int, int], tuple[int, int, int]]) -> None:
+    h, w = frame.shape[:2]
+    for (row, col), colour in colours.items():
+        frame[row * h // 2:(row + 1) * h // 2, col * w // 2:(col + 1) * w // 2] = colour
+
+
+def _shown_pixel(fig, ax, image_xy: tuple[float, float]) -> tuple[int, int, int]:
+    """RGB the canvas shows at image coordinates (x = column, y = row) of an imshow axes."""
+    x, y = ax.transData.transform(image_xy)
+    pixels = np.asarray(fig.canvas.buffer_rgba())
+    return tuple(int(v) for v in pixels[pixels.shape[0] - int(round(y)), int(round(x)), :3])
+
+
+def test_a_known_frame_is_shown_at_its_place_upright_in_rgb(dataset_path: Path,
+                                                            tmp_path: Path) -> None:
+    """Paint the first and last frames of cam1 with coloured quadrants (the first mirrored),
+    then read the rendered canvas: the first and last columns show those frames, upright, with
+    red as red (no BGR swap, no flip, no transpose, no off-by-one frame)."""
+    path = tmp_path / "painted.h5"
+    path.write_bytes(dataset_path.read_bytes())
+    mirrored = {(r, 1 - c): colour for (r, c), colour in QUADRANTS.items()}
+    with h5py.File(path, "r+") as f:
+        cam = f["data/demo_1/obs/cam1"]
+        first, last = cam[0], cam[len(cam) - 1]
+        _paint(first, mirrored)
+        _paint(last, QUADRANTS)
+        cam[0], cam[len(cam) - 1] = first, last
+        h, w = first.shape[:2]
+    fig = preview_figure(path, "demo_1")
+    fig.canvas.draw()
+    columns = [ax for ax in fig.axes if ax.get_title().startswith("cam1  t = ")]
+    for ax, colours in ((columns[0], mirrored), (columns[-1], QUADRANTS)):
+        for (row, col), colour in colours.items():
+            centre = ((col + 0.5) * w / 2 - 0.5, (row + 0.5) * h / 2 - 0.5)
+            shown = _shown_pixel(fig, ax, centre)
+            assert np.abs(np.subtract(shown, colour)).max() <= 3, (ax.get_title(), row, col,
+                                                                    shown, colour)
