@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from robot_logger.core.messages import EVENTS_TOPIC, STATUS_TOPIC, TF_STATIC_TOPIC
-from robot_logger.core.yamlfile import load_yaml
+from robot_logger.core.yamlfile import YamlMap, load_yaml
 from robot_logger.errors import ConfigError
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
 RELIABILITIES = ("reliable", "best_effort")
 DURABILITIES = ("volatile", "transient_local")
 HISTORIES = ("keep_last", "keep_all")
+QOS_KEYS = ("reliability", "durability", "history", "depth")  # of rosbag2's override format
 
 
 @dataclass(frozen=True)
@@ -106,24 +107,17 @@ def load_overrides(path: str | Path) -> dict[str, QosProfile]:
     doc = load_yaml(path, "QoS file")
     if doc is None:
         return {}
-    if not isinstance(doc, dict):
-        raise ConfigError(f"{path}: expected a mapping of topic -> QoS profile")
+    top = YamlMap(doc, path)  # topic -> QoS profile
     profiles = {}
-    for topic, body in doc.items():
+    for topic, body in top.data.items():
         if not isinstance(topic, str) or not topic.startswith("/"):
             raise ConfigError(f"{path}: key {topic!r} is not a topic name (must start with '/')")
-        if not isinstance(body, dict):
-            raise ConfigError(f"{path}: {topic}: expected a mapping of QoS policies")
-        unknown = sorted(set(body) - {"reliability", "durability", "history", "depth"})
-        if unknown:
-            raise ConfigError(
-                f"{path}: {topic}: unknown QoS key {unknown[0]!r} "
-                "(known: reliability, durability, history, depth)"
-            )
+        policies = YamlMap(body, path, top.key_path(topic))
+        policies.check_known(QOS_KEYS)
         try:
-            profiles[topic] = replace(default_profile(topic), **body)
+            profiles[topic] = replace(default_profile(topic), **policies.data)
         except ConfigError as err:
-            raise ConfigError(f"{path}: {topic}: {err}") from err
+            raise ConfigError(f"{top.where(topic)}: {err}") from err
     return profiles
 
 

@@ -206,9 +206,10 @@ def test_qos_override_file_is_validated(tmp_path):
         "cam: {reliability: reliable}\n": "key 'cam' is not a topic name",
         "/a: {reliability: sometimes}\n": "reliability must be one of",
         "/a: {depth: 0}\n": "depth must be a positive integer",
-        "/a: {lifespan: 3}\n": "unknown QoS key 'lifespan'",
+        "/a: {lifespan: 3}\n": r"/a\.lifespan: unknown key \(allowed: reliability, durab",
         "/a: [1, 2\n": "invalid YAML at line",
-        "- /a\n": "expected a mapping",
+        "- /a\n": "top level: must be a mapping",
+        "/a: best_effort\n": "/a: must be a mapping",
     }
     for text, message in cases.items():
         bad = tmp_path / "bad.yaml"

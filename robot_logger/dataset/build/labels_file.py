@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from robot_logger.core.events import OUTCOMES, Episode, Phase
-from robot_logger.core.yamlfile import load_yaml
+from robot_logger.core.yamlfile import YamlMap, load_yaml
 from robot_logger.errors import ConfigError
 
 __all__ = ["ABSOLUTE_NS_MIN", "load_labels_file"]
@@ -50,7 +50,7 @@ class _LabelsParser:
 
     def episodes(self, document: Any) -> list[Episode]:
         if isinstance(document, dict):
-            self.keys(document, "", ("episodes",), ("episodes",))
+            YamlMap(document, self.path).check_known(("episodes",), required=("episodes",))
             document = document["episodes"]
         if not isinstance(document, list) or not document:
             raise self.fail("episodes", "must be a non-empty list of episodes")
@@ -62,7 +62,7 @@ class _LabelsParser:
         return episodes
 
     def episode(self, item: Any, where: str) -> Episode:
-        self.keys(item, where, EPISODE_KEYS, ("start", "end"))
+        YamlMap(item, self.path, where).check_known(EPISODE_KEYS, required=("start", "end"))
         start_ns, end_ns = self.span(item, where)
         task = self.string(item.get("task", ""), f"{where}.task")
         outcome = item.get("outcome", "unknown")
@@ -82,24 +82,11 @@ class _LabelsParser:
         return Episode(start_ns, end_ns, task, outcome, phases)
 
     def phase(self, item: Any, where: str) -> Phase:
-        self.keys(item, where, PHASE_KEYS, PHASE_KEYS)
+        YamlMap(item, self.path, where).check_known(PHASE_KEYS, required=PHASE_KEYS)
         name = self.string(item["name"], f"{where}.name")
         if not name:
             raise self.fail(f"{where}.name", "must not be empty")
         return Phase(name, *self.span(item, where))
-
-    def keys(self, item: Any, where: str, allowed: tuple[str, ...],
-             required: tuple[str, ...]) -> None:
-        prefix = f"{where}." if where else ""
-        if not isinstance(item, dict):
-            raise self.fail(where or "top level", f"must be a mapping with keys "
-                            f"{', '.join(allowed)}, not {type(item).__name__}")
-        for key in item:
-            if key not in allowed:
-                raise self.fail(f"{prefix}{key}", f"unknown key (expected {', '.join(allowed)})")
-        for key in required:
-            if key not in item:
-                raise self.fail(f"{prefix}{key}", "required key is missing")
 
     def span(self, item: dict[str, Any], where: str) -> tuple[int, int]:
         start_ns = self.time_ns(item["start"], f"{where}.start")

@@ -143,7 +143,7 @@ def test_labels_file_may_be_a_bare_list(tmp_path):
     "episode, message",
     [
         ("{end: 5}", r"episodes\[0\]\.start: required key is missing"),
-        ("{start: 1, end: 5, stat: 2}", r"episodes\[0\]\.stat: unknown key \(expected start, end"),
+        ("{start: 1, end: 5, stat: 2}", r"episodes\[0\]\.stat: unknown key \(allowed: start, end"),
         ("{start: 1, end: 5, task: 7}", r"episodes\[0\]\.task: must be a string, not 7"),
         ("{start: one, end: 5}", r"episodes\[0\]\.start: must be seconds from bag start"),
         ("{start: true, end: 5}", r"episodes\[0\]\.start: must be seconds"),
