@@ -37,7 +37,8 @@ EXECUTORS = ("local", "ray")
 RAY_RETRIES = 2
 # Imported once by the fork server and inherited by every pool worker instead of re-imported
 # by each (2-3 CPU-seconds apiece here); a module that fails to import is skipped.
-POOL_PRELOAD = ["robot_logger.dataset.build.shards", "robot_logger.dataset.build.pipeline", "open3d"]
+POOL_PRELOAD = ["robot_logger.dataset.build.shards", "robot_logger.dataset.build.pipeline",
+                "robot_logger.dataset.ops.o3d"]
 PARENT_POLL_S = 1.0
 RAY_CONNECT_TIMEOUT_S = 5.0
 RAY_OBJECT_STORE_BYTES = 128 * 1024 * 1024   # results are small; a local instance needs little

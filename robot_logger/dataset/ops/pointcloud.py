@@ -9,6 +9,7 @@ or zero-pads to exactly P points with a mask.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from functools import lru_cache
 from types import ModuleType
@@ -34,14 +35,14 @@ INTENSITY_FIELDS = ("intensity", "reflectivity", "i", "signal")
 def _open3d() -> ModuleType:
     """open3d, imported on first use (it is slow to import and needs libusb-1.0 at load time)."""
     try:
-        import open3d
+        o3d = importlib.import_module("robot_logger.dataset.ops.o3d")   # open3d's core only
     except (ImportError, OSError) as err:
         raise DatasetError(
             f"cannot import open3d ({err}); point-cloud sampling needs it: install the "
             "Debian package libusb-1.0-0 (sudo apt-get install -y libusb-1.0-0) "
             "and pip install open3d-cpu"
         ) from err
-    return open3d
+    return o3d
 
 
 def points_from_pointcloud2(msg: Any, intensity_field: str | None = None) -> np.ndarray:

@@ -1,5 +1,6 @@
 """PointCloud2 layouts, LaserScan conversion and fixed-size downsampling."""
 
+import subprocess
 import sys
 
 import numpy as np
@@ -233,6 +234,7 @@ def test_downsample_rejects_bad_parameters(kwargs, match):
 def test_missing_open3d_names_the_debian_package(monkeypatch):
     pointcloud._open3d.cache_clear()
     monkeypatch.setitem(sys.modules, "open3d", None)
+    monkeypatch.delitem(sys.modules, "robot_logger.dataset.ops.o3d", raising=False)
     try:
         with pytest.raises(DatasetError, match="libusb-1.0-0"):
             downsample(POINTS, crop=None, voxel_size=None, n_points=4)
@@ -273,3 +275,23 @@ def test_intensity_field_named_in_the_config_wins():
     with pytest.raises(DatasetError, match=r"no 'range' field.*intensity_field.*x, y, z, "
                                            r"intensity, ambient"):
         points_from_pointcloud2(msg, intensity_field="range")
+
+
+def test_sampling_loads_open3d_core_only_and_open3d_still_imports_whole():
+    """Farthest-point sampling needs open3d's compiled core, not its visualization (dash,
+    plotly: ~half of `import open3d`); a later `import open3d` must still give the package."""
+    code = ("import sys, numpy as np\n"
+            "from robot_logger.dataset.ops.pointcloud import downsample\n"
+            "pts = np.random.default_rng(0).random((300, 4), dtype=np.float32)\n"
+            "out, mask = downsample(pts, crop=None, voxel_size=None, n_points=50)\n"
+            "assert mask.all() and len({tuple(p) for p in out.tolist()}) == 50\n"
+            "heavy = [m for m in sys.modules if m.split('.')[0] in ('dash', 'plotly')\n"
+            "         or m in ('open3d', 'open3d.visualization')]\n"
+            "print(heavy, 'open3d.pybind' in sys.modules)\n"
+            "import open3d\n"
+            "print(open3d.__version__, open3d.visualization.__name__, "
+            "open3d.geometry.PointCloud is sys.modules['open3d.pybind'].geometry.PointCloud)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120).stdout.splitlines()
+    assert out[0] == "[] True"
+    assert out[1].endswith("open3d.visualization True")
