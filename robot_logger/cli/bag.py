@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from robot_logger.bag.info import BagInfo, TopicReport, inspect_bag
-from robot_logger.bag.repair.recover import RepairReport, repair_bag
 from robot_logger.bag.streamstats import MAX_GAPS_LISTED
 from robot_logger.cli.common import echo_json, json_option, progress_bar, quiet_option
 from robot_logger.errors import BagError
+
+if TYPE_CHECKING:
+    from robot_logger.bag.repair.recover import RepairReport
 
 __all__ = ["COMMANDS", "info", "repair"]
 
@@ -128,6 +131,8 @@ def repair(bag: Path, output: Path | None, as_json: bool, strict: bool) -> None:
       robot-logger repair cut_bag
       robot-logger info cut_bag.repaired
     """
+    from robot_logger.bag.repair.recover import repair_bag  # only `repair` needs it
+
     report = repair_bag(bag, output)
     if strict and (report.damaged or report.notes):
         raise BagError(f"{bag}: {report.damaged} unreadable parts were skipped (--strict); "

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from tqdm import tqdm
 
 from robot_logger.errors import RobotLoggerError, disk_full
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 __all__ = ["RobotLoggerGroup", "json_option", "quiet_option", "echo_json", "progress_bar", "fail"]
 
@@ -48,6 +50,9 @@ def echo_json(payload: Any) -> None:
 
 
 def progress_bar(total: float | None, desc: str, *, quiet: bool = False, unit: str = "it") -> tqdm:
-    """A tqdm bar on stderr, shown only on a TTY and without --quiet."""
+    """A tqdm bar on stderr, shown only on a TTY and without --quiet (tqdm imported here: it
+    costs ~0.1 s, which `--help` need not pay)."""
+    from tqdm import tqdm
+
     return tqdm(total=total, desc=desc, unit=unit, disable=quiet or not sys.stderr.isatty(),
                 file=sys.stderr, leave=False, dynamic_ncols=True)
