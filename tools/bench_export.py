@@ -1,6 +1,7 @@
 """Benchmark: LeRobot v3 export of the simulator's default cell -- size, time, quality, reads.
 
-    .venv/bin/python tools/bench_export.py [--duration 60] [--dataset cell.h5] [--reads 300]
+    .venv/bin/python tools/bench_export.py [--duration 60] [--image-size 640x480]
+                                           [--dataset cell.h5] [--reads 300]
 
 Builds the default cell (60 s, two 640x480 cameras at 30 Hz, LiDAR, 10 Hz dataset; gzip-1 image
 chunks, the build's default) unless --dataset names one, exports it with the default options
@@ -105,6 +106,7 @@ def lerobot_reads(export_dir: Path, backend: str, count: int) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=60.0, help="simulated seconds")
+    parser.add_argument("--image-size", default="640x480", help="WIDTHxHEIGHT of the cameras")
     parser.add_argument("--dataset", type=Path, default=None, help="use this built dataset")
     parser.add_argument("--reads", type=int, default=300, help="random frames per read test")
     parser.add_argument("--json", action="store_true", help="print JSON")
@@ -113,7 +115,9 @@ def main() -> None:
         root = Path(tmp)
         dataset = args.dataset
         if dataset is None:
-            write_bag(root / "bag", Cell(CellSpec(duration_s=args.duration)))
+            width, height = (int(v) for v in args.image_size.split("x"))
+            write_bag(root / "bag", Cell(CellSpec(duration_s=args.duration, image_width=width,
+                                                  image_height=height)))
             dataset = root / "cell.h5"
             build_dataset([root / "bag"], dataset)
         cams = camera_bytes(dataset)
