@@ -1,7 +1,9 @@
 """Executors: local (inline and process pool) and Ray run the same tasks to the same datasets.
 
-The Ray tests share one local Ray instance (2 CPUs); starting it takes 10-20 s here, so they are
-marked slow: `pytest -m slow tests/test_executors.py`.
+The Ray tests share one local Ray instance (2 CPUs, a module-scoped fixture): starting it takes
+10-20 s here (16 s measured at load 11 on 2 cores), paid once per module. One small real Ray
+build runs in the default suite; the larger ones are marked slow:
+`pytest -m slow tests/dataset/build/test_executors.py`.
 """
 
 from __future__ import annotations
@@ -95,6 +97,19 @@ def test_ray_results_and_errors(ray_local, tmp_path: Path) -> None:
     with pytest.raises(BagError, match="missing_bag: cannot read"):
         list(run_tasks(bag_fingerprint, [tmp_path / "missing_bag"], spec))
     assert ray_local.is_initialized()                   # joined, so not shut down
+
+
+def test_a_small_ray_build_equals_the_local_one(ray_local, make_bag, tmp_path: Path) -> None:
+    """Default-suite version of the test below: two tiny bags (joints only) built on Ray's
+    workers give the local build's dataset, byte for byte in every array."""
+    for i, episodes in enumerate((2, 1)):
+        make_bag(f"bags/bag_{i}", seed=i, episodes=episodes, duration_s=1.0, cameras=0,
+                 lidar=False)
+    local = build_dataset([tmp_path / "bags"], tmp_path / "local.h5", rate_hz=10)
+    on_ray = build_dataset([tmp_path / "bags"], tmp_path / "ray.h5", rate_hz=10, workers=2,
+                           executor="ray")
+    assert on_ray.shards_built == local.shards_built == 2 and on_ray.episodes == 3
+    assert assert_same_dataset(tmp_path / "local.h5", tmp_path / "ray.h5") > 20
 
 
 @pytest.mark.slow
