@@ -196,44 +196,78 @@ def test_robomimic_reading_path_key_by_key(dataset_path: Path) -> None:
                 assert f[f"data/{ep}/obs/{key}"].shape[0] == n
 
 
-_ROBOMIMIC_SCRIPT = """
-import sys
-import numpy as np
-import robomimic.utils.obs_utils as ObsUtils
-from robomimic.utils.dataset import SequenceDataset
-ObsUtils.initialize_obs_utils_with_obs_specs({"obs": {"low_dim": ["arm1_pos"], "rgb": ["cam1"]}})
-ds = SequenceDataset(hdf5_path=sys.argv[1], obs_keys=["arm1_pos", "cam1"],
-                     dataset_keys=["actions", "rewards", "dones"], frame_stack=2, seq_length=3,
-                     filter_by_attribute="train", hdf5_cache_mode="low_dim", load_next_obs=False)
-samples = [ds[i] for i in range(len(ds))]
-np.savez(sys.argv[2], **{f"{i}/{k}": v for i, s in enumerate(samples)
-                         for k, v in [*s["obs"].items(), ("actions", s["actions"])]})
-"""
+ROBOMIMIC = ("robomimic==0.3.0", "termcolor")
+ROBOMIMIC_CACHE_ENV = "ROBOT_LOGGER_TEST_CACHE"
+
+
+@pytest.fixture(scope="module")
+def robomimic_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding robomimic 0.3.0 (without its heavy deps: its dataset code needs only
+    torch, h5py, numpy and termcolor), pip-installed once into a cache folder
+    ($ROBOT_LOGGER_TEST_CACHE, else ~/.cache/robot_logger-tests) and reused by later runs."""
+    pytest.importorskip("torch", reason="robomimic's dataset code needs torch")
+    default = Path.home() / ".cache" / "robot_logger-tests"
+    cache = Path(os.environ.get(ROBOMIMIC_CACHE_ENV, default))
+    site = cache / "-".join(ROBOMIMIC).replace("==", "-")
+    if not (site / "robomimic").is_dir():
+        fresh = tmp_path_factory.mktemp("robomimic_site")
+        install = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                                  "--target", str(fresh), *ROBOMIMIC],
+                                 capture_output=True, text=True, check=False)
+        if install.returncode != 0:
+            pytest.skip(f"robomimic could not be installed from PyPI: {install.stderr[-300:]}")
+        cache.mkdir(parents=True, exist_ok=True)
+        try:
+            fresh.rename(site)
+        except OSError:                        # another run cached it meanwhile (or across fs)
+            return fresh
+    return site
+
+
+def robomimic_windows(site: Path, path: Path, keys: list[str], frame_stack: int,
+                      seq_length: int) -> list[dict[str, np.ndarray]]:
+    """Every sample of robomimic's own SequenceDataset on `path` (low-dim and rgb `keys`)."""
+    if str(site) not in sys.path:
+        sys.path.insert(0, str(site))
+    import robomimic.utils.obs_utils as obs_utils
+    from robomimic.utils.dataset import SequenceDataset as TheirDataset
+
+    with h5py.File(path, "r") as f:
+        images = [k for k in keys if f["data/demo_0/obs"][k].ndim == 4]
+    obs_utils.initialize_obs_utils_with_obs_specs(
+        {"obs": {"low_dim": [k for k in keys if k not in images], "rgb": images}})
+    theirs = TheirDataset(hdf5_path=str(path), obs_keys=keys,
+                          dataset_keys=["actions", "rewards", "dones"], frame_stack=frame_stack,
+                          seq_length=seq_length, filter_by_attribute="train",
+                          hdf5_cache_mode="low_dim", load_next_obs=False)
+    return [theirs[i] for i in range(len(theirs))]
+
+
+def assert_robomimic_reads_what_we_read(site: Path, path: Path, keys: list[str]) -> None:
+    """robomimic's windows (frame_stack 2, seq_length 3) equal ours, key by key."""
+    theirs = robomimic_windows(site, path, keys, frame_stack=2, seq_length=3)
+    ours = SequenceDataset(path, keys, frame_stack=2, seq_length=3)
+    assert len(theirs) == len(ours) > 0
+    for index, sample in enumerate(theirs):
+        mine = ours[index]
+        for key in keys:
+            np.testing.assert_array_equal(sample["obs"][key], mine[f"obs/{key}"])
+        # robomimic's actions span the obs window (history too); ours start at the anchor
+        np.testing.assert_array_equal(sample["actions"][1:], mine["actions"][:3])
+
+
+def test_robomimic_reads_a_small_file_as_we_do(robomimic_site: Path, tmp_path: Path) -> None:
+    """Default-suite version of the test below: one short episode, one small camera."""
+    path = built_dataset(tmp_path, duration_s=1.0, episodes=1, arms=1, cameras=1,
+                         image_height=16, image_width=24, lidar=False, faults="")
+    assert_robomimic_reads_what_we_read(robomimic_site, path, ["arm1_pos", "cam1"])
 
 
 @pytest.mark.slow
-def test_robomimic_sequence_dataset_reads_our_file(dataset_path: Path, tmp_path: Path) -> None:
-    """robomimic 0.3.0's own SequenceDataset (installed without its heavy deps) on our file."""
-    pytest.importorskip("torch", reason="robomimic's dataset code needs torch")
-    target = tmp_path / "site"
-    install = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                              "--target", str(target), "robomimic==0.3.0", "termcolor"],
-                             capture_output=True, text=True, check=False)
-    if install.returncode != 0:
-        pytest.skip(f"robomimic could not be installed from PyPI: {install.stderr[-300:]}")
-    out = tmp_path / "robomimic.npz"
-    env = {**os.environ, "PYTHONPATH": str(target)}
-    subprocess.run([sys.executable, "-c", _ROBOMIMIC_SCRIPT, str(dataset_path), str(out)],
-                   env=env, check=True, capture_output=True, cwd=tmp_path)
-    theirs = np.load(out)
-    ours = SequenceDataset(dataset_path, ["arm1_pos", "cam1"], frame_stack=2, seq_length=3)
-    assert len(theirs.files) == 3 * len(ours)
-    for index in range(len(ours)):
-        sample = ours[index]
-        for key in ("arm1_pos", "cam1"):
-            np.testing.assert_array_equal(theirs[f"{index}/{key}"], sample[f"obs/{key}"])
-        # robomimic's actions span the obs window (history too); ours start at the anchor
-        np.testing.assert_array_equal(theirs[f"{index}/actions"][1:], sample["actions"][:3])
+def test_robomimic_sequence_dataset_reads_our_file(robomimic_site: Path,
+                                                   dataset_path: Path) -> None:
+    """robomimic 0.3.0's own SequenceDataset on the module's dataset (3 episodes, gaps)."""
+    assert_robomimic_reads_what_we_read(robomimic_site, dataset_path, ["arm1_pos", "cam1"])
 
 
 def test_chunk_cache_holds_a_window_of_image_chunks(dataset_path: Path) -> None:
