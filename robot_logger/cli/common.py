@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from robot_logger.core.params import Param
 from robot_logger.errors import RobotLoggerError, disk_full
 
 if TYPE_CHECKING:
     from tqdm import tqdm
 
-__all__ = ["RobotLoggerGroup", "json_option", "quiet_option", "echo_json", "progress_bar", "fail"]
+__all__ = [
+    "RobotLoggerGroup",
+    "json_option",
+    "quiet_option",
+    "echo_json",
+    "param_options",
+    "progress_bar",
+    "fail",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])  # a command function, before or after @click.command
 
 EXIT_USAGE = 2
 
@@ -38,6 +50,31 @@ class RobotLoggerGroup(click.Group):
             reason = "disk full" if disk_full(err) else (err.strerror or str(err))
             fail(f"{reason}{where}")
         return None
+
+
+def param_options(params: Sequence[Param]) -> Callable[[F], F]:
+    """One click option per Param (the same names as the node's ROS parameters): `--name`
+    (`--name/--no-name` for a bool defaulting to True), typed like the default; lists repeat."""
+
+    def decorate(command: F) -> F:
+        for param in reversed(params):
+            names = [param.short, param.flag] if param.short else [param.flag]
+            kwargs: dict[str, Any] = {"help": param.help, "show_default": bool(param.default)}
+            if param.many:
+                kwargs.update(multiple=True, metavar="TEXT")
+            elif isinstance(param.default, bool):
+                if param.default:
+                    names = [f"{param.flag}/--no-{param.flag[2:]}"]
+                kwargs.update(is_flag=True, default=param.default)
+            elif param.choices:
+                choices = [c for c in param.choices if c]
+                kwargs.update(type=click.Choice(choices), default=param.default or None)
+            else:
+                kwargs.update(type=type(param.default), default=param.default)
+            command = click.option(*names, param.name, **kwargs)(command)
+        return command
+
+    return decorate
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import click
 
 from robot_logger import __version__
-from robot_logger.cli.common import echo_json, fail, json_option, progress_bar, quiet_option
+from robot_logger.cli.common import (
+    echo_json,
+    fail,
+    json_option,
+    param_options,
+    progress_bar,
+    quiet_option,
+)
 from robot_logger.core import events
 from robot_logger.record.episodes import send_event
 from robot_logger.record.malloc import tune_malloc
@@ -26,25 +32,6 @@ from robot_logger.transport.qos import load_overrides
 __all__ = ["COMMANDS", "record", "episode", "format_status", "publish_live"]
 
 MB = 1e6
-
-
-def _param_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """One click option per recorder parameter (the same names as the node's ROS parameters)."""
-    for param in reversed(RECORD_PARAMS):
-        names = ["-o", param.flag] if param.name == "output" else [param.flag]
-        kwargs: dict[str, Any] = {"help": param.help, "show_default": bool(param.default)}
-        if param.many:
-            kwargs.update(multiple=True, metavar="TEXT")
-        elif isinstance(param.default, bool):
-            kwargs.update(is_flag=True, default=False)
-        elif param.choices:
-            kwargs.update(
-                type=click.Choice([c for c in param.choices if c]), default=param.default or None
-            )
-        else:
-            kwargs.update(type=type(param.default), default=param.default)
-        command = click.option(*names, param.name, **kwargs)(command)
-    return command
 
 
 def format_status(status: RecorderStatus) -> str:
@@ -139,7 +126,7 @@ class _LiveView:
 
 
 @click.command()
-@_param_options
+@param_options(RECORD_PARAMS)
 @json_option
 @quiet_option
 def record(as_json: bool, quiet: bool, **params: Any) -> None:

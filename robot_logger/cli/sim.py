@@ -2,60 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from robot_logger.bag.reader import STORAGES, Storage
-from robot_logger.cli.common import echo_json, json_option, progress_bar, quiet_option
+from robot_logger.cli.common import (
+    echo_json,
+    json_option,
+    param_options,
+    progress_bar,
+    quiet_option,
+)
 from robot_logger.errors import ConfigError
 from robot_logger.sim import write_bag
-from robot_logger.sim.cell import cell_from_options
 from robot_logger.sim.faults import __doc__ as FAULTS_DOC
+from robot_logger.sim.params import CELL_PARAMS, PUBLISH_PARAMS, cell_from_params
+from robot_logger.transport.base import TRANSPORTS
 
-F = TypeVar("F", bound=Callable[..., Any])  # a command function, before or after @click.command
-
-__all__ = ["COMMANDS", "sim", "cell_options"]
-
-
-def _image_size(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[int, int]:
-    width, sep, height = value.lower().partition("x")
-    if not sep or not width.isdigit() or not height.isdigit():
-        raise click.BadParameter(f"{value!r} is not WIDTHxHEIGHT, e.g. 640x480")
-    return int(width), int(height)
-
-
-def cell_options(command: F) -> F:
-    """The options that describe a simulated cell (shared with `sim --publish`)."""
-    options = [
-        click.option("--duration", "duration_s", type=float, default=60.0, show_default=True,
-                     help="Simulated seconds."),
-        click.option("--arms", type=int, default=2, show_default=True,
-                     help="Six-joint arms (500 Hz JointState)."),
-        click.option("--cameras", type=int, default=2, show_default=True,
-                     help="rgb8 cameras (30 Hz)."),
-        click.option("--lidar/--no-lidar", default=True, show_default=True,
-                     help="A 10 Hz PointCloud2 LiDAR."),
-        click.option("--episodes", type=int, default=None,
-                     help="Work cycles to fit into the duration [default: one per ~8 s]."),
-        click.option("--seed", type=int, default=0, show_default=True,
-                     help="Everything random (motion, outcomes, latency, faults) follows."),
-        click.option("--image-size", default="640x480", show_default=True, callback=_image_size,
-                     help="Camera resolution WIDTHxHEIGHT."),
-        click.option("--lidar-points", type=int, default=30000, show_default=True,
-                     help="Points per scan."),
-        click.option("--sensors", default="", metavar="LIST",
-                     help="Optional streams, comma-separated, or all: commands (JointTrajectory"
-                          " 100 Hz), gripper (Float64 position + command 100 Hz), wrench (F/T"
-                          " 250 Hz), depth (16UC1 15 Hz beside each camera), camera_info,"
-                          " tf_static."),
-        click.option("--faults", default="", metavar="SPEC", help="Inject faults; syntax below."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+__all__ = ["COMMANDS", "sim"]
 
 
 def _fault_help() -> str:
@@ -70,21 +36,14 @@ def _fault_help() -> str:
 @click.option("--publish", is_flag=True,
               help="Publish the cell live as ROS 2 topics, paced on the wall clock, instead of"
                    " writing a bag.")
-@click.option("--transport", type=click.Choice(["rclpy", "dds"]), default=None,
+@click.option("--transport", type=click.Choice(TRANSPORTS), default=None,
               help="With --publish: rclpy or dds [default: rclpy when ROS 2 is installed].")
-@click.option("--wait-subscribers", type=float, default=0.0, show_default=True,
-              help="With --publish: first wait up to this many seconds for a reader on every"
-                   " topic.")
-@click.option("--qos", "qos_file", type=click.Path(dir_okay=False), default=None,
-              help="With --publish: YAML of per-topic writer QoS overrides (rosbag2 override"
-                   " format).")
 @click.option("--storage", type=click.Choice(STORAGES), default="mcap", show_default=True)
-@cell_options
+@param_options(CELL_PARAMS + PUBLISH_PARAMS)
 @json_option
 @quiet_option
-def sim(output: Path | None, publish: bool, transport: str | None, wait_subscribers: float,
-        qos_file: str | None, storage: Storage, as_json: bool, quiet: bool,
-        **cell_args: object) -> None:
+def sim(output: Path | None, publish: bool, transport: str | None, storage: Storage,
+        as_json: bool, quiet: bool, **params: Any) -> None:
     """Write a synthetic robot-cell bag: arms, cameras, LiDAR and episode events.
 
     Joint states follow smooth, exactly known trajectories; header.stamp is the sample time and
@@ -100,10 +59,11 @@ def sim(output: Path | None, publish: bool, transport: str | None, wait_subscrib
           --faults '/cell/cam1/image_raw:drop=0.1;*:jitter_ms=1;truncate=0.8'
       robot-logger sim --publish --duration 30     # live, for `robot-logger record`
     """
-    cell = cell_from_options(**cell_args)  # type: ignore[arg-type]
+    cell = cell_from_params({p.name: params[p.name] for p in CELL_PARAMS})
     if publish:
         from robot_logger.cli.record import publish_live  # DDS only when publishing
-        publish_live(cell, transport, wait_subscribers, qos_file, as_json=as_json, quiet=quiet)
+        publish_live(cell, transport, params["wait_subscribers"], params["qos"] or None,
+                     as_json=as_json, quiet=quiet)
         return
     if output is None:
         raise ConfigError("-o/--output is required (or --publish to publish the cell live)")
@@ -118,7 +78,7 @@ def sim(output: Path | None, publish: bool, transport: str | None, wait_subscrib
         "path": str(output), "storage": storage, "size_bytes": size,
         "duration_s": cell.spec.duration_s,
         "messages": sum(counts.values()), "topics": counts, "episodes": len(cell.episodes()),
-        "faults": cell_args["faults"], "truncated": cell.faults.truncate is not None,
+        "faults": params["faults"], "truncated": cell.faults.truncate is not None,
     }
     if as_json:
         echo_json(summary)

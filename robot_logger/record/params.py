@@ -7,38 +7,22 @@ node (config/cell.yaml: `recorder: ros__parameters: ...`), so the two cannot dri
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from robot_logger.bag.reader import STORAGES
+from robot_logger.core.params import Param
 from robot_logger.errors import ConfigError
 from robot_logger.record.bagsink import MIB, SinkOptions
 from robot_logger.record.recorder import RecordOptions, TopicSelector
 from robot_logger.transport.base import TRANSPORTS
 from robot_logger.transport.qos import load_overrides
 
-__all__ = ["Param", "RECORD_PARAMS", "record_options", "parse_expect"]
-
-
-@dataclass(frozen=True)
-class Param:
-    """One setting: name (snake_case), default, help; `many` = list of strings."""
-
-    name: str
-    default: Any
-    help: str
-    choices: tuple[str, ...] | None = None
-    many: bool = False
-
-    @property
-    def flag(self) -> str:
-        """The CLI flag of this parameter."""
-        return "--" + self.name.replace("_", "-")
+__all__ = ["RECORD_PARAMS", "record_options", "parse_expect"]
 
 
 RECORD_PARAMS = (
-    Param("output", "", "Bag folder to create (must not exist)."),
+    Param("output", "", "Bag folder to create (must not exist).", short="-o"),
     Param("topics", [], "Topics to record (repeat, or comma-separated).", many=True),
     Param("regex", "", "Also record topics matching this regular expression."),
     Param(

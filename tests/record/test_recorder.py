@@ -285,7 +285,7 @@ def test_cell_yaml_parameters_are_the_cli_flags_one_to_one():
     """config/cell.yaml's node parameters <-> `record` / `sim --publish` flags; they validate."""
     from robot_logger.cli.record import record as record_command
     from robot_logger.cli.sim import sim as sim_command
-    from robot_logger.nodes.sim_cell_node import SIM_PARAMS
+    from robot_logger.sim.params import SIM_PARAMS
 
     doc = yaml.safe_load((CONFIG / "cell.yaml").read_text())
     recorder = doc["recorder"]["ros__parameters"]
