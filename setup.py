@@ -32,10 +32,11 @@ setup(
         "mcap>=1.1,<2",
         "open3d-cpu==0.20.0",
         "pillow>=10,<14",
+        "hdf5plugin>=5,<8",   # the fast/small image profiles (bitshuffle, Blosc2) and reading them
     ],
     extras_require={
         "ray": ["ray==2.60.0"],
-        "blosc": ["hdf5plugin>=5,<8"],
+        "blosc": [],   # hdf5plugin is a dependency now; the extra stays for old install lines
         # LeRobot v3 export: PyAV in lerobot 0.6.1's own range (same encoders), pyarrow for parquet
         "export": ["av>=15,<16", "pyarrow>=21,<30"],
         "test": ["pytest>=8", "av>=15,<16", "pyarrow>=21,<30", "hypothesis>=6.100",

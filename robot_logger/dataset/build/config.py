@@ -37,7 +37,7 @@ __all__ = [
 
 ALIGN_METHODS = ("interpolate", "nearest", "previous")
 TIME_SOURCES = ("header", "log")
-COMPRESSIONS = ("gzip", "lzf", "none", "blosc")
+COMPRESSIONS = ("gzip", "lzf", "none", "blosc", "robomimic", "fast", "small")  # writer.h5_filter
 JOINT_FIELDS = ("position", "velocity", "effort")
 KIND_BY_TYPE = {
     messages.JOINT_STATE: "joint",

@@ -18,6 +18,7 @@ import h5py
 import numpy as np
 
 from robot_logger.dataset import schema
+from robot_logger.dataset.read.h5 import register_plugin_filters
 from robot_logger.errors import DatasetError
 
 __all__ = ["ValidationReport", "validate_dataset"]
@@ -43,6 +44,7 @@ def validate_dataset(path: str | Path) -> ValidationReport:
     if not path.exists():
         raise DatasetError(f"{path}: no such file")
     report = ValidationReport(str(path))
+    register_plugin_filters()
     try:
         with h5py.File(path, "r") as h5:
             _Checker(h5, report).run()

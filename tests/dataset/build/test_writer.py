@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import errno
+import subprocess
+import sys
 from pathlib import Path
 
 import h5py
@@ -34,7 +36,8 @@ def write_one(path: Path, *, compression: str = "gzip", overwrite: bool = False,
 
 
 @pytest.mark.parametrize("compression, level", [("gzip", 1), ("gzip", 6), ("gzip", 0),
-                                                ("lzf", 1), ("none", 1), ("blosc", 1)])
+                                                ("lzf", 1), ("none", 1), ("blosc", 1),
+                                                ("robomimic", 1), ("fast", 1), ("small", 1)])
 def test_frames_round_trip_with_every_filter(tmp_path: Path, compression: str,
                                              level: int) -> None:
     path = tmp_path / "out.h5"
@@ -43,14 +46,47 @@ def test_frames_round_trip_with_every_filter(tmp_path: Path, compression: str,
     with h5py.File(path) as h5:
         cam = h5["data/demo_0/obs/cam"]
         assert cam.chunks == (1, 6, 8, 3)
-        if compression != "blosc":
-            assert cam.compression == {"gzip": "gzip", "lzf": "lzf"}.get(compression)
+        if compression not in ("blosc", "fast", "small"):
+            assert cam.compression == {"gzip": "gzip", "lzf": "lzf",
+                                       "robomimic": "gzip"}.get(compression)
         np.testing.assert_array_equal(cam[()], frames)
         assert h5.attrs[schema.ATTR_FORMAT_VERSION] == schema.FORMAT_VERSION
         assert h5["data"].attrs["total"] == 4
         assert h5["mask/train"][()].tolist() == [b"demo_0"]
         assert h5["meta/joint_names/arm"][()].tolist() == [b"j1", b"j2"]
         assert h5["meta/stats/arm/mean"].dtype == np.float32
+
+
+# HDF5 filter ids: bitshuffle 32008, Blosc2 32026 (the hdf5plugin filters behind the profiles)
+PROFILE_FILTERS = {"robomimic": "gzip", "fast": "32008", "small": "32026"}
+READ_FIRST_FRAME = """
+import sys
+import numpy as np
+{opener}
+with {open_call} as h5:
+    print(int(np.asarray(h5["data/demo_0/obs/cam"][()], np.int64).sum()))
+"""
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILE_FILTERS))
+def test_image_profiles_and_who_reads_them(tmp_path: Path, profile: str) -> None:
+    """robomimic: plain h5py reads it (robomimic's own reader); fast/small: our reader does,
+    registering hdf5plugin's filters itself, and plain h5py without hdf5plugin cannot."""
+    path = tmp_path / "out.h5"
+    frames = write_one(path, compression=profile, level=1)
+    with h5py.File(path) as h5:
+        assert PROFILE_FILTERS[profile] in h5["data/demo_0/obs/cam"]._filters
+    total = str(int(frames.astype(np.int64).sum()))
+    ours = READ_FIRST_FRAME.format(opener="from robot_logger.dataset.read.h5 import open_dataset",
+                                   open_call="open_dataset(sys.argv[1])")
+    plain = READ_FIRST_FRAME.format(opener="import h5py", open_call="h5py.File(sys.argv[1])")
+    runs = [subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                           text=True, timeout=120) for code in (ours, plain)]
+    assert runs[0].stdout.strip() == total, runs[0].stderr
+    if profile == "robomimic":
+        assert runs[1].stdout.strip() == total, runs[1].stderr
+    else:
+        assert runs[1].returncode != 0 and "read data" in runs[1].stderr
 
 
 def test_refuses_to_overwrite_without_the_flag(tmp_path: Path) -> None:
