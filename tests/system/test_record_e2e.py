@@ -12,6 +12,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -65,6 +67,23 @@ def publish(env: dict[str, str], *args: str, timeout_s: float = 120, wait_s: flo
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
+
+
+@contextmanager
+def publishing(env: dict[str, str], *args: str) -> Iterator[subprocess.Popen]:
+    """`sim --publish` for up to 20 s in the background; stopped (SIGINT) on leaving."""
+    publisher = subprocess.Popen(
+        CLI + ["sim", "--publish", "--transport", "dds", "--duration", "20",
+               "--wait-subscribers", "10", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield publisher
+    finally:
+        publisher.send_signal(signal.SIGINT)
+        publisher.wait(30)
 
 
 def stop(recorder: subprocess.Popen, sig: int = signal.SIGINT) -> tuple[dict, str]:
@@ -122,33 +141,9 @@ def test_sigterm_mid_stream_leaves_a_readable_bag(monkeypatch, tmp_path):
         "--storage",
         "sqlite3",
     )
-    publisher = subprocess.Popen(
-        CLI
-        + [
-            "sim",
-            "--publish",
-            "--transport",
-            "dds",
-            "--duration",
-            "20",
-            "--wait-subscribers",
-            "10",
-            "--arms",
-            "1",
-            "--cameras",
-            "0",
-            "--no-lidar",
-        ],
-        env=dds_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
+    with publishing(dds_env, "--arms", "1", "--cameras", "0", "--no-lidar"):
         assert wait_until(lambda: committed_rows(tmp_path / "bag") >= 200, 30.0, step_s=0.2)
         final, _ = stop(recorder, signal.SIGTERM)
-    finally:
-        publisher.send_signal(signal.SIGINT)
-        publisher.wait(30)
     counts = bag_counts(tmp_path / "bag")
     assert counts["/cell/arm1/joint_states"] == final["written"]["/cell/arm1/joint_states"] > 100
     assert (tmp_path / "bag" / "metadata.yaml").is_file()
@@ -181,28 +176,8 @@ def test_min_free_stops_cleanly_with_a_clear_error(monkeypatch, tmp_path):
     recorder = start_recorder(
         dds_env, "-o", str(tmp_path / "bag"), "--all", "--min-free", "1000000000"
     )
-    publisher = subprocess.Popen(
-        CLI
-        + [
-            "sim",
-            "--publish",
-            "--transport",
-            "dds",
-            "--duration",
-            "20",
-            "--wait-subscribers",
-            "10",
-            *SMALL,
-        ],
-        env=dds_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
+    with publishing(dds_env, *SMALL):
         out, err = recorder.communicate(timeout=30)
-    finally:
-        publisher.send_signal(signal.SIGINT)
-        publisher.wait(30)
     assert recorder.returncode == 2
     assert err.strip().splitlines()[-1].startswith("error: disk nearly full")
     assert "Traceback" not in err
