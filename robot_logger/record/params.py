@@ -8,17 +8,17 @@ node (config/cell.yaml: `recorder: ros__parameters: ...`), so the two cannot dri
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from robot_logger.bag.reader import STORAGES
 from robot_logger.core.params import Param
 from robot_logger.errors import ConfigError
 from robot_logger.record.bagsink import MIB, SinkOptions
 from robot_logger.record.recorder import RecordOptions, TopicSelector
-from robot_logger.transport.base import TRANSPORTS
+from robot_logger.transport.base import TRANSPORTS, TransportName
 from robot_logger.transport.qos import load_overrides
 
-__all__ = ["RECORD_PARAMS", "record_options", "parse_expect"]
+__all__ = ["RECORD_PARAMS", "RecordSetup", "record_options", "parse_expect"]
 
 
 RECORD_PARAMS = (
@@ -74,10 +74,18 @@ def _split_topics(values: list[str]) -> tuple[str, ...]:
     return tuple(t.strip() for value in values for t in value.split(",") if t.strip())
 
 
+class RecordSetup(NamedTuple):
+    """What the recorder parameters say: where, through which transport, and how to record."""
+
+    output: Path  # the bag folder to create
+    transport: TransportName | None  # None: the default (rclpy when ROS 2 is installed)
+    options: RecordOptions
+
+
 def record_options(
     values: dict[str, Any], *, custom_data: dict[str, str] | None = None
-) -> tuple[Path, str | None, RecordOptions]:
-    """(output path, transport or None for the default, RecordOptions) from parameter values."""
+) -> RecordSetup:
+    """The RecordSetup that parameter values (from click or rclpy) describe, validated."""
     unknown = sorted(set(values) - {p.name for p in RECORD_PARAMS})
     if unknown:
         raise ConfigError(f"unknown recorder parameter {unknown[0]!r}")
@@ -106,4 +114,4 @@ def record_options(
         qos_overrides=load_overrides(v["qos"]) if v["qos"] else {},
         expected_hz=parse_expect(list(v["expect"])),
     )
-    return Path(v["output"]), v["transport"] or None, options
+    return RecordSetup(Path(v["output"]), v["transport"] or None, options)
