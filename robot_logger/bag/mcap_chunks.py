@@ -26,13 +26,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from mcap.opcode import Opcode
 from rosbags.interfaces import Connection
 from rosbags.rosbag2 import Reader, ReaderError
 from rosbags.rosbag2.storage_mcap import DECOMPRESSORS, ChunkInfo, McapReader
 
 __all__ = ["raw_messages"]
 
-CHUNK_OP, MESSAGE_OP, MESSAGE_INDEX_OP = 0x06, 0x05, 0x07
+# plain ints of the mcap package's opcodes: compared per message, an int compares fastest
+CHUNK_OP, MESSAGE_OP, MESSAGE_INDEX_OP = (int(op) for op in (Opcode.CHUNK, Opcode.MESSAGE,
+                                                             Opcode.MESSAGE_INDEX))
 CHUNK_RECORDS_AT = 49        # op, length, start, end, uncompressed size, crc, compression length
 CHUNK_CRC_AT = 33            # op (1) + length (8) + start, end, uncompressed size (24)
 MESSAGE_DATA_AT = 31         # op, length, channel (2), sequence (4), log time, publish time

@@ -6,6 +6,7 @@ import struct
 from pathlib import Path
 
 import pytest
+from mcap.opcode import Opcode
 from mcap.writer import CompressionType
 from mcap.writer import Writer as McapWriter
 from rosbags.rosbag2 import Reader
@@ -102,7 +103,7 @@ def test_index_past_the_chunk_is_one_bag_error(tmp_path):
     chunk, image = first_chunk(path)
     at = chunk.message_index_offsets[image]   # MessageIndex: op, length, channel, entries
     data = bytearray(path.read_bytes())
-    assert data[at] == 0x07 and struct.unpack_from("<H", data, at + 9)[0] == image
+    assert data[at] == Opcode.MESSAGE_INDEX and struct.unpack_from("<H", data, at + 9)[0] == image
     struct.pack_into("<Q", data, at + 15 + 8, 1 << 40)   # the first image's offset
     path.write_bytes(bytes(data))
     with open_bag(path) as bag, pytest.raises(BagError, match="past chunk"):
