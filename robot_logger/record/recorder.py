@@ -163,7 +163,7 @@ class Recorder:
             time_ns=monitor.time_ns,
             elapsed_s=monitor.elapsed_s,
             topics=monitor.topics,
-            warnings=monitor.warnings,
+            warnings=monitor.warnings + tuple(self.transport.warnings()),
             queue_messages=stats.queue_messages,
             queue_bytes=stats.queue_bytes,
             bytes_written=stats.bytes_written,

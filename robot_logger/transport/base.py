@@ -78,6 +78,10 @@ class Transport(ABC):
     def unmatched(self) -> dict[str, str]:
         """Subscribed topics whose seen publishers never matched: topic -> reason (QoS, type)."""
 
+    def warnings(self) -> list[str]:
+        """Lasting problems of the session itself (e.g. a capped socket buffer), with the fix."""
+        return []
+
     @abstractmethod
     def publisher(self, topic: str, msgtype: str, qos: QosProfile) -> RawPublisher:
         """A raw publisher on `topic`."""

@@ -8,6 +8,9 @@ not ROS's).
 
 from __future__ import annotations
 
+import os
+import socket
+import sys
 import time
 from typing import Any
 
@@ -29,13 +32,14 @@ from cyclonedds.topic import Topic
 from cyclonedds.util import duration
 
 from robot_logger.core.messages import dds_topic, ros_topic, ros_type
-from robot_logger.errors import TransportError
+from robot_logger.errors import ConfigError, TransportError
 from robot_logger.transport import dds_raw
 from robot_logger.transport.base import Batch, RawPublisher, Transport
 from robot_logger.transport.dds_types import idl_struct
 from robot_logger.transport.qos import QosProfile, incompatibility
 
-__all__ = ["DdsTransport", "LOOPBACK_CONFIG", "to_dds_qos", "from_dds_qos"]
+__all__ = ["DdsTransport", "LOOPBACK_CONFIG", "RECEIVE_BUFFER_BYTES", "to_dds_qos",
+           "from_dds_qos", "receive_buffer_warning"]
 
 TAKE_CHUNK = 512
 RELIABLE_BLOCK_S = 5  # how long a reliable keep-all write may wait for a slow reader
@@ -63,6 +67,61 @@ LOOPBACK_CONFIG = (
     '<Internal><SocketReceiveBufferSize min="4MB"/><SocketSendBufferSize min="1MB"/></Internal>'
     "</Domain></CycloneDDS>"
 )
+
+
+# ROS 2's DDS tuning guide (docs.ros.org, "DDS tuning information"): Cyclone DDS loses large
+# messages (images, point clouds) when its socket receive buffer overflows; it recommends
+# SocketReceiveBufferSize 10 MB (Cyclone itself asks for 1 MiB) and net.core.rmem_max raised to
+# match. Asked for as `max` (not `min`), so a kernel that grants less still runs: we report it.
+RECEIVE_BUFFER_BYTES = 10 * 2**20
+RECEIVE_BUFFER_ENV = "ROBOT_LOGGER_DDS_RECEIVE_BUFFER"   # bytes; 0 keeps Cyclone's default
+RMEM_MAX = "/proc/sys/net/core/rmem_max"
+
+
+def receive_buffer_bytes() -> int:
+    """The receive buffer to ask for: $ROBOT_LOGGER_DDS_RECEIVE_BUFFER, else 10 MiB."""
+    value = os.environ.get(RECEIVE_BUFFER_ENV, "").strip()
+    if not value:
+        return RECEIVE_BUFFER_BYTES
+    if not value.isdigit():
+        raise ConfigError(f"{RECEIVE_BUFFER_ENV} must be a number of bytes, not {value!r}")
+    return int(value)
+
+
+def receive_buffer_config(nbytes: int) -> str:
+    """A Cyclone config fragment asking for `nbytes` of socket receive buffer."""
+    return ('<CycloneDDS><Domain id="any"><Internal><SocketReceiveBufferSize min="default" '
+            f'max="{nbytes}B"/></Internal></Domain></CycloneDDS>')
+
+
+def granted_receive_buffer(nbytes: int) -> int:
+    """What the kernel grants a UDP socket that asks for `nbytes` (Linux caps the request at
+    net.core.rmem_max and reports double the grant, its bookkeeping included)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, nbytes)
+        reported = probe.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    return reported // 2 if sys.platform.startswith("linux") else reported
+
+
+def receive_buffer_warning(nbytes: int) -> str | None:
+    """The warning when the kernel grants less receive buffer than asked for, with the fix."""
+    granted = granted_receive_buffer(nbytes) if nbytes else nbytes
+    if granted >= nbytes:
+        return None
+    return (f"the DDS socket receive buffer is {granted / 2**20:.0f} MiB, not the "
+            f"{nbytes / 2**20:.0f} MiB asked for: net.core.rmem_max ({RMEM_MAX}) caps it, so "
+            "large messages (images, point clouds) may be lost under load; lift it with "
+            f"`sudo sysctl -w net.core.rmem_max={nbytes}`")
+
+
+def _ask_for_receive_buffer(nbytes: int) -> None:
+    """Put our buffer request first in CYCLONEDDS_URI (later entries, the user's, override it).
+    Cyclone reads the variable when a domain's first participant is created in the process;
+    a Domain created with an explicit config instead would delete its participants with it."""
+    uri = os.environ.get("CYCLONEDDS_URI", "")
+    fragment = receive_buffer_config(nbytes)
+    if nbytes and fragment not in uri:
+        os.environ["CYCLONEDDS_URI"] = ",".join(part for part in (fragment, uri) if part)
 
 
 def to_dds_qos(profile: QosProfile) -> Qos:
@@ -136,6 +195,10 @@ class DdsTransport(Transport):
 
     def __init__(self, domain: int) -> None:
         self.domain_id = domain
+        buffer_bytes = receive_buffer_bytes()
+        _ask_for_receive_buffer(buffer_bytes)
+        warning = receive_buffer_warning(buffer_bytes)
+        self._warnings = [warning] if warning else []
         try:
             participant = DomainParticipant(domain)
         except DDSException as err:
@@ -209,6 +272,9 @@ class DdsTransport(Transport):
                 if len(samples) < TAKE_CHUNK:
                     break
         return batches
+
+    def warnings(self) -> list[str]:
+        return list(self._warnings)
 
     def unmatched(self) -> dict[str, str]:
         self._refresh_publications()

@@ -444,3 +444,17 @@ def test_a_read_only_output_folder_stops_the_sink_with_the_reason(tmp_path):
         assert stats.written[JOINTS] + stats.dropped[JOINTS] == 1
     finally:
         subprocess.run(["umount", str(where)], check=False)
+
+
+def test_status_says_when_the_kernel_caps_the_dds_receive_buffer(monkeypatch, tmp_path):
+    from robot_logger.transport.dds import RECEIVE_BUFFER_BYTES, receive_buffer_warning
+
+    private_domain(monkeypatch)
+    with open_transport("dds") as transport:
+        final = Recorder(transport, tmp_path / "bag", RecordOptions(duration_s=0.3)).run(
+            threading.Event())
+    capped = int(open("/proc/sys/net/core/rmem_max").read()) < RECEIVE_BUFFER_BYTES
+    cap_warnings = [w for w in final.warnings if "net.core.rmem_max" in w]
+    assert cap_warnings == ([receive_buffer_warning(RECEIVE_BUFFER_BYTES)] if capped else [])
+    if capped:
+        assert "sudo sysctl -w net.core.rmem_max=10485760" in cap_warnings[0]

@@ -14,7 +14,7 @@ from robot_logger.core import messages as m
 from robot_logger.errors import ConfigError, TransportError
 from robot_logger.transport import default_transport, open_transport, qos
 from robot_logger.transport.base import RawPublisher, Transport, domain_id
-from robot_logger.transport.dds import from_dds_qos, to_dds_qos
+from robot_logger.transport.dds import LOOPBACK_CONFIG, from_dds_qos, to_dds_qos
 from robot_logger.transport.dds_raw import pad4
 from robot_logger.transport.dds_types import idl_struct
 from tests.support.dds_env import private_domain, wait_until
@@ -228,3 +228,46 @@ def test_incompatibility_rules():
     assert "reliable" in qos.incompatibility(be, rel)
     assert "transient_local" in qos.incompatibility(rel, tl)
     assert qos.incompatibility(tl, rel) is None
+
+
+MIB = 1 << 20
+
+
+def _rmem_max() -> int:
+    return int(open("/proc/sys/net/core/rmem_max").read())
+
+
+def _udp_receive_buffers(pid: int) -> set[int]:
+    """The kernel's receive-buffer size (ss's skmem rb, bytes) of every UDP socket of `pid`."""
+    import re
+    import shutil
+    import subprocess
+
+    if shutil.which("ss") is None:
+        pytest.skip("needs ss (iproute2) to read the sockets' buffers")
+    lines = subprocess.run(["ss", "-uamp"], capture_output=True, text=True).stdout.splitlines()
+    return {int(found.group(1)) for line, below in zip(lines, lines[1:])
+            if f"pid={pid}," in line and (found := re.search(r"\brb(\d+)", below))}
+
+
+def test_dds_sockets_get_the_large_receive_buffer_or_the_rmem_max_cap(monkeypatch):
+    """ROS 2's DDS tuning guide: Cyclone needs a 10 MB socket receive buffer for big messages
+    (Cyclone's own default asks for 1 MiB). Linux grants min(asked, net.core.rmem_max) and
+    reports double that (its bookkeeping overhead)."""
+    import os
+
+    private_domain(monkeypatch)
+    # the machine's config without our test config's own buffer sizes: what a user has
+    monkeypatch.setenv("CYCLONEDDS_URI", LOOPBACK_CONFIG.split("<Internal>")[0]
+                       + "</Domain></CycloneDDS>")
+    with open_transport("dds") as transport:
+        buffers = _udp_receive_buffers(os.getpid())
+        expected = 2 * min(10 * MIB, _rmem_max())
+        assert buffers and max(buffers) == expected, (buffers, expected)
+        warnings = transport.warnings()
+    if _rmem_max() < 10 * MIB:
+        assert len(warnings) == 1 and "net.core.rmem_max" in warnings[0]
+        assert f"{_rmem_max() / MIB:.0f} MiB" in warnings[0]
+        assert "sudo sysctl -w net.core.rmem_max=10485760" in warnings[0]
+    else:
+        assert warnings == []
