@@ -41,8 +41,9 @@ EXIT_INVALID = 1
 @click.option("--overwrite", is_flag=True,
               help="Replace OUT.h5 if it exists (one built from the same inputs is kept).")
 @click.option("--strict", is_flag=True,
-              help="Treat warnings (malformed events, unknown outcomes, skipped episodes) as "
-                   "errors; nothing is written.")
+              help="Treat warnings (malformed events, unknown outcomes, skipped episodes, an "
+                   "unsynchronised device clock, a calibration that changes, skipped messages "
+                   "or joints) as errors; nothing is written.")
 @click.option("--format", "fmt", type=click.Choice(["hdf5", "lerobot"]), default="hdf5",
               show_default=True,
               help="lerobot: build into a temporary HDF5 file, `export` it to OUT (a folder, "
@@ -123,6 +124,10 @@ def _summary_text(summary: BuildSummary) -> str:
         lines.append("log time minus header stamp per topic (ms): mean [min, max]")
         lines += [f"  {topic:<32} {o['mean']:8.2f} [{o['min']:.2f}, {o['max']:.2f}]"
                   for topic, o in summary.offsets_ms.items()]
+    if summary.clocks:
+        lines.append("device clocks corrected (offset at t0, drift):")
+        lines += [f"  {name:<24} {c['method']:<5} {c['offset_ns'] / 1e6:9.3f} ms "
+                  f"{c['drift_ppm']:+8.2f} ppm" for name, c in summary.clocks.items()]
     lines += [f"warning: {w}" for w in summary.warnings]
     return "\n".join(lines)
 

@@ -1,15 +1,19 @@
-"""The HDF5 layout contract (docs/dataset-format.md), defined once: writer, readers, validate.
+"""The HDF5 layout contract (docs/dataset-format.md) and the dataset's vocabulary, defined once:
+build, read, validate and export use it.
 
-robomimic-compatible superset:
-/data/demo_<i>/{timestamps, obs/<stream>, actions, rewards, dones, valid/<s>, age_ns/<s>,
-               labels/phase}
-/mask/{train,valid}, /meta/stats/<key>/{mean,std,min,max,q01,q99}, /meta/joint_names/<stream>.
+robomimic-compatible superset (format 1.1; 1.0 files, which lack the 1.1 members, stay readable):
+/data/demo_<i>/{timestamps, obs/<stream>, next_obs/<low-dim stream>, actions, rewards, dones,
+                valid/<s>, valid/actions, age_ns/<s>, labels/phase}
+/mask/{train,valid,<by outcome>,<by task>}, /meta/stats/<key>/{mean,std,min,max,q01,q99},
+/meta/joint_names/<stream>, /meta/action_names, /meta/cameras/<stream>, /meta/frames,
+/meta/extrinsics/<stream>, /meta/clocks/<stream>.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from enum import Enum
 
 __all__ = [
     "FORMAT",
@@ -24,15 +28,70 @@ __all__ = [
     "demo_index",
     "sorted_demos",
     "demo_paths",
+    "StreamKind",
+    "AlignMethod",
+    "TimeSource",
+    "ClockMethod",
 ]
 
+
+class _Vocabulary(str, Enum):
+    """A string enum whose str() and format() are its value (as in YAML, JSON and HDF5)."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+class StreamKind(_Vocabulary):
+    """What an output stream holds; decided from its topic's type (and an image's encoding)."""
+
+    LOWDIM = "lowdim"    # float32 (T, D): joints by name, or numeric fields of any message
+    IMAGE = "image"      # uint8 (T, H, W, C)
+    DEPTH = "depth"      # uint16 mm or float32 m (T, H, W)
+    LIDAR = "lidar"      # float32 (T, P, 4) + point mask (T, P)
+
+
+class AlignMethod(_Vocabulary):
+    """How samples are put on the reference clock (dataset.ops.align)."""
+
+    INTERPOLATE = "interpolate"   # linear between the samples around the frame (low-dim only)
+    NEAREST = "nearest"           # closest sample, the earlier on a tie
+    PREVIOUS = "previous"         # latest sample at or before the frame (never from the future)
+
+
+class TimeSource(_Vocabulary):
+    """Which time of a message places it on the clock."""
+
+    HEADER = "header"   # header.stamp (log time where the stamp is 0 or there is no header)
+    LOG = "log"         # receive time in the bag
+
+
+class ClockMethod(_Vocabulary):
+    """How a stream's device clock was corrected (/meta/clocks/<stream> attr `method`)."""
+
+    NONE = "none"     # stamps used as they are
+    FIXED = "fixed"   # a configured offset (clock_offset_ms: <number>)
+    AUTO = "auto"     # offset and drift fitted on the lower envelope of log - header
+
 FORMAT = "robot_logger.dataset"
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
+READABLE_VERSIONS = ("1.0", "1.1")
 
 DATA = "data"
 MASK = "mask"
 STATS = "meta/stats"
 JOINT_NAMES = "meta/joint_names"
+ACTION_NAMES = "meta/action_names"
+CAMERAS = "meta/cameras"           # /<stream>: attrs width, height, distortion_model, frame_id;
+                                   # datasets K (3,3), D (n,), R (3,3), P (3,4)
+CAMERA_ATTRS = ("width", "height", "distortion_model", "frame_id")
+FRAMES = "meta/frames"             # static transforms: parent, child (S), xyz (n,3), xyzw (n,4)
+EXTRINSICS = "meta/extrinsics"     # /<stream>: (4,4) float64 sensor-to-base, attrs base, frame_id
+CLOCKS = "meta/clocks"             # /<stream>: attrs offset_ns, drift_ppm, method, t0_ns
+CLOCK_ATTRS = ("offset_ns", "drift_ppm", "method", "t0_ns")
 STAT_NAMES = ("mean", "std", "min", "max", "q01", "q99")
 
 # Root attrs.
@@ -51,10 +110,12 @@ DEMO_ATTRS = ("num_samples", "source_bag", "t_start_ns", "t_end_ns", "task", "ou
 # Keys inside one demo.
 TIMESTAMPS = "timestamps"
 OBS = "obs"
+NEXT_OBS = "next_obs"             # low-dim obs shifted by one frame, the last frame held
 ACTIONS = "actions"
 REWARDS = "rewards"
 DONES = "dones"
 VALID = "valid"
+ACTIONS_VALID = "valid/actions"   # (T,) bool: every source of the action row was valid
 AGE_NS = "age_ns"
 PHASE = "labels/phase"
 PHASE_NAMES_ATTR = "names"
@@ -112,10 +173,13 @@ DEMO_MEMBERS = {
 # Per-stream quality arrays: group -> (dtype, rank); one entry per obs stream (not per point mask).
 STREAM_MEMBERS = {VALID: ("bool", 1), AGE_NS: ("int64", 1)}
 # obs/<stream> kinds: (dtype, rank, fixed trailing dim or None); told apart by dtype and rank.
+# A float32 rank-3 array is LiDAR when its last dimension is 4 (x, y, z, intensity), else
+# metric depth; uint16 rank 3 is depth in millimetres.
 OBS_KINDS = {
-    "joint": ("float32", 2, None),  # (T, J)
-    "image": ("uint8", 4, None),  # (T, H, W, C), chunks (1, H, W, C)
-    "lidar": ("float32", 3, 4),  # (T, P, 4) x, y, z, intensity + obs/<stream>_mask (T, P) bool
+    StreamKind.LOWDIM: ("float32", 2, None),  # (T, D)
+    StreamKind.IMAGE: ("uint8", 4, None),  # (T, H, W, C), chunks (1, H, W, C)
+    StreamKind.LIDAR: ("float32", 3, 4),  # (T, P, 4) x, y, z, intensity + obs/<s>_mask (T, P)
 }
+DEPTH_DTYPES = ("uint16", "float32")  # (T, H, W), chunks (1, H, W): millimetres or metres
 POINT_MASK = ("bool", 2)
-LOWDIM_KINDS = ("joint",)  # keys with /meta/stats (plus actions) and /meta/joint_names
+LOWDIM_KINDS = (StreamKind.LOWDIM,)  # keys with /meta/stats, next_obs and /meta/joint_names

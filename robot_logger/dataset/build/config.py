@@ -4,12 +4,15 @@
     kinds = resolve_streams(config, bag.topics_types, bag_path)   # checks topics against one bag
 
 Every wrong, missing, unknown or out-of-range key raises ConfigError naming the file and the key.
-A stream's kind (joint, image, lidar) comes from its topic's message type in the bag.
+A stream's kind (schema.StreamKind) comes from its topic's message type in the bag and, for
+images, the encoding of its first message: 16UC1/mono16/32FC1 (or a compressedDepth /
+16-bit format) is depth, anything else colour. Any other type the bag defines is a low-dim stream
+of the numbers its `field:` path reaches (dataset.ops.fields).
 
 Discovery rules (no config file): every JointState topic gives `<name>_pos` and `<name>_vel`
 (position, velocity; effort is often empty in real bags, so it is opt-in via a config), every
-Image/CompressedImage topic a camera stream `<name>`, every PointCloud2/LaserScan topic a LiDAR
-stream `<name>`. `<name>` is the last topic segment that is not a generic leaf (`joint_states`,
+Image/CompressedImage topic a camera or depth stream `<name>` (by encoding), every
+PointCloud2/LaserScan topic a LiDAR stream `<name>`. `<name>` is the last topic segment that is not a generic leaf (`joint_states`,
 `image_raw`, `points`, ...), e.g. `/cell/arm1/joint_states` -> `arm1`, `/cell/lidar/points` ->
 `lidar`;
 more segments are used when two topics would collide. Actions default to all `*_pos` streams
@@ -22,32 +25,44 @@ import json
 import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping, overload
+from typing import Any, Literal, Mapping, overload
 
 from robot_logger.core import messages
-from robot_logger.errors import ConfigError
 from robot_logger.core.yamlfile import load_yaml
+from robot_logger.dataset.ops.depth import depth_encoding
+from robot_logger.dataset.ops.fields import DEFAULT_FIELD, NAMES_ATTR, FieldError, field_spec, \
+    parse_path
+from robot_logger.dataset.schema import AlignMethod, StreamKind, TimeSource
+from robot_logger.errors import ConfigError
 
 __all__ = [
-    "ALIGN_METHODS", "TIME_SOURCES", "COMPRESSIONS", "KIND_BY_TYPE",
+    "COMPRESSIONS", "KIND_BY_TYPE", "MASK_BY",
     "StreamConfig", "ActionsConfig", "EpisodesConfig", "SplitConfig", "CompressionConfig",
-    "BuildConfig", "load_config", "config_from_dict", "discover_config", "resolve_streams",
-    "config_json",
+    "MasksConfig", "FramesConfig", "BuildConfig", "load_config", "config_from_dict",
+    "discover_config", "resolve_streams", "stream_kind", "config_json", "camera_info_topic",
 ]
 
-ALIGN_METHODS = ("interpolate", "nearest", "previous")
-TIME_SOURCES = ("header", "log")
 COMPRESSIONS = ("gzip", "lzf", "none", "blosc", "robomimic", "fast", "small")  # writer.h5_filter
-JOINT_FIELDS = ("position", "velocity", "effort")
+MASK_BY = ("outcome", "task")
+ClockOffset = float | Literal["auto"] | None
+# Types with a kind of their own; every other type the bag defines is a low-dim stream.
 KIND_BY_TYPE = {
-    messages.JOINT_STATE: "joint",
-    messages.IMAGE: "image",
-    messages.COMPRESSED_IMAGE: "image",
-    messages.POINTCLOUD2: "lidar",
-    messages.LASER_SCAN: "lidar",
+    messages.JOINT_STATE: StreamKind.LOWDIM,
+    messages.IMAGE: StreamKind.IMAGE,           # or DEPTH, by encoding
+    messages.COMPRESSED_IMAGE: StreamKind.IMAGE,
+    messages.POINTCLOUD2: StreamKind.LIDAR,
+    messages.LASER_SCAN: StreamKind.LIDAR,
 }
-DEFAULT_ALIGN = {"joint": "interpolate", "image": "nearest", "lidar": "nearest"}
-DEFAULT_TOLERANCE_MS = {"joint": 20.0, "image": 50.0, "lidar": 100.0}
+# Types that are never a dataset stream (they describe other streams, or are text).
+NOT_STREAMS = frozenset({messages.STRING, "sensor_msgs/msg/CameraInfo", "tf2_msgs/msg/TFMessage"})
+DEFAULT_ALIGN = {StreamKind.LOWDIM: AlignMethod.INTERPOLATE, StreamKind.IMAGE: AlignMethod.NEAREST,
+                 StreamKind.DEPTH: AlignMethod.NEAREST, StreamKind.LIDAR: AlignMethod.NEAREST}
+# Commands hold until the next one arrives: sample-and-hold, never interpolated across.
+HELD_TYPES = frozenset({"trajectory_msgs/msg/JointTrajectory", "std_msgs/msg/Float64MultiArray",
+                        "std_msgs/msg/Bool"})
+DEFAULT_TOLERANCE_MS = {StreamKind.LOWDIM: 20.0, StreamKind.IMAGE: 50.0, StreamKind.DEPTH: 50.0,
+                        StreamKind.LIDAR: 100.0}
+TRANSPORT_LEAVES = ("compressed", "compressedDepth", "theora", "zstd")
 DEFAULT_RATE_HZ = 10.0
 GENERIC_SEGMENTS = frozenset({
     "joint_states", "image_raw", "image", "compressed", "image_color", "image_rect",
@@ -62,34 +77,62 @@ class StreamConfig:
 
     name: str
     topic: str
-    field: str = "position"                    # joint streams: position | velocity | effort
-    align: str | None = None                   # None: the kind's default (interpolate/nearest)
-    tolerance_ms: float | None = None          # None: the kind's default (20/50/100 ms)
-    joints: tuple[str, ...] | None = None      # joint names to keep, in this order
-    resize: tuple[int, int] | None = None      # images: (H, W)
+    field: str | None = None                   # dotted path; None: the type's DEFAULT_FIELD
+    align: AlignMethod | None = None           # None: the kind's (and type's) default
+    tolerance_ms: float | None = None          # None: the kind's default (20/50/50/100 ms)
+    joints: tuple[str, ...] | None = None      # joint names to keep (or name), in this order
+    resize: tuple[int, int] | None = None      # images and depth: (H, W)
     points: int = 1024                         # lidar: fixed P after downsampling
     voxel_size: float | None = None
     crop: tuple[tuple[float, float, float], tuple[float, float, float]] | None = None
     intensity_field: str | None = None         # lidar: PointCloud2 field read as intensity
+    camera_info: str | None = None             # images/depth: CameraInfo topic (else beside)
+    frame: str | None = None                   # lidar: tf frame to move the points into
+    clock_offset_ms: ClockOffset = None        # device clock: a fixed offset, or "auto"
 
-    def align_for(self, kind: str) -> str:
-        """Alignment method, with the kind's default when none was given."""
-        return self.align or DEFAULT_ALIGN[kind]
+    def align_for(self, kind: StreamKind, msgtype: str = "") -> AlignMethod:
+        """Alignment method, with the kind's default (commands: previous) when none was given."""
+        if self.align is not None:
+            return self.align
+        return AlignMethod.PREVIOUS if msgtype in HELD_TYPES else DEFAULT_ALIGN[StreamKind(kind)]
 
-    def tolerance_ns(self, kind: str) -> int:
+    def tolerance_ns(self, kind: StreamKind) -> int:
         """Tolerance in ns, with the kind's default when none was given."""
         ms = self.tolerance_ms if self.tolerance_ms is not None else DEFAULT_TOLERANCE_MS[kind]
         return int(round(ms * 1e6))
 
+    def field_for(self, msgtype: str) -> str | None:
+        """The field path of a low-dim stream: the configured one or the type's default."""
+        return self.field or DEFAULT_FIELD.get(msgtype)
+
+
+ACTIONS_SOURCE = "actions"   # the internal stream name of `actions: {topic: ...}`
+
 
 @dataclass(frozen=True)
 class ActionsConfig:
-    """action[t] = concat(streams)[t + shift] (last frame held), or a command topic's field."""
+    """action[t] = concat(streams)[t + shift] (last frame held). `topic` is shorthand for one
+    low-dim stream that is not stored under obs/ (its own field/align/tolerance_ms/joints)."""
 
     streams: tuple[str, ...] = ()
     shift: int = 1
     topic: str | None = None
-    field: str = "position"
+    field: str | None = None
+    align: AlignMethod | None = None
+    tolerance_ms: float | None = None
+    joints: tuple[str, ...] | None = None
+
+    def source(self) -> StreamConfig | None:
+        """The hidden stream behind `actions: {topic: ...}`, None for stream actions."""
+        if self.topic is None:
+            return None
+        return StreamConfig(ACTIONS_SOURCE, self.topic, field=self.field, align=self.align,
+                            tolerance_ms=self.tolerance_ms, joints=self.joints)
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """Names of the streams the action columns come from, in column order."""
+        return (ACTIONS_SOURCE,) if self.topic else self.streams
 
 
 @dataclass(frozen=True)
@@ -118,23 +161,48 @@ class CompressionConfig:
 
 
 @dataclass(frozen=True)
+class MasksConfig:
+    """Extra /mask/<name> lists: by outcome (/mask/success, ...), by task (/mask/<task slug>)."""
+
+    by: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FramesConfig:
+    """`base`: the tf frame every camera/LiDAR extrinsic is expressed in (/meta/extrinsics)."""
+
+    base: str | None = None
+
+
+@dataclass(frozen=True)
 class BuildConfig:
     """Everything `build` needs besides the bags."""
 
     streams: tuple[StreamConfig, ...]
     rate_hz: float | None = DEFAULT_RATE_HZ
     reference: str | None = None
-    time_source: str = "header"
+    time_source: TimeSource = TimeSource.HEADER
     latency_margin_ms: float = 500.0
     actions: ActionsConfig = field(default_factory=ActionsConfig)
     episodes: EpisodesConfig = field(default_factory=EpisodesConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     compression: CompressionConfig = field(default_factory=CompressionConfig)
+    masks: MasksConfig = field(default_factory=MasksConfig)
+    frames: FramesConfig = field(default_factory=FramesConfig)
     source: str = "<discovered>"
 
     def stream(self, name: str) -> StreamConfig:
-        """The stream called `name`."""
+        """The stream called `name` (`actions` for the hidden stream of a topic action)."""
+        hidden = self.actions.source()
+        if hidden is not None and name == hidden.name:
+            return hidden
         return next(s for s in self.streams if s.name == name)
+
+    @property
+    def all_streams(self) -> tuple[StreamConfig, ...]:
+        """The obs streams plus the hidden stream of a topic action."""
+        hidden = self.actions.source()
+        return self.streams + ((hidden,) if hidden is not None else ())
 
     def with_rate(self, rate_hz: float) -> BuildConfig:
         """The same config on a fixed-rate clock (`--rate` overrides `rate_hz` and `reference`)."""
@@ -215,7 +283,7 @@ def config_from_dict(data: Any, source: str, *, base_dir: Path | None = None) ->
     """Validate a parsed config mapping (`source` names the file in errors)."""
     top = _Keys(data, source, "")
     top.check_known(("rate_hz", "reference", "time_source", "latency_margin_ms", "streams",
-                     "actions", "episodes", "split", "compression"))
+                     "actions", "episodes", "split", "compression", "masks", "frames"))
     streams_map = top.get("streams", dict, required=True)
     if not streams_map:
         raise ConfigError(f"{top.where('streams')}: needs at least one stream")
@@ -231,12 +299,12 @@ def config_from_dict(data: Any, source: str, *, base_dir: Path | None = None) ->
         raise ConfigError(f"{top.where('reference')}: give either rate_hz or reference, not both")
     return BuildConfig(
         streams=streams, rate_hz=rate_hz, reference=reference,
-        time_source=top.choice("time_source", TIME_SOURCES, "header"),
+        time_source=TimeSource(top.choice("time_source", tuple(TimeSource), "header")),
         latency_margin_ms=top.positive("latency_margin_ms", 500.0, allow_zero=True),
         actions=_actions(top.sub("actions"), names, "actions" in top.data),
         episodes=_episodes(top.sub("episodes"), base_dir),
         split=_split(top.sub("split")), compression=_compression(top.sub("compression")),
-        source=source,
+        masks=_masks(top.sub("masks")), frames=_frames(top.sub("frames")), source=source,
     )
 
 
@@ -245,22 +313,52 @@ def _stream(name: Any, keys: _Keys | None, top: _Keys) -> StreamConfig:
         raise ConfigError(f"{top.where('streams')}: stream name {name!r} must start with a letter "
                           "and use only letters, digits and _ (it becomes an HDF5 key)")
     keys.check_known(("topic", "field", "align", "tolerance_ms", "joints", "resize", "points",
-                      "voxel_size", "crop", "intensity_field"))
-    joints = keys.get("joints", list)
-    if joints is not None and (not joints or not all(isinstance(j, str) for j in joints)):
-        raise ConfigError(f"{keys.where('joints')}: must be a non-empty list of joint names")
+                      "voxel_size", "crop", "intensity_field", "camera_info", "frame",
+                      "clock_offset_ms"))
     points = keys.get("points", int, 1024)
     if points <= 0:
         raise ConfigError(f"{keys.where('points')}: must be > 0, got {points}")
     return StreamConfig(
-        name=name, topic=keys.get("topic", str, required=True),
-        field=keys.choice("field", JOINT_FIELDS, "position") or "position",
-        align=keys.choice("align", ALIGN_METHODS, None),
-        tolerance_ms=keys.positive("tolerance_ms", None, allow_zero=True),
-        joints=tuple(joints) if joints else None, resize=_resize(keys), points=points,
+        name=name, topic=keys.get("topic", str, required=True), field=_field(keys),
+        align=_align(keys), tolerance_ms=keys.positive("tolerance_ms", None, allow_zero=True),
+        joints=_joints(keys), resize=_resize(keys), points=points,
         voxel_size=keys.positive("voxel_size", None), crop=_crop(keys),
         intensity_field=keys.get("intensity_field", str),
+        camera_info=keys.get("camera_info", str), frame=keys.get("frame", str),
+        clock_offset_ms=_clock_offset(keys),
     )
+
+
+def _field(keys: _Keys) -> str | None:
+    value = keys.get("field", str)
+    if value is not None:
+        try:
+            parse_path(value)
+        except FieldError as err:
+            raise ConfigError(f"{keys.where('field')}: {err}") from err
+    return value
+
+
+def _align(keys: _Keys) -> AlignMethod | None:
+    value = keys.choice("align", tuple(AlignMethod), None)
+    return None if value is None else AlignMethod(value)
+
+
+def _joints(keys: _Keys) -> tuple[str, ...] | None:
+    joints = keys.get("joints", list)
+    if joints is not None and (not joints or not all(isinstance(j, str) for j in joints)
+                               or len(set(joints)) != len(joints)):
+        raise ConfigError(f"{keys.where('joints')}: must be a non-empty list of distinct "
+                          "joint names")
+    return tuple(joints) if joints else None
+
+
+def _clock_offset(keys: _Keys) -> ClockOffset:
+    value = keys.get("clock_offset_ms", (int, float, str))
+    if isinstance(value, str) and value != "auto":
+        raise ConfigError(f"{keys.where('clock_offset_ms')}: must be a number (ms to add to the "
+                          f"header stamps) or auto, got {value!r}")
+    return value if value is None or value == "auto" else float(value)
 
 
 def _resize(keys: _Keys) -> tuple[int, int] | None:
@@ -290,23 +388,54 @@ def _crop(keys: _Keys) -> tuple[tuple[float, float, float], tuple[float, float, 
 
 
 def _actions(keys: _Keys, names: list[str], given: bool) -> ActionsConfig:
-    keys.check_known(("stream", "shift", "topic", "field"))
+    """`stream` (one or a list of low-dim streams, checked per bag) or `topic`; `{}` or a
+    `shift` alone is an error, `stream: []` asks for no actions."""
+    keys.check_known(("stream", "shift", "topic", "field", "align", "tolerance_ms", "joints"))
     stream = keys.get("stream", (str, list))
+    if isinstance(stream, list) and not all(isinstance(n, str) for n in stream):
+        raise ConfigError(f"{keys.where('stream')}: must be a stream name or a list of them")
     streams = tuple([stream] if isinstance(stream, str) else stream or ())
     topic = keys.get("topic", str)
     if streams and topic:
         raise ConfigError(f"{keys.where('stream')}: give either stream or topic, not both")
+    if given and stream is None and topic is None:
+        first = next(iter(keys.data), "stream")
+        raise ConfigError(f"{keys.where(first)}: actions need stream: [low-dim streams] or "
+                          "topic: <command topic> (stream: [] for no actions)")
     for name in streams:
         if name not in names:
             raise ConfigError(f"{keys.where('stream')}: {name!r} is not a stream "
                               f"(streams: {', '.join(names)})")
+    if len(set(streams)) != len(streams):
+        raise ConfigError(f"{keys.where('stream')}: lists a stream twice")
+    for key in ("field", "align", "tolerance_ms", "joints"):
+        if key in keys.data and topic is None:
+            raise ConfigError(f"{keys.where(key)}: applies to actions.topic only (for "
+                              f"actions.stream, set {key} on the stream itself)")
     if not given:
         streams = tuple(n for n in names if n.endswith("_pos"))
     shift = keys.get("shift", int, 1)
     if shift < 0:
         raise ConfigError(f"{keys.where('shift')}: must be >= 0, got {shift}")
-    return ActionsConfig(streams=streams, shift=shift, topic=topic,
-                         field=keys.choice("field", JOINT_FIELDS, "position") or "position")
+    return ActionsConfig(streams=streams, shift=shift, topic=topic, field=_field(keys),
+                         align=_align(keys),
+                         tolerance_ms=keys.positive("tolerance_ms", None, allow_zero=True),
+                         joints=_joints(keys))
+
+
+def _masks(keys: _Keys) -> MasksConfig:
+    keys.check_known(("by",))
+    by = keys.get("by", list, [])
+    for item in by:
+        if item not in MASK_BY:
+            raise ConfigError(f"{keys.where('by')}: must list {' and/or '.join(MASK_BY)}, "
+                              f"got {item!r}")
+    return MasksConfig(by=tuple(dict.fromkeys(by)))
+
+
+def _frames(keys: _Keys) -> FramesConfig:
+    keys.check_known(("base",))
+    return FramesConfig(base=keys.get("base", str))
 
 
 def _episodes(keys: _Keys, base_dir: Path | None) -> EpisodesConfig:
@@ -361,8 +490,20 @@ def _stream_names(topics: list[str]) -> dict[str, str]:
     return {t: n if _NAME_RE.match(n) else f"s_{n}" for t, n in names.items()}
 
 
-def discover_config(topics: Mapping[str, str]) -> BuildConfig:
-    """Config from the topics of the bags (topic -> msgtype) by message type (module docstring)."""
+def stream_kind(msgtype: str, sample: Any = None) -> StreamKind:
+    """The kind of a stream of `msgtype`; `sample` (a message of it, or None) tells depth from
+    colour by its encoding/format. Types without a kind of their own are low-dim."""
+    kind: StreamKind = KIND_BY_TYPE.get(msgtype, StreamKind.LOWDIM)
+    if kind == StreamKind.IMAGE and sample is not None and depth_encoding(sample) is not None:
+        return StreamKind.DEPTH
+    return kind
+
+
+def discover_config(topics: Mapping[str, str],
+                    samples: Mapping[str, Any] | None = None) -> BuildConfig:
+    """Config from the topics of the bags (topic -> msgtype) by message type (module docstring);
+    `samples` (topic -> first message) tells depth images from colour ones."""
+    samples = samples or {}
     usable = sorted(t for t, msgtype in topics.items() if msgtype in KIND_BY_TYPE)
     if not usable:
         raise ConfigError("no --config given and the bags have no JointState, Image, "
@@ -371,7 +512,7 @@ def discover_config(topics: Mapping[str, str]) -> BuildConfig:
     names = _stream_names(usable)
     streams: list[StreamConfig] = []
     for topic in usable:
-        if KIND_BY_TYPE[topics[topic]] == "joint":
+        if topics[topic] == messages.JOINT_STATE:
             streams += [StreamConfig(f"{names[topic]}_pos", topic, field="position"),
                         StreamConfig(f"{names[topic]}_vel", topic, field="velocity")]
         else:
@@ -380,40 +521,90 @@ def discover_config(topics: Mapping[str, str]) -> BuildConfig:
     return BuildConfig(streams=tuple(streams), actions=ActionsConfig(streams=pos))
 
 
-def resolve_streams(config: BuildConfig, topics: Mapping[str, str], bag: str) -> dict[str, str]:
-    """Stream name -> kind (joint/image/lidar) in one bag; ConfigError on unknown/wrong topics."""
-    kinds: dict[str, str] = {}
-    wanted = [(s.name, s.topic) for s in config.streams]
-    if config.actions.topic:
-        wanted.append(("actions", config.actions.topic))
-    for name, topic in wanted:
-        key = f"{config.source}: streams.{name}.topic" if name != "actions" else \
-            f"{config.source}: actions.topic"
+def camera_info_topic(stream: StreamConfig) -> str:
+    """Where a camera's calibration is: `camera_info:`, else `<ns>/camera_info` beside the image
+    topic (`/cam/image_raw` and `/cam/image_raw/compressed` -> `/cam/camera_info`)."""
+    if stream.camera_info:
+        return stream.camera_info
+    parts = stream.topic.rstrip("/").split("/")
+    if len(parts) > 2 and parts[-1] in TRANSPORT_LEAVES:
+        parts = parts[:-1]
+    return "/".join(parts[:-1]) + "/camera_info"
+
+
+def resolve_streams(config: BuildConfig, topics: Mapping[str, str], bag: str,
+                    samples: Mapping[str, Any] | None = None) -> dict[str, StreamKind]:
+    """Stream name -> kind in one bag; ConfigError on unknown topics, types that cannot be a
+    stream, keys that do not fit the kind, field paths that do not reach numbers in
+    `samples[topic]` (the topic's first message, when known) and non-low-dim actions."""
+    samples = samples or {}
+    kinds: dict[str, StreamKind] = {}
+    for stream in config.all_streams:
+        hidden = config.actions.topic is not None and stream.name == ACTIONS_SOURCE
+        key = f"{config.source}: actions" if hidden else f"{config.source}: streams.{stream.name}"
+        topic = stream.topic
         if topic not in topics:
-            raise ConfigError(f"{key}: topic {topic!r} is not in {bag} (topics there: "
+            raise ConfigError(f"{key}.topic: topic {topic!r} is not in {bag} (topics there: "
                               f"{', '.join(sorted(topics)) or 'none'})")
-        kind = KIND_BY_TYPE.get(topics[topic])
-        if kind is None or (name == "actions" and kind != "joint"):
-            raise ConfigError(f"{key}: {topic!r} has type {topics[topic]}, which cannot be a "
-                              f"{'command' if name == 'actions' else 'dataset'} stream "
-                              f"(supported: {', '.join(KIND_BY_TYPE)})")
-        if name != "actions":
-            kinds[name] = kind
-            _check_kind_keys(config.stream(name), kind, config.source)
+        msgtype = topics[topic]
+        sample = samples.get(topic)
+        if msgtype in NOT_STREAMS or msgtype == "(mixed)":
+            raise ConfigError(f"{key}.topic: {topic!r} has type {msgtype}, which cannot be a "
+                              f"{'command' if hidden else 'dataset'} stream (images, depth, "
+                              "point clouds, or numbers of any other message)")
+        kind = stream_kind(msgtype, sample)
+        if hidden and kind != StreamKind.LOWDIM:
+            raise ConfigError(f"{key}.topic: {topic!r} is a {kind} topic ({msgtype}); actions "
+                              "take low-dim streams (joints, commands, numeric fields)")
+        _check_kind_keys(stream, kind, msgtype, key)
+        if kind == StreamKind.LOWDIM:
+            _check_field(stream, msgtype, sample, key)
+        kinds[stream.name] = kind
+    lowdim = [n for n, k in kinds.items() if k == StreamKind.LOWDIM and n != ACTIONS_SOURCE]
+    for name in config.actions.streams:
+        if kinds[name] != StreamKind.LOWDIM:
+            raise ConfigError(f"{config.source}: actions.stream: {name!r} is a {kinds[name]} "
+                              "stream; actions take low-dim streams (joints, commands, numeric "
+                              f"fields): {', '.join(lowdim) or 'none here'}")
     return kinds
 
 
-def _check_kind_keys(stream: StreamConfig, kind: str, source: str) -> None:
-    where = f"{source}: streams.{stream.name}"
-    if kind != "joint" and stream.align == "interpolate":
-        raise ConfigError(f"{where}.align: interpolate works only for JointState streams; "
-                          "use nearest or previous")
-    if kind != "image" and stream.resize is not None:
-        raise ConfigError(f"{where}.resize: only image streams can be resized")
-    if kind != "lidar" and (stream.voxel_size is not None or stream.crop is not None
-                            or stream.intensity_field is not None):
-        raise ConfigError(f"{where}: voxel_size/crop/intensity_field apply to point-cloud "
+def _check_field(stream: StreamConfig, msgtype: str, sample: Any, key: str) -> None:
+    path = stream.field_for(msgtype)
+    if path is None:
+        raise ConfigError(f"{key}.field: {msgtype} has no default field; name one "
+                          "(a dotted path to numbers, like wrench.force)")
+    if sample is None:
+        return
+    try:
+        spec = field_spec(sample, path)
+    except FieldError as err:
+        raise ConfigError(f"{key}.field: {path!r} in {msgtype}: {err}") from err
+    if stream.joints is not None and msgtype not in NAMES_ATTR and \
+            len(stream.joints) != len(spec.columns):
+        raise ConfigError(f"{key}.joints: {len(stream.joints)} names for the "
+                          f"{len(spec.columns)} values of {path} in {msgtype}")
+
+
+def _check_kind_keys(stream: StreamConfig, kind: StreamKind, msgtype: str, where: str) -> None:
+    if kind != StreamKind.LOWDIM and stream.align == AlignMethod.INTERPOLATE:
+        raise ConfigError(f"{where}.align: interpolate works only for low-dim streams "
+                          "(joints, numeric fields); use nearest or previous")
+    if kind not in (StreamKind.IMAGE, StreamKind.DEPTH) and stream.resize is not None:
+        raise ConfigError(f"{where}.resize: only image and depth streams can be resized")
+    if kind not in (StreamKind.IMAGE, StreamKind.DEPTH) and stream.camera_info is not None:
+        raise ConfigError(f"{where}.camera_info: only image and depth streams have a "
+                          "calibration")
+    if kind != StreamKind.LIDAR and (stream.voxel_size is not None or stream.crop is not None
+                                     or stream.frame is not None
+                                     or stream.intensity_field is not None):
+        raise ConfigError(f"{where}: voxel_size/crop/frame/intensity_field apply to point-cloud "
                           "streams only")
+    if kind != StreamKind.LOWDIM and stream.field is not None:
+        raise ConfigError(f"{where}.field: only low-dim streams take a field ({msgtype} is a "
+                          f"{kind} stream)")
+    if kind != StreamKind.LOWDIM and stream.joints is not None:
+        raise ConfigError(f"{where}.joints: only low-dim streams have joints")
 
 
 def config_json(config: BuildConfig) -> str:

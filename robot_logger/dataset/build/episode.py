@@ -1,47 +1,71 @@
-"""One episode while its bag streams past: joint samples collected, frames chosen and written live.
+"""One episode while its bag streams past: low-dim samples collected, frames chosen and written live.
 
 `EpisodeBuilder.add` takes every message inside the episode's window (its time range widened by
-the largest tolerance plus the latency margin); `finish` aligns the joint streams, writes the
-low-dim arrays, labels, rewards and actions, and returns what the build summary and the stats need.
-Memory: the episode's joint messages (a few MB) plus the frame selectors' small buffers.
+the largest tolerance plus the latency margin); `finish` aligns the low-dim streams, writes them
+(obs and next_obs), labels, rewards and actions, and returns what the build summary, the stats and
+the dataset metadata need (calibrations seen, warnings). Memory: the episode's low-dim messages
+(a few MB) plus the frame selectors' small buffers.
+
+Low-dim columns follow the dataset-wide `StreamLayout` the planner fixed before any episode was
+built (pipeline.plan_build), so every episode has the same columns in the same order. A joint
+the layout lists but an episode never publishes is stored as 0.0 (never NaN, so stats and
+training losses stay finite) with valid/<stream> false on every frame, and a warning; a joint an
+episode publishes but the layout lacks is left out, with a warning.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 import numpy as np
 
-from robot_logger.dataset import schema
-from robot_logger.dataset.ops import labels
 from robot_logger.core.events import Episode
-from robot_logger.dataset.ops.align import align_joints, effective_stamps
+from robot_logger.core.messages import JOINT_STATE, LASER_SCAN, header_stamp_ns, stamp_to_ns
+from robot_logger.dataset import schema
 from robot_logger.dataset.build.config import BuildConfig, StreamConfig
+from robot_logger.dataset.build.writer import EpisodeWriter, FrameSink, json_attr
+from robot_logger.dataset.ops import labels
+from robot_logger.dataset.ops.align import Aligned, align, align_joints, clean_order, \
+    effective_stamps
+from robot_logger.dataset.ops.clocks import NO_FIX, ClockFix, OffsetStats, offset_stats
+from robot_logger.dataset.ops.depth import decode_depth, resize_nearest
+from robot_logger.dataset.ops.fields import NAMES_ATTR, FieldError, field_spec, named_columns, \
+    parse_path
 from robot_logger.dataset.ops.frames import Final, FrameSelector
 from robot_logger.dataset.ops.images import decode_image, resize
 from robot_logger.dataset.ops.jointstate import FIELDS, JointBatch, parse_uniform
 from robot_logger.dataset.ops.pointcloud import downsample, points_from_laserscan, \
     points_from_pointcloud2
-from robot_logger.dataset.build.writer import EpisodeWriter, FrameSink, json_attr
+from robot_logger.dataset.ops.transforms import apply
+from robot_logger.dataset.schema import StreamKind, TimeSource
 from robot_logger.errors import BagError, DatasetError
-from robot_logger.core.messages import LASER_SCAN, header_stamp_ns, stamp_to_ns
 
-__all__ = ["EpisodePlan", "EpisodeResult", "TaskContext", "EpisodeBuilder", "STATS_VALUES"]
+__all__ = ["EpisodePlan", "EpisodeResult", "TaskContext", "EpisodeBuilder", "StreamLayout",
+           "BagStreams", "STATS_VALUES", "camera_record"]
 
 STATS_VALUES = "values"
 
 
-JointColumns = dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]
-_NO_SAMPLES = (np.zeros(0, np.int64), np.zeros(0))
+@dataclass(frozen=True)
+class StreamLayout:
+    """The dataset-wide columns of one low-dim stream: joint names (`named`: matched by name in
+    every message) or the field's column names, and the field path they come from."""
+
+    columns: tuple[str, ...]
+    named: bool
+    field: str
 
 
-class _Messages(NamedTuple):
-    """Deserialized JointState messages and their header stamps (the slow path)."""
+@dataclass(frozen=True)
+class BagStreams:
+    """Per-bag stream facts found by the planner: clock corrections, LiDAR transforms into
+    their `frame:` (4x4), calibration topics of cameras, types that carry a header."""
 
-    messages: list[Any]
-    stamps_ns: np.ndarray
+    clocks: dict[str, ClockFix] = field(default_factory=dict)
+    lidar_transforms: dict[str, np.ndarray] = field(default_factory=dict)
+    camera_info: dict[str, str] = field(default_factory=dict)
+    has_header: dict[str, bool] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -67,6 +91,8 @@ class EpisodeResult:
     valid: dict[str, int]
     joint_names: dict[str, list[str]]
     stats: dict[str, dict[str, np.ndarray]]
+    warnings: list[str] = field(default_factory=list)
+    cameras: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -74,11 +100,13 @@ class TaskContext:
     """Per-bag settings shared by the episodes of one task."""
 
     config: BuildConfig
-    kinds: dict[str, str]
+    kinds: dict[str, StreamKind]
     topic_types: dict[str, str]
     deserialize: Callable[[Any, str], Any]
     phase_names: list[str]
-    offsets: dict[str, list[int]] = field(default_factory=dict)  # topic -> [n, sum, min, max]
+    layouts: dict[str, StreamLayout] = field(default_factory=dict)
+    bag: BagStreams = field(default_factory=BagStreams)
+    offsets: dict[str, OffsetStats] = field(default_factory=dict)   # topic -> log - header
 
     @property
     def margin_ns(self) -> int:
@@ -87,26 +115,36 @@ class TaskContext:
     @property
     def window_ns(self) -> int:
         """How far outside an episode messages can still matter."""
-        tolerances = [s.tolerance_ns(self.kinds[s.name]) for s in self.config.streams]
-        return max(tolerances, default=0) + self.margin_ns
+        tolerances = [s.tolerance_ns(self.kinds[s.name]) for s in self.config.all_streams]
+        return max(tolerances, default=0) + self.margin_ns + self._max_clock_shift_ns
+
+    @property
+    def _max_clock_shift_ns(self) -> int:
+        """How far a corrected stamp can lie from the raw one: the window must reach that far."""
+        return max((abs(fix.offset_ns) for fix in self.bag.clocks.values()), default=0)
+
+    def clock(self, stream: str) -> ClockFix:
+        return self.bag.clocks.get(stream, NO_FIX)
 
     def note_offsets(self, topic: str, header_ns: np.ndarray, log_ns: np.ndarray) -> None:
         """Accumulate log-minus-header offsets of messages with a set stamp."""
-        header_ns = np.asarray(header_ns, np.int64)
-        delta = (np.asarray(log_ns, np.int64) - header_ns)[header_ns > 0]
-        if len(delta) == 0:
-            return
-        acc = self.offsets.setdefault(topic, [0, 0, int(delta[0]), int(delta[0])])
-        acc[0] += len(delta)
-        acc[1] += int(delta.sum())
-        acc[2] = min(acc[2], int(delta.min()))
-        acc[3] = max(acc[3], int(delta.max()))
+        stats = offset_stats(header_ns, log_ns)
+        self.offsets[topic] = self.offsets.get(topic, OffsetStats()).merge(stats)
+
+
+def camera_record(msg: Any) -> dict[str, Any]:
+    """A sensor_msgs/CameraInfo as the JSON-ready record /meta/cameras is written from."""
+    return {"width": int(msg.width), "height": int(msg.height),
+            "distortion_model": str(msg.distortion_model), "frame_id": str(msg.header.frame_id),
+            "K": np.asarray(msg.k, np.float64).tolist(), "D": np.asarray(msg.d, np.float64).tolist(),
+            "R": np.asarray(msg.r, np.float64).tolist(), "P": np.asarray(msg.p, np.float64).tolist()}
 
 
 class _FrameStream:
     """One image or LiDAR stream of an episode: its selector and its HDF5 sinks."""
 
-    def __init__(self, stream: StreamConfig, kind: str, plan: EpisodePlan, ctx: TaskContext,
+    def __init__(self, stream: StreamConfig, kind: StreamKind, plan: EpisodePlan,
+                 ctx: TaskContext,
                  out: EpisodeWriter) -> None:
         self.stream, self.kind, self.ctx, self.out = stream, kind, ctx, out
         self.bag = plan.bag
@@ -114,7 +152,9 @@ class _FrameStream:
         self.count = len(plan.ref_ns)
         self.sinks: list[FrameSink] = []
         self._cache: tuple[int, list[np.ndarray]] = (-1, [])
-        if kind == "lidar":
+        self.clock = ctx.clock(stream.name)
+        self.transform = ctx.bag.lidar_transforms.get(stream.name)
+        if kind == StreamKind.LIDAR:
             self._make_sinks([(stream.points, 4), (stream.points,)], [np.float32, bool])
         self.selector = FrameSelector(plan.ref_ns, method=stream.align_for(kind),
                                       tolerance_ns=stream.tolerance_ns(kind),
@@ -122,7 +162,7 @@ class _FrameStream:
 
     def _make_sinks(self, shapes: list[tuple[int, ...]], dtypes: list[Any]) -> None:
         comp = self.ctx.config.compression
-        method = comp.lidar if self.kind == "lidar" else comp.images
+        method = comp.lidar if self.kind == StreamKind.LIDAR else comp.images
         keys = [f"{schema.OBS}/{self.stream.name}",
                 f"{schema.OBS}/{self.stream.name}{schema.POINT_MASK_SUFFIX}"]
         self.sinks = [self.out.frames(key, count=self.count, frame_shape=shape, dtype=dtype,
@@ -131,17 +171,27 @@ class _FrameStream:
 
     def _decode(self, raw: Any) -> list[np.ndarray]:
         msg = self.ctx.deserialize(raw, self.msgtype)
-        if self.kind == "image":
+        if self.kind == StreamKind.IMAGE:
             image = decode_image(msg, self.msgtype)
             return [resize(image, self.stream.resize) if self.stream.resize else image]
+        if self.kind == StreamKind.DEPTH:
+            depth = decode_depth(msg, self.msgtype)
+            return [resize_nearest(depth, self.stream.resize) if self.stream.resize else depth]
         points = points_from_laserscan(msg) if self.msgtype == LASER_SCAN else \
             points_from_pointcloud2(msg, self.stream.intensity_field)
+        if self.transform is not None and len(points):
+            points = points.copy()
+            points[:, :3] = apply(self.transform, points[:, :3])
         return list(downsample(points, crop=self.stream.crop, voxel_size=self.stream.voxel_size,
                                n_points=self.stream.points))
 
     def add(self, stamp_ns: int, log_ns: int, raw: Any) -> None:
-        """Offer a message to the selector; decode and write the frames that became final."""
-        self._emit_all(self.selector.add(stamp_ns, log_ns, raw))
+        """Offer a message (raw header stamp) to the selector; decode and write the frames that
+        became final. The stamp is corrected for the stream's device clock first."""
+        when = self.clock.apply_one(stamp_ns) if stamp_ns > 0 else stamp_ns
+        if self.ctx.config.time_source == TimeSource.LOG or when <= 0:
+            when = log_ns
+        self._emit_all(self.selector.add(when, log_ns, raw))
 
     def _emit_all(self, final: list[Final]) -> None:
         for index, key, raw in final:
@@ -162,7 +212,7 @@ class _FrameStream:
                                    "type differently?") from err
         arrays = self._cache[1]
         if not self.sinks:
-            self._make_sinks([arrays[0].shape], [np.uint8])
+            self._make_sinks([arrays[0].shape], [arrays[0].dtype])
         for sink, array in zip(self.sinks, arrays):
             sink.write(index, array)
 
@@ -177,7 +227,96 @@ class _FrameStream:
                 raise DatasetError(f"{where}: stream {self.stream.name} ({self.stream.topic}) has "
                                    "no message in this episode, so its image size is unknown; "
                                    "set resize: [H, W] for it in the config")
-            self._make_sinks([(*self.stream.resize, 3)], [np.uint8])
+            if self.kind == StreamKind.DEPTH:
+                self._make_sinks([self.stream.resize], [np.uint16])
+            else:
+                self._make_sinks([(*self.stream.resize, 3)], [np.uint8])
+
+
+class _TopicSamples:
+    """A low-dim topic's messages of one episode: raw CDR while streaming, parsed once at the end
+    (JointState by the raw-CDR fast path, any other type deserialized once per message)."""
+
+    def __init__(self, topic: str, msgtype: str, ctx: TaskContext) -> None:
+        self.topic, self.msgtype, self.ctx = topic, msgtype, ctx
+        self.logs: list[int] = []
+        self.raws: list[bytes] = []
+        self._batch: JointBatch | None = None
+        self._msgs: list[Any] | None = None
+        self._header: np.ndarray | None = None
+
+    def parse(self) -> None:
+        """Parse once: the fast path when every message shares one JointState layout."""
+        if self.msgtype == JOINT_STATE:
+            self._batch = parse_uniform(self.raws)
+        if self._batch is not None:
+            self._header = self._batch.stamps_ns
+        else:
+            self._msgs = [self.ctx.deserialize(raw, self.msgtype) for raw in self.raws]
+            has_header = self.ctx.bag.has_header.get(self.msgtype, True)
+            self._header = np.array([_stamp(m) if has_header else 0 for m in self._msgs],
+                                    np.int64)
+        self.ctx.note_offsets(self.topic, self._header, np.asarray(self.logs, np.int64))
+
+    def stamps(self, clock: ClockFix) -> np.ndarray:
+        """Per-message times on the reference clock: corrected header stamps (log time where a
+        stamp is unset, or with time_source: log)."""
+        log_ns = np.asarray(self.logs, np.int64)
+        if self.ctx.config.time_source == TimeSource.LOG or self._header is None:
+            return log_ns
+        return effective_stamps(clock.apply(self._header), log_ns)
+
+    def named(self, layout: StreamLayout, stamps: np.ndarray
+              ) -> tuple[list[tuple[np.ndarray, np.ndarray]], set[str], int]:
+        """(stamps, values) per layout joint, joints published outside the layout, and how many
+        messages had no usable array for the field."""
+        empty = (np.zeros(0, np.int64), np.zeros(0))
+        if self._batch is not None and layout.field in FIELDS:
+            values = self._batch.fields[layout.field]
+            index = {name: j for j, name in enumerate(self._batch.names)}
+            extra = set(self._batch.names) - set(layout.columns)
+            if not values.shape[1]:
+                return [empty for _ in layout.columns], extra, len(stamps)
+            return [(stamps, values[:, index[n]]) if n in index else empty
+                    for n in layout.columns], extra, 0
+        path = parse_path(layout.field)
+        wanted = {name: j for j, name in enumerate(layout.columns)}
+        columns: list[tuple[list[int], list[float]]] = [([], []) for _ in layout.columns]
+        extra = set()
+        skipped = 0
+        for stamp, msg in zip(stamps.tolist(), self._msgs or []):
+            found = named_columns(msg, self.msgtype, path)
+            if found is None:
+                skipped += 1
+                continue
+            for name, value in zip(found[0], found[1].tolist()):
+                j = wanted.get(name)
+                if j is None:
+                    extra.add(name)
+                    continue
+                columns[j][0].append(stamp)
+                columns[j][1].append(value)
+        return [(np.asarray(s, np.int64), np.asarray(v, np.float64)) for s, v in columns], \
+            extra, skipped
+
+    def generic(self, layout: StreamLayout, stamps: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, int]:
+        """(stamps, (N, D) values, skipped) of a field that is not matched by joint name."""
+        msgs = self._msgs or []
+        if not msgs:
+            return np.zeros(0, np.int64), np.zeros((0, len(layout.columns))), 0
+        spec = field_spec(msgs[0], layout.field)
+        values, keep = spec.values(msgs)
+        if values.shape[1] != len(layout.columns):
+            return np.zeros(0, np.int64), np.zeros((0, len(layout.columns))), len(msgs)
+        return stamps[keep], values, len(msgs) - len(keep)
+
+
+def _stamp(msg: Any) -> int:
+    header = getattr(msg, "header", None)
+    if header is None:
+        return 0
+    return stamp_to_ns(header.stamp)
 
 
 class EpisodeBuilder:
@@ -188,41 +327,45 @@ class EpisodeBuilder:
         episode = plan.episode
         window = ctx.window_ns
         self.window = (episode.start_ns - window, episode.end_ns + window)
-        self.header = ctx.config.time_source == "header"
         self.frames: dict[str, list[_FrameStream]] = {}
         self.frame_stamps: dict[str, tuple[list[int], list[int]]] = {}   # header, log
-        self.joints: dict[str, tuple[list[int], list[bytes]]] = {}
-        for stream in ctx.config.streams:
+        self.lowdim: dict[str, _TopicSamples] = {}
+        self.calibrations: dict[str, dict[bytes, tuple[int, bytes]]] = {}
+        for stream in ctx.config.all_streams:
             kind = ctx.kinds[stream.name]
-            if kind == "joint":
-                self.joints.setdefault(stream.topic, ([], []))
+            if kind == StreamKind.LOWDIM:
+                if stream.topic not in self.lowdim:
+                    self.lowdim[stream.topic] = _TopicSamples(
+                        stream.topic, ctx.topic_types[stream.topic], ctx)
             else:
                 self.frames.setdefault(stream.topic, []).append(
                     _FrameStream(stream, kind, plan, ctx, out))
-        if ctx.config.actions.topic:
-            self.joints.setdefault(ctx.config.actions.topic, ([], []))
+        for topic in ctx.bag.camera_info.values():
+            self.calibrations.setdefault(topic, {})
 
     @property
     def topics(self) -> set[str]:
-        return set(self.joints) | set(self.frames)
+        return set(self.lowdim) | set(self.frames) | set(self.calibrations)
 
     def add(self, topic: str, log_ns: int, raw: Any) -> None:
         """One message of the window (log-time order)."""
-        if topic in self.joints:
-            logs, raws = self.joints[topic]
-            logs.append(log_ns)
-            raws.append(bytes(raw))
-            return
+        samples = self.lowdim.get(topic)
+        if samples is not None:
+            samples.logs.append(log_ns)
+            samples.raws.append(bytes(raw))
         streams = self.frames.get(topic)
-        if streams is None:
-            return
-        stamp = header_stamp_ns(raw)
-        self.frame_stamps.setdefault(topic, ([], []))
-        self.frame_stamps[topic][0].append(stamp)
-        self.frame_stamps[topic][1].append(log_ns)
-        when = stamp if self.header and stamp > 0 else log_ns
-        for stream in streams:
-            stream.add(when, log_ns, raw)
+        if streams is not None:
+            stamp = header_stamp_ns(raw)
+            stamps = self.frame_stamps.setdefault(topic, ([], []))
+            stamps[0].append(stamp)
+            stamps[1].append(log_ns)
+            for stream in streams:
+                stream.add(stamp, log_ns, raw)
+        seen = self.calibrations.get(topic)
+        if seen is not None and self.plan.episode.start_ns <= log_ns <= self.plan.episode.end_ns:
+            key = bytes(raw[12:])            # everything but the stamp
+            if key not in seen:
+                seen[key] = (log_ns, bytes(raw))
 
     def finish(self) -> EpisodeResult:
         """Align, label and write everything that is not a frame; return the episode's result."""
@@ -230,101 +373,109 @@ class EpisodeBuilder:
         where = f"{plan.bag}: episode at {plan.episode.start_ns} ns"
         ref = plan.ref_ns
         valid: dict[str, int] = {}
+        warnings: list[str] = []
         for topic, (header_ns, log_ns) in self.frame_stamps.items():
             self.ctx.note_offsets(topic, np.asarray(header_ns), np.asarray(log_ns))
-        for streams in self.frames.values():
-            for frame in streams:
+        for frame_streams in self.frames.values():
+            for frame in frame_streams:
                 frame.finish(where)
                 self._write_quality(frame.stream.name, frame.selector.valid,
                                     frame.selector.age_ns)
                 valid[frame.stream.name] = int(frame.selector.valid.sum())
-        samples = {topic: self._joint_samples(topic) for topic in self.joints}
+        for samples in self.lowdim.values():
+            samples.parse()
+        aligned: dict[str, Aligned] = {}
+        for stream in config.all_streams:
+            if self.ctx.kinds[stream.name] == StreamKind.LOWDIM:
+                aligned[stream.name] = self._lowdim(stream, warnings, where)
         lowdim: dict[str, np.ndarray] = {}
-        names: dict[str, list[str]] = {}
         for stream in config.streams:
-            if self.ctx.kinds[stream.name] != "joint":
+            if stream.name not in aligned:
                 continue
-            published, per_field = samples[stream.topic]
-            chosen = stream.joints or tuple(published)
-            missing = [j for j in chosen if j not in published]
-            if not chosen or (published and missing):
-                raise DatasetError(f"{where}: stream {stream.name}: {stream.topic} publishes "
-                                   f"joints {published or 'none'}, the config wants "
-                                   f"{missing or 'some'} (set joints: [...] for it)")
-            names[stream.name] = list(chosen)
-            empty = (np.zeros(0, np.int64), np.zeros(0))
-            aligned = align_joints(ref, [per_field[stream.field].get(j, empty) for j in chosen],
-                                   method=stream.align_for("joint"),
-                                   tolerance_ns=stream.tolerance_ns("joint"))
-            lowdim[stream.name] = aligned.values.astype(np.float32)
-            self.out.array(f"{schema.OBS}/{stream.name}", lowdim[stream.name])
-            self._write_quality(stream.name, aligned.valid, aligned.age_ns)
-            valid[stream.name] = int(aligned.valid.sum())
-        actions = self._actions(lowdim, samples)
+            values = aligned[stream.name].values.astype(np.float32)
+            lowdim[stream.name] = values
+            self.out.array(f"{schema.OBS}/{stream.name}", values)
+            self.out.array(f"{schema.NEXT_OBS}/{stream.name}", _shifted(values, 1))
+            self._write_quality(stream.name, aligned[stream.name].valid,
+                                aligned[stream.name].age_ns)
+            valid[stream.name] = int(aligned[stream.name].valid.sum())
+        actions, actions_valid = self._actions(aligned)
         rewards, dones = labels.rewards_dones(len(ref), plan.episode.outcome)
         self.out.array(schema.TIMESTAMPS, ref, np.int64)
         self.out.array(schema.ACTIONS, actions, np.float32)
+        self.out.array(schema.ACTIONS_VALID, actions_valid, bool)
         self.out.array(schema.REWARDS, rewards, np.float32)
         self.out.array(schema.DONES, dones, np.uint8)
         self.out.array(schema.PHASE, labels.phase_labels(ref, plan.episode, self.ctx.phase_names),
                        np.int16, attrs={schema.PHASE_NAMES_ATTR: json_attr(self.ctx.phase_names)})
         stats = {key: {STATS_VALUES: values} for key, values in
                  {**lowdim, schema.ACTIONS: actions}.items()} if plan.train else {}
-        return EpisodeResult(plan.index, len(ref), valid, names, stats)
+        names = {name: list(self.ctx.layouts[name].columns) for name in lowdim}
+        return EpisodeResult(plan.index, len(ref), valid, names, stats, warnings,
+                             self._cameras())
+
+    def _lowdim(self, stream: StreamConfig, warnings: list[str], where: str) -> Aligned:
+        """One low-dim stream on the reference clock, in its dataset-wide column order."""
+        ref, layout = self.plan.ref_ns, self.ctx.layouts[stream.name]
+        samples = self.lowdim[stream.topic]
+        stamps = samples.stamps(self.ctx.clock(stream.name))
+        method = stream.align_for(StreamKind.LOWDIM, samples.msgtype)
+        tolerance = stream.tolerance_ns(StreamKind.LOWDIM)
+        label = f"{where}: stream {stream.name} ({stream.topic})"
+        if layout.named:
+            per_joint, extra, skipped = samples.named(layout, stamps)
+            missing = [n for n, (s, _) in zip(layout.columns, per_joint) if not len(s)]
+            if samples.logs and missing:
+                warnings.append(f"{label}: no sample of joint(s) {', '.join(missing)}: stored "
+                                "as 0.0 with valid false on every frame")
+            if extra:
+                warnings.append(f"{label}: joint(s) {', '.join(sorted(extra))} are not in the "
+                                f"dataset's columns {list(layout.columns)} and were left out "
+                                "(list them with joints: [...] to keep them)")
+            result = align_joints(ref, per_joint, method=method, tolerance_ns=tolerance)
+        else:
+            times, values, skipped = samples.generic(layout, stamps)
+            if len(times):
+                order = clean_order(times)
+                result = align(ref, times[order], values[order], method=method,
+                               tolerance_ns=tolerance)
+            else:
+                count = len(ref)
+                result = Aligned(np.zeros((count, len(layout.columns))), np.zeros(count, bool),
+                                 np.zeros(count, np.int64))
+        if skipped:
+            warnings.append(f"{label}: skipped {skipped} message(s) without the "
+                            f"{len(layout.columns)} values of {layout.field}")
+        return result
 
     def _write_quality(self, name: str, valid: np.ndarray, age_ns: np.ndarray) -> None:
         self.out.array(f"{schema.VALID}/{name}", valid, bool)
         self.out.array(f"{schema.AGE_NS}/{name}", age_ns, np.int64)
 
-    def _actions(self, lowdim: dict[str, np.ndarray],
-                 samples: dict[str, tuple[list[str], JointColumns]]) -> np.ndarray:
-        cfg, ref = self.ctx.config.actions, self.plan.ref_ns
-        if cfg.topic:
-            joint_names, per_field = samples[cfg.topic]
-            source = align_joints(ref, [per_field[cfg.field][j] for j in joint_names],
-                                  method="interpolate", tolerance_ns=20_000_000).values
-        elif cfg.streams:
-            source = np.concatenate([lowdim[s] for s in cfg.streams], axis=1)
-        else:
-            return np.zeros((len(ref), 0), np.float32)
-        rows = np.minimum(np.arange(len(ref)) + cfg.shift, len(ref) - 1)
-        return source[rows].astype(np.float32)
+    def _actions(self, aligned: dict[str, Aligned]) -> tuple[np.ndarray, np.ndarray]:
+        """action[t] = concat(sources)[t + shift] (last frame held) and its validity."""
+        cfg, count = self.ctx.config.actions, len(self.plan.ref_ns)
+        if not cfg.sources:
+            return np.zeros((count, 0), np.float32), np.ones(count, bool)
+        source = np.concatenate([aligned[s].values for s in cfg.sources], axis=1)
+        valid = np.logical_and.reduce([aligned[s].valid for s in cfg.sources])
+        return _shifted(source, cfg.shift).astype(np.float32), _shifted(valid, cfg.shift)
 
-    def _joint_samples(self, topic: str) -> tuple[list[str], JointColumns]:
-        """Joint names (canonical order) and field -> joint -> (stamps_ns, values) of a topic."""
-        logs, raws = self.joints[topic]
-        log_ns = np.asarray(logs, np.int64)
-        batch = parse_uniform(raws) or self._deserialized(topic, raws)
-        self.ctx.note_offsets(topic, batch.stamps_ns, log_ns)
-        stamps = effective_stamps(batch.stamps_ns, log_ns) if self.header else log_ns
-        if isinstance(batch, JointBatch):
-            return batch.names, {
-                fname: {name: (stamps, values[:, j]) if values.shape[1] else _NO_SAMPLES
-                        for j, name in enumerate(batch.names)}
-                for fname, values in batch.fields.items()}
-        msgs = batch.messages
-        order: dict[str, None] = {}
-        for msg in msgs:
-            order.update(dict.fromkeys(msg.name))
-        per_field: JointColumns = {}
-        for fname in FIELDS:
-            columns: dict[str, tuple[list[int], list[float]]] = {n: ([], []) for n in order}
-            for stamp, msg in zip(stamps.tolist(), msgs):
-                for joint, value in zip(msg.name, getattr(msg, fname).tolist()):
-                    columns[joint][0].append(stamp)
-                    columns[joint][1].append(value)
-            per_field[fname] = {n: (np.asarray(s, np.int64), np.asarray(v, np.float64))
-                                for n, (s, v) in columns.items()}
-        same = all(list(m.name) == list(msgs[0].name) for m in msgs)
-        return list(order) if same else sorted(order, key=_natural_key), per_field
-
-    def _deserialized(self, topic: str, raws: list[bytes]) -> _Messages:
-        """The slow path: messages whose names or layout vary, one deserialize each."""
-        msgtype = self.ctx.topic_types[topic]
-        msgs = [self.ctx.deserialize(raw, msgtype) for raw in raws]
-        stamps = [stamp_to_ns(m.header.stamp) for m in msgs]
-        return _Messages(msgs, np.array(stamps, np.int64))
+    def _cameras(self) -> dict[str, list[tuple[int, dict[str, Any]]]]:
+        out: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        for stream, topic in self.ctx.bag.camera_info.items():
+            seen = sorted(self.calibrations.get(topic, {}).values())
+            records = [(log_ns, camera_record(self.ctx.deserialize(raw, _CAMERA_INFO)))
+                       for log_ns, raw in seen]
+            if records:
+                out[stream] = records
+        return out
 
 
-def _natural_key(name: str) -> list[Any]:
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+_CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
+
+
+def _shifted(values: np.ndarray, shift: int) -> np.ndarray:
+    """values[t + shift], the last row held past the end."""
+    rows = np.minimum(np.arange(len(values)) + shift, max(len(values) - 1, 0))
+    return values[rows] if len(values) else values

@@ -19,7 +19,7 @@ import hashlib
 import json
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -74,11 +74,13 @@ def inputs_key(config: BuildConfig, fingerprints: dict[str, str]) -> str:
 
 
 def shard_key(*, bag: str | Path, fingerprint: str, config: str, episodes: Sequence[Any],
-              phase_names: Sequence[str]) -> str:
-    """The key of one shard: `episodes` are the task's EpisodePlans in shard order."""
+              phase_names: Sequence[str], layouts: Mapping[str, Any] | None = None) -> str:
+    """The key of one shard: `episodes` are the task's EpisodePlans in shard order; `layouts`
+    the dataset-wide low-dim columns (another bag adding a joint changes every shard)."""
     return _digest({
         "program": __version__, "format": schema.FORMAT_VERSION, "bag": str(bag),
         "bag_fingerprint": fingerprint, "config": config, "phase_names": list(phase_names),
+        "layouts": {k: asdict(v) for k, v in sorted((layouts or {}).items())},
         "episodes": [{"index": int(ep.index), "episode": asdict(ep.episode),
                       "ref": hashlib.blake2b(np.ascontiguousarray(ep.ref_ns, np.int64).tobytes(),
                                              digest_size=16).hexdigest()}

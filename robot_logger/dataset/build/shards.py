@@ -44,6 +44,7 @@ from robot_logger.dataset.build.executors import ExecutorSpec, WorkerLost, run_t
 from robot_logger.dataset.build.fingerprint import bag_fingerprint, config_hash, inputs_key, \
     shard_key
 from robot_logger.dataset.build.writer import DatasetWriter, json_attr
+from robot_logger.dataset.ops.clocks import OffsetStats
 from robot_logger.errors import DatasetError
 
 __all__ = ["CRASH_ONCE_ENV", "MANIFEST", "PROVENANCE_ATTRS", "ShardJob", "Shard", "ShardedBuild",
@@ -62,7 +63,7 @@ _SHARD_GLOB = "part-*.h5*"   # shards and their .partial files
 
 Progress = Callable[[float], None]
 RunTask = Callable[[Any, DatasetWriter, Progress | None],
-                   tuple[list[EpisodeResult], dict[str, list[int]]]]
+                   tuple[list[EpisodeResult], dict[str, OffsetStats]]]
 
 
 def shards_dir(output: str | Path) -> Path:
@@ -93,7 +94,7 @@ class Shard:
     path: Path
     key: str
     results: list[EpisodeResult]
-    offsets: dict[str, list[int]]
+    offsets: dict[str, OffsetStats]
 
 
 def build_shard(job: ShardJob) -> Path:
@@ -121,12 +122,13 @@ def _crash_once(marker: str) -> Progress:
 
 
 def _write_manifest(h5: h5py.File, key: str, results: list[EpisodeResult],
-                    offsets: dict[str, list[int]]) -> None:
+                    offsets: dict[str, OffsetStats]) -> None:
     group = h5.create_group(MANIFEST)
     group.attrs[ATTR_SHARD_KEY] = key
     group.attrs["results"] = json_attr([{"index": r.index, "frames": r.frames, "valid": r.valid,
-                                         "joint_names": r.joint_names} for r in results])
-    group.attrs["offsets"] = json_attr(offsets)
+                                         "joint_names": r.joint_names, "warnings": r.warnings,
+                                         "cameras": r.cameras} for r in results])
+    group.attrs["offsets"] = json_attr({t: list(o) for t, o in offsets.items()})
     for result in results:
         for stat_key, state in result.stats.items():
             for name, array in state.items():
@@ -149,9 +151,11 @@ def read_shard(path: str | Path) -> Shard | None:
                 stats = group.get(f"stats/{schema.demo_name(entry['index'])}", {})
                 results.append(EpisodeResult(
                     entry["index"], entry["frames"], entry["valid"], entry["joint_names"],
-                    {k: {n: a[()] for n, a in stats[k].items()} for k in stats}))
-            return Shard(path, str(group.attrs[ATTR_SHARD_KEY]), results,
-                         json.loads(group.attrs["offsets"]))
+                    {k: {n: a[()] for n, a in stats[k].items()} for k in stats},
+                    entry["warnings"], {s: [(int(t), r) for t, r in records]
+                                        for s, records in entry["cameras"].items()}))
+            offsets = {t: OffsetStats(*o) for t, o in json.loads(group.attrs["offsets"]).items()}
+            return Shard(path, str(group.attrs[ATTR_SHARD_KEY]), results, offsets)
     except (OSError, KeyError, ValueError, TypeError):
         return None
 
@@ -206,7 +210,8 @@ class ShardedBuild:
         for number, task in enumerate(tasks):
             local = [replace(ep, index=k, train=True) for k, ep in enumerate(task.episodes)]
             key = shard_key(bag=task.episodes[0].bag, fingerprint=self.fingerprints[
-                str(task.bag.path)], config=cfg, episodes=local, phase_names=task.phase_names)
+                str(task.bag.path)], config=cfg, episodes=local, phase_names=task.phase_names,
+                layouts=task.layouts)
             bag = replace(task.bag, path=Path(task.bag.path).absolute())
             jobs.append(ShardJob(shard_path(self.output, number), key,
                                  replace(task, bag=bag, episodes=local), run_task, marker))
@@ -263,7 +268,7 @@ class ShardedBuild:
         return sorted(out, key=lambda r: r.index)
 
     @property
-    def offsets(self) -> list[dict[str, list[int]]]:
+    def offsets(self) -> list[dict[str, OffsetStats]]:
         """Header-vs-log offset accumulators of every shard."""
         return [shard.offsets for shard in self._built()]
 

@@ -216,8 +216,14 @@ class DatasetWriter:
 
     def finish(self, *, root_attrs: Mapping[str, Any], data_attrs: Mapping[str, Any],
                masks: Mapping[str, list[str]], stats: Mapping[str, Mapping[str, np.ndarray]],
-               joint_names: Mapping[str, list[str]]) -> None:
-        """Write the dataset-level attrs, masks, stats and joint names."""
+               joint_names: Mapping[str, list[str]], action_names: list[str] | None = None,
+               cameras: Mapping[str, Mapping[str, Any]] | None = None,
+               frames: list[Any] | None = None,
+               extrinsics: Mapping[str, Mapping[str, Any]] | None = None,
+               clocks: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        """Write the dataset-level attrs, masks, stats, column names and /meta records:
+        cameras (K, D, R, P datasets + attrs), frames (parent, child, xyz, xyzw), extrinsics
+        ((4,4) + attrs frame_id, base), clocks (attrs; per_bag as JSON)."""
         h5 = self.h5
         fixed = {schema.ATTR_FORMAT: schema.FORMAT,
                  schema.ATTR_FORMAT_VERSION: schema.FORMAT_VERSION}
@@ -237,8 +243,30 @@ class DatasetWriter:
                 stats_group.create_dataset(f"{key}/{stat}", data=np.asarray(array, np.float32))
         names_group = h5.require_group(schema.JOINT_NAMES)
         for stream, names in joint_names.items():
-            names_group.create_dataset(stream, data=np.array([n.encode() for n in names],
-                                                             dtype="S"))
+            names_group.create_dataset(stream, data=_strings(names))
+        if action_names is not None:
+            h5.create_dataset(schema.ACTION_NAMES, data=_strings(action_names))
+        for stream, record in (cameras or {}).items():
+            group = h5.require_group(f"{schema.CAMERAS}/{stream}")
+            for key in schema.CAMERA_ATTRS:
+                group.attrs[key] = record[key]
+            for key in ("K", "D", "R", "P"):
+                group.create_dataset(key, data=np.asarray(record[key], np.float64))
+        if frames:
+            group = h5.require_group(schema.FRAMES)
+            group.create_dataset("parent", data=_strings([t.parent for t in frames]))
+            group.create_dataset("child", data=_strings([t.child for t in frames]))
+            group.create_dataset("xyz", data=np.array([t.xyz for t in frames], np.float64))
+            group.create_dataset("xyzw", data=np.array([t.xyzw for t in frames], np.float64))
+        for stream, record in (extrinsics or {}).items():
+            dset = h5.create_dataset(f"{schema.EXTRINSICS}/{stream}",
+                                     data=np.asarray(record["matrix"], np.float64))
+            dset.attrs["frame_id"], dset.attrs["base"] = record["frame_id"], record["base"]
+        for stream, record in (clocks or {}).items():
+            group = h5.require_group(f"{schema.CLOCKS}/{stream}")
+            for key in schema.CLOCK_ATTRS:
+                group.attrs[key] = record[key]
+            group.attrs["per_bag"] = json_attr(record.get("per_bag", {}))
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  _tb: TracebackType | None) -> None:
@@ -285,6 +313,11 @@ def _as_io_failure(err: Exception) -> Exception:
     failure = OSError(str(err))
     failure.__cause__ = err
     return failure
+
+
+def _strings(values: list[str]) -> np.ndarray:
+    """A fixed-length bytes array (what robomimic-style readers expect for name lists)."""
+    return np.array([v.encode() for v in values], dtype="S")
 
 
 def _cap_metadata_cache(h5: h5py.File) -> None:

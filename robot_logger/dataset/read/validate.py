@@ -84,9 +84,9 @@ class _Checker:
             self.problem("/", f"attr format is {self.h5.attrs.get(schema.ATTR_FORMAT)!r}, "
                               f"expected {schema.FORMAT!r}")
         version = self.h5.attrs.get(schema.ATTR_FORMAT_VERSION)
-        if version != schema.FORMAT_VERSION:
+        if version not in schema.READABLE_VERSIONS:
             self.problem("/", f"format_version is {version!r}; this robot_logger reads "
-                              f"{schema.FORMAT_VERSION!r}")
+                              f"{', '.join(map(repr, schema.READABLE_VERSIONS))}")
         data = self.get(schema.DATA)
         if data is None:
             return
@@ -153,7 +153,8 @@ class _Checker:
             sub = group.get(member)
             found = set(sub.keys()) if isinstance(sub, h5py.Group) else set()
             for name in sorted(found - streams):
-                self.problem(f"{where}/{member}/{name}", f"no obs/{name} for it")
+                if f"{member}/{name}" != schema.ACTIONS_VALID:
+                    self.problem(f"{where}/{member}/{name}", f"no obs/{name} for it")
             for name in sorted(streams):
                 self.dataset(f"{where}/{member}/{name}", dtype, rank, length)
         return length or 0
@@ -202,6 +203,9 @@ class _Checker:
             return
         kind = next((k for k, (dtype, rank, _) in schema.OBS_KINDS.items()
                      if dset.dtype == np.dtype(dtype) and dset.ndim == rank), None)
+        if dset.ndim == 3 and str(dset.dtype) in schema.DEPTH_DTYPES and \
+                (dset.dtype == np.uint16 or dset.shape[-1] != schema.OBS_KINDS["lidar"][2]):
+            kind = schema.StreamKind.DEPTH
         if kind is None:
             self.problem(where, f"{dset.dtype} with {dset.ndim} dims is no obs kind "
                                 f"({', '.join(schema.OBS_KINDS)})")
@@ -209,10 +213,10 @@ class _Checker:
         if length is not None and dset.shape[0] != length:
             self.problem(where, f"has {dset.shape[0]} rows, the episode has T={length}")
         trailing = tuple(dset.shape[1:])
-        fixed = schema.OBS_KINDS[kind][2]
+        fixed = schema.OBS_KINDS[kind][2] if kind in schema.OBS_KINDS else None
         if fixed is not None and trailing[-1] != fixed:
             self.problem(where, f"last dimension is {trailing[-1]}, expected {fixed}")
-        if kind == "image" and dset.chunks != (1,) + trailing:
+        if kind in ("image", "depth") and dset.chunks != (1,) + trailing:
             self.problem(where, f"chunks are {dset.chunks}, expected {(1,) + trailing}")
         mask_key = key + schema.POINT_MASK_SUFFIX
         if kind == "lidar":

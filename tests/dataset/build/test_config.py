@@ -10,6 +10,7 @@ import yaml
 from robot_logger.core import messages
 from robot_logger.dataset.build.config import config_from_dict, discover_config, load_config, \
     resolve_streams
+from robot_logger.dataset.schema import StreamKind
 from robot_logger.errors import ConfigError
 from tests.support.paths import CONFIG
 
@@ -34,20 +35,20 @@ def write(tmp_path: Path, data: object) -> Path:
 def test_example_config_loads_and_matches_the_simulated_cell() -> None:
     config = load_config(EXAMPLE)
     kinds = resolve_streams(config, CELL_TOPICS, "sim_bag")
-    assert kinds == {"arm1_pos": "joint", "arm1_vel": "joint", "arm2_pos": "joint",
-                     "arm2_vel": "joint", "cam1": "image", "cam2": "image", "lidar": "lidar"}
+    assert kinds == {"arm1_pos": "lowdim", "arm1_vel": "lowdim", "arm2_pos": "lowdim",
+                     "arm2_vel": "lowdim", "cam1": "image", "cam2": "image", "lidar": "lidar"}
     assert config.rate_hz == 10 and config.time_source == "header"
     assert config.stream("cam2").resize == (240, 320)
     assert config.stream("lidar").crop == ((-3.9, -2.7, -2.3), (3.9, 5.1, 0.5))
     assert config.actions.streams == ("arm1_pos", "arm2_pos")
-    assert config.stream("arm1_pos").tolerance_ns("joint") == 20_000_000
+    assert config.stream("arm1_pos").tolerance_ns(StreamKind.LOWDIM) == 20_000_000
 
 
 def test_defaults_fill_what_is_left_out(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, MINIMAL))
     stream = config.stream("arm1_pos")
-    assert (stream.field, stream.align_for("joint"), stream.tolerance_ns("joint")) == \
-        ("position", "interpolate", 20_000_000)
+    assert (stream.field_for(messages.JOINT_STATE), stream.align_for(StreamKind.LOWDIM),
+            stream.tolerance_ns(StreamKind.LOWDIM)) == ("position", "interpolate", 20_000_000)
     assert config.rate_hz == 10 and config.split.valid_fraction == 0.1
     assert config.compression.images == "gzip" and config.compression.level == 1
     assert config.actions.streams == ("arm1_pos",)
