@@ -23,7 +23,8 @@ from tests.support.paths import CONFIG
 EXAMPLE = yaml.safe_load((CONFIG / "dataset.yaml").read_text())
 # Keys the example only shows in comments, each with a valid value to place.
 OPTIONAL = {("streams", "arm1_pos", "joints"): ["arm1_joint1"],
-            ("actions", "field"): "position",
+            ("streams", "cam2", "clock_offset_ms"): 0.0,
+            ("frames", "base"): "base_link",
             ("episodes", "labels_file"): "labels.yaml"}
 # A value outside the allowed range (or set of choices) per leaf that has one.
 OUT_OF_RANGE = {
@@ -31,7 +32,7 @@ OUT_OF_RANGE = {
     "align": "cubic", "tolerance_ms": -5, "resize": [0, 320], "points": 0, "voxel_size": 0,
     "crop": [[4, 4, 3], [-4, -4, -0.5]], "shift": -1, "valid_fraction": 1.0, "images": "zip",
     "lidar": "zip", "level": 10, "joints": [], "labels_file": "no_such_labels.yaml",
-    "stream": "no_such_stream",
+    "stream": "no_such_stream", "by": ["colour"], "clock_offset_ms": "soon",
 }
 
 
@@ -46,7 +47,7 @@ def full_config() -> dict[str, Any]:
     for path, value in OPTIONAL.items():
         node = config
         for key in path[:-1]:
-            node = node[key]
+            node = node.setdefault(key, {})
         node[path[-1]] = value
     return config
 

@@ -330,7 +330,7 @@ def _stream(name: Any, keys: _Keys | None, top: _Keys) -> StreamConfig:
 
 
 def _field(keys: _Keys) -> str | None:
-    value = keys.get("field", str)
+    value: str | None = keys.get("field", str)
     if value is not None:
         try:
             parse_path(value)

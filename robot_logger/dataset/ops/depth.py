@@ -109,7 +109,8 @@ def _decode_compressed(msg: Any) -> np.ndarray:
     inverse = pixels.astype(np.float32)
     with np.errstate(divide="ignore"):
         metres = np.float32(quant_a) / (inverse - np.float32(quant_b))
-    return np.where(pixels == 0, np.float32(np.nan), metres).astype(np.float32)
+    out: np.ndarray = np.where(pixels == 0, np.float32(np.nan), metres).astype(np.float32)
+    return out
 
 
 def resize_nearest(depth: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
