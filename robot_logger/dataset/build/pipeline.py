@@ -283,10 +283,10 @@ def _clock_warnings(config: BuildConfig, kinds: dict[str, StreamKind], probe: Ba
             continue
         effect = (f"over latency_margin_ms ({margin:g}), so every frame of it would be invalid"
                   if offset_ms > margin else
-                  f"so its frames are chosen {abs(offset_ms):.0f} ms "
-                  f"{'late' if offset_ms > 0 else 'early'} against the other streams")
-        out.append(f"{path}: stream {stream.name} ({stream.topic}): log time minus header stamp "
-                   f"is at least {offset_ms:.1f} ms, {effect}; its device clock is not "
+                  f"so its frames are off by about {abs(offset_ms):.0f} ms against the other "
+                  "streams")
+        out.append(f"{path}: stream {stream.name} ({stream.topic}): the smallest log time minus "
+                   f"header stamp is {offset_ms:.1f} ms, {effect}; its device clock is not "
                    f"synchronised: set clock_offset_ms: auto on streams.{stream.name} "
                    "(or a measured offset in ms, or time_source: log)")
     return out
