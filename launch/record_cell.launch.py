@@ -2,6 +2,8 @@
 
 Starts the `recorder` node with config/cell.yaml (`recorder: ros__parameters`); `config:=FILE`
 uses another parameter file, `output:=BAG` overrides the bag folder.
+`output` is handed over as a string ParameterValue: launch YAML-parses a bare substitution, so
+`output:=2024_05_01` would arrive as the integer 20240501 and the node would refuse it.
 """
 
 import os
@@ -10,6 +12,7 @@ from ament_index_python.packages import get_package_share_directory
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 
 from launch import LaunchDescription
 
@@ -35,7 +38,7 @@ def generate_launch_description() -> LaunchDescription:
                 output="screen",
                 parameters=[
                     LaunchConfiguration("config"),
-                    {"output": LaunchConfiguration("output")},
+                    {"output": ParameterValue(LaunchConfiguration("output"), value_type=str)},
                 ],
             ),
         ]

@@ -22,6 +22,7 @@ __all__ = ["main"]
 def main(args: list[str] | None = None) -> None:
     """Entry point of the `sim_cell` console script."""
     transport, stop = start_node("sim_cell", args)
+    transport.spin_in_background()   # parameters and services answer while the cell publishes
     log = transport.node.get_logger()
     try:
         v = read_parameters(transport.node, SIM_PARAMS)

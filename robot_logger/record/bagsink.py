@@ -8,9 +8,15 @@ before the kill — as long as the writer keeps up (the status reports the queue
 zero unless the disk is slower than the stream). Flushing hands data to the kernel: it survives a
 killed process, not a power cut.
 
-Splits (`split_size_bytes` of message data, `split_duration_ns` of receive time) write
-`OUT/OUT_000`, `OUT/OUT_001`, ...: each a complete bag with its own metadata.yaml. A split bag
-opens with the episode start and phase events in force, so each split labels on its own.
+Splits (`split_size_bytes` of message data, `split_duration_ns` of receive time) follow rosbag2:
+one bag folder `OUT` with `OUT_0.mcap`, `OUT_1.mcap`, ... listed in one metadata.yaml (version 8,
+what Humble and Jazzy both read), so `ros2 bag info OUT` and our reader see one bag. The file in
+progress is written as a bag of its own in `OUT/OUT_<n>/` and moved up when it closes, at which
+point OUT/metadata.yaml is rewritten to list it: a killed recording leaves OUT readable with every
+finished split, and the one in progress for `robot-logger repair OUT/OUT_<n>`.
+
+Each topic's connection records the QoS its publishers offered (`set_offered_qos`), as rosbag2
+does, so `ros2 bag play` offers the same (transient-local events stay transient-local).
 """
 
 from __future__ import annotations
@@ -22,22 +28,25 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-from rosbags.interfaces import Connection
-from rosbags.rosbag2 import Writer, WriterError
+from rosbags.interfaces import Connection, Qos
+from rosbags.rosbag2 import WriterError
 from rosbags.rosbag2.enums import CompressionFormat, CompressionMode, StoragePlugin
 from rosbags.rosbag2.storage_sqlite3 import Sqlite3Writer
 
 from robot_logger.bag.mcap_writer import SendTimeMcapWriter, SendTimeWriter
+from robot_logger.bag.metadata import merge_splits, read_metadata, write_metadata
 from robot_logger.bag.reader import STORAGES, Storage
-from robot_logger.core import events
-from robot_logger.core.messages import EVENTS_TOPIC, STRING, deserialize, typestore
+from robot_logger.core.messages import typestore
 from robot_logger.errors import BagError, ConfigError, reason
 
 __all__ = ["SinkOptions", "SinkStats", "BagSink", "LOSS_BOUND_S"]
 
 LOSS_BOUND_S = 1.0  # documented: a killed recorder loses at most what it received in the last 1 s
 # What a failing disk raises through the storage plugins (sqlite3: "database or disk is full").
+# Humble's rosbag2 reads metadata versions <= 8 (9 fails "bad conversion"); Jazzy reads 8 and 9
+METADATA_VERSION: Literal[8] = 8
 WRITE_ERRORS = (OSError, WriterError, sqlite3.Error)
 MIB = 1 << 20
 
@@ -106,7 +115,8 @@ class BagSink:
         self._queue: deque[tuple[str, int, list[tuple[bytes, int]]]] = deque()
         self._lock = threading.Condition()
         self._closing = False
-        self._episode: list[tuple[bytes, int]] = []  # events in force: start, then last phase
+        self._qos: dict[str, list[Qos]] = {}  # topic -> offered QoS, set before its first write
+        self._parts: list[dict[str, object]] = []  # metadata of the finished split files
         self._unchecked_bytes = 0  # written since the last disk check
         self._check_after_bytes = max(self.stats.disk_free_bytes - options.min_free_bytes, 0) // 2
         self._bag: _OpenBag | None = None  # the writer thread's open bag
@@ -120,6 +130,12 @@ class BagSink:
             self._types[topic] = msgtype
             self.stats.written.setdefault(topic, 0)
             self.stats.dropped.setdefault(topic, 0)
+
+    def set_offered_qos(self, topic: str, offered: list[Qos]) -> None:
+        """The QoS profiles the topic's publishers offer, recorded with its connection (only
+        effective before the topic's first message is written in a file)."""
+        with self._lock:
+            self._qos[topic] = list(offered)
 
     def put(self, topic: str, recv_ns: int, samples: list[tuple[bytes, int]]) -> int:
         """Queue samples (CDR, send ns) received at `recv_ns`; returns how many were dropped."""
@@ -154,7 +170,7 @@ class BagSink:
         queued or in hand, is counted as dropped: never a writer that died in silence."""
         last_flush = time.monotonic()
         try:
-            self._bag = _OpenBag(self._next_path(), self.options)
+            self._bag = _OpenBag(self._next_path(), self.options, self._qos)
             while True:
                 with self._lock:
                     if not self._queue and not self._closing:  # sleep until the next flush is due
@@ -200,6 +216,7 @@ class BagSink:
             return
         try:
             bag.close(self.options.custom_data)
+            self._finish_split(bag)
         except WRITE_ERRORS as err:
             hint = f"run `robot-logger repair {bag.path}`"
             self.stop_reason = (
@@ -212,17 +229,13 @@ class BagSink:
         assert self._bag is not None
         if self._bag.should_split(recv_ns):
             self._close_bag()
-            self._bag = _OpenBag(self._next_path(), self.options)
-            for data, send_ns in self._episode:
-                self._bag.write(EVENTS_TOPIC, STRING, recv_ns, send_ns, data)
+            self._bag = _OpenBag(self._next_path(), self.options, self._qos)
         bag = self._bag
         msgtype = self._types[topic]
         nbytes = 0
         for data, send_ns in samples:
             bag.write(topic, msgtype, recv_ns, send_ns, data)
             nbytes += len(data)
-        if topic == EVENTS_TOPIC:
-            self._track_episode(samples)
         with self._lock:
             self.stats.written[topic] += len(samples)
             self.stats.bytes_written += nbytes
@@ -231,18 +244,6 @@ class BagSink:
         self._unchecked_bytes += nbytes
         if self._unchecked_bytes >= self._check_after_bytes:
             self._check_disk()
-
-    def _track_episode(self, samples: list[tuple[bytes, int]]) -> None:
-        for data, send_ns in samples:
-            event = events.decode(deserialize(data, STRING).data)
-            if event is None:
-                continue
-            if event.type == "episode_start":
-                self._episode = [(data, send_ns)]
-            elif event.type == "phase" and self._episode:
-                self._episode = self._episode[:1] + [(data, send_ns)]
-            elif event.type == "episode_end":
-                self._episode = []
 
     def _drop_queued(self) -> None:
         """Count everything still queued as dropped (called once the writer has stopped)."""
@@ -266,14 +267,31 @@ class BagSink:
                 "recording stopped and the bag was closed cleanly"
             )
 
+    @property
+    def _splitting(self) -> bool:
+        return bool(self.options.split_size_bytes or self.options.split_duration_ns)
+
     def _next_path(self) -> Path:
-        if not (self.options.split_size_bytes or self.options.split_duration_ns):
-            path = self.path
-        else:
-            self.path.mkdir(exist_ok=True)
-            path = self.path / f"{self.path.name}_{len(self.stats.bags):03d}"
-        self.stats.bags.append(path)
-        return path
+        """Where the next file is written: the bag itself, or (splits) `OUT/OUT_<n>/`."""
+        if not self._splitting:
+            self.stats.bags.append(self.path)
+            return self.path
+        if not self.stats.bags:
+            self.path.mkdir()
+            self.stats.bags.append(self.path)
+        return self.path / f"{self.path.name}_{len(self._parts)}"
+
+    def _finish_split(self, bag: _OpenBag) -> None:
+        """A closed split file moves up into the bag folder, and metadata.yaml is rewritten to
+        list every finished file."""
+        if not self._splitting or not bag.path.is_dir():
+            return
+        part = read_metadata(bag.path)
+        for name in part["relative_file_paths"]:
+            (bag.path / name).rename(self.path / name)
+        shutil.rmtree(bag.path)
+        self._parts.append(part)
+        write_metadata(self.path, merge_splits(self._parts))
 
 
 def _failure(err: BaseException, path: Path) -> str:
@@ -286,13 +304,14 @@ def _failure(err: BaseException, path: Path) -> str:
 class _OpenBag:
     """One rosbags Writer plus the bookkeeping for flushes and splits."""
 
-    def __init__(self, path: Path, options: SinkOptions) -> None:
+    def __init__(self, path: Path, options: SinkOptions, qos: dict[str, list[Qos]]) -> None:
         self.path = path
         self._options = options
+        self._qos = qos
         try:
             self._writer = SendTimeWriter(
                 path,
-                version=Writer.VERSION_LATEST,
+                version=METADATA_VERSION,
                 storage_plugin=StoragePlugin[options.storage.upper()],
             )
             if options.compression:
@@ -312,7 +331,9 @@ class _OpenBag:
     def write(self, topic: str, msgtype: str, recv_ns: int, send_ns: int, data: bytes) -> None:
         conn = self._connections.get(topic)
         if conn is None:
-            conn = self._writer.add_connection(topic, msgtype, typestore=typestore())
+            conn = self._writer.add_connection(
+                topic, msgtype, typestore=typestore(), offered_qos_profiles=self._qos.get(topic, ())
+            )
             self._connections[topic] = conn
         self._writer.write_message(conn, recv_ns, send_ns, data)
         self._first_ns = self._first_ns or recv_ns

@@ -1,5 +1,13 @@
 """The recorder: choose topics, subscribe (late topics too), hand raw samples to the bag writer.
 
+QoS as rosbag2 records: each subscription adapts to what its publishers offer (reliable when all
+offer reliable, transient-local when all offer it; `qos.adapt`), and is made again with the
+adapted profile when a publisher it cannot match shows up later (events from a volatile node or
+from `ros2 bag play` of a bag without QoS); an override from the QoS file is used as given. The
+publishers' offered QoS goes into the bag with each topic, so `ros2 bag play` offers it again.
+Hidden topics (a name part starting with `_`, e.g. `/arm/_action/status`) are recorded only when
+named or with `include_hidden`, as rosbag2's `--include-hidden-topics`.
+
 The calling thread runs the transport loop; a BagSink thread writes; a SyncMonitor keeps the health
 that goes out on `/robot_logger/status` once a second and to the `on_status` callback (the CLI
 table).
@@ -29,7 +37,14 @@ from robot_logger.errors import ConfigError
 from robot_logger.record.bagsink import BagSink, SinkOptions
 from robot_logger.record.monitor import RecorderStatus, SyncMonitor, TopicProblems
 from robot_logger.transport.base import Batch, Transport
-from robot_logger.transport.qos import STATUS, QosProfile, default_profile
+from robot_logger.transport.qos import (
+    STATUS,
+    QosProfile,
+    adapt,
+    default_profile,
+    incompatibility,
+    to_rosbags_qos,
+)
 
 __all__ = ["RecordOptions", "TopicSelector", "Recorder"]
 
@@ -54,6 +69,7 @@ class TopicSelector:
     regex: str | None = None
     all_topics: bool = False
     exclude: str | None = None
+    include_hidden: bool = False
 
     def __post_init__(self) -> None:
         bad = [t for t in self.topics if not t.startswith("/")]
@@ -69,6 +85,8 @@ class TopicSelector:
             return False
         if topic in self.topics or topic == EVENTS_TOPIC:
             return True
+        if not self.include_hidden and any(p.startswith("_") for p in topic.split("/")):
+            return False
         regex = _compile(self.regex, "--regex")
         if regex and regex.search(topic):
             return True
@@ -93,9 +111,10 @@ class RecordOptions:
         if self.duration_s is not None and self.duration_s <= 0:
             raise ConfigError(f"duration must be positive, not {self.duration_s}")
 
-    def qos_for(self, topic: str) -> QosProfile:
-        """Override from the QoS file, else the built-in default for the topic."""
-        return self.qos_overrides.get(topic) or default_profile(topic)
+    def qos_for(self, topic: str, offered: list[QosProfile] | None = None) -> QosProfile:
+        """Override from the QoS file, else the built-in default adapted to what the topic's
+        publishers offer."""
+        return self.qos_overrides.get(topic) or adapt(default_profile(topic), offered or [])
 
 
 class Recorder:
@@ -117,6 +136,8 @@ class Recorder:
         )
         self.skipped: dict[str, str] = {}  # topic -> why it is not recorded
         self._has_header: dict[str, bool] = {}
+        self._qos: dict[str, QosProfile] = {}  # topic -> the profile it is subscribed with
+        self._offered_known: set[str] = set()  # topics whose offered QoS went to the sink
         self._seen: set[str] = set()  # every topic discovered on the domain
         self._started = time.monotonic()
         self._status_pub = transport.publisher(STATUS_TOPIC, STRING, STATUS)
@@ -197,11 +218,10 @@ class Recorder:
         found = self.transport.discover()
         self._seen.update(found)
         for topic, msgtype in sorted(found.items()):
-            if (
-                topic in self._has_header
-                or topic in self.skipped
-                or not self.options.selector.wants(topic)
-            ):
+            if topic in self._has_header:
+                self._readapt(topic, msgtype)
+                continue
+            if topic in self.skipped or not self.options.selector.wants(topic):
                 continue
             if msgtype not in typestore().fielddefs:
                 self.skipped[topic] = (
@@ -213,11 +233,35 @@ class Recorder:
 
     def _subscribe(self, topic: str, msgtype: str) -> None:
         self._has_header[topic] = has_header(msgtype)
+        offered = self.transport.offered_qos(topic)
         self.sink.add_topic(topic, msgtype)
+        if offered:
+            self._record_offered(topic, offered)
         self.monitor.add_topic(topic)
-        self.transport.subscribe(topic, msgtype, self.options.qos_for(topic))
+        self._qos[topic] = self.options.qos_for(topic, offered)
+        self.transport.subscribe(topic, msgtype, self._qos[topic])
+
+    def _readapt(self, topic: str, msgtype: str) -> None:
+        """Subscribe again, adapted, when a publisher the current profile cannot match appeared
+        (never for an override: its mismatch is reported instead)."""
+        if topic in self.options.qos_overrides:
+            return
+        offered = self.transport.offered_qos(topic)
+        if not any(incompatibility(o, self._qos[topic]) for o in offered):
+            return
+        self._qos[topic] = self.options.qos_for(topic, offered)
+        log.info("re-subscribing %s as %s/%s to match its publishers", topic,
+                 self._qos[topic].reliability, self._qos[topic].durability)
+        self.transport.unsubscribe(topic)
+        self.transport.subscribe(topic, msgtype, self._qos[topic])
+
+    def _record_offered(self, topic: str, offered: list[QosProfile]) -> None:
+        self.sink.set_offered_qos(topic, [to_rosbags_qos(p) for p in offered])
+        self._offered_known.add(topic)
 
     def _accept(self, batch: Batch) -> None:
+        if batch.topic not in self._offered_known:   # subscribed before its publishers were seen
+            self._record_offered(batch.topic, self.transport.offered_qos(batch.topic))
         self.sink.put(batch.topic, batch.recv_ns, batch.samples)
         if self._has_header[batch.topic]:
             stamps = [header_stamp_ns(data) for data, _send in batch.samples]

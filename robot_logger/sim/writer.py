@@ -10,29 +10,25 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 from mcap.opcode import Opcode
 from mcap.writer import MCAP0_MAGIC
-from rosbags.interfaces import (
-    Qos,
-    QosDurability,
-    QosHistory,
-    QosLiveliness,
-    QosReliability,
-    QosTime,
-)
+from rosbags.interfaces import Qos
 from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
 
 from robot_logger.bag.reader import STORAGES, Storage
 from robot_logger.bag.repair.mcap import RECORD_HEAD
-from robot_logger.core.messages import TF_STATIC_TOPIC, typestore
+from robot_logger.core.messages import typestore
 from robot_logger.errors import BagError, ConfigError
 from robot_logger.sim.cell import Cell
-from robot_logger.transport.qos import QosProfile, default_profile
+from robot_logger.transport.qos import default_profile, to_rosbags_qos
 
 __all__ = ["write_bag"]
 
 PROGRESS_STEP_NS = 100_000_000
+# Humble's rosbag2 reads versions <= 8 (9 fails "bad conversion"); Jazzy reads 8 too
+METADATA_VERSION: Literal[8] = 8
 
 
 def write_bag(path: str | Path, cell: Cell, *, storage: Storage = "mcap",
@@ -52,7 +48,7 @@ def write_bag(path: str | Path, cell: Cell, *, storage: Storage = "mcap",
         spec.start_ns + int(cell.faults.truncate * spec.duration_ns)
     counts = dict.fromkeys(cell.topics(), 0)
     writer = Writer(
-        path, version=Writer.VERSION_LATEST, storage_plugin=StoragePlugin[storage.upper()]
+        path, version=METADATA_VERSION, storage_plugin=StoragePlugin[storage.upper()]
     )
     try:
         writer.open()
@@ -86,22 +82,10 @@ def write_bag(path: str | Path, cell: Cell, *, storage: Storage = "mcap",
 
 
 def _offered(topic: str) -> list[Qos]:
-    """The offered QoS recorded for `topic`: /tf_static's (transient-local, so `ros2 bag play`
-    replays it to late joiners as tf2 expects); other topics record none, as before."""
-    if topic != TF_STATIC_TOPIC:
-        return []
-    return [_rosbags_qos(default_profile(topic, writer=True))]
-
-
-def _rosbags_qos(profile: QosProfile) -> Qos:
-    """rosbags' Qos for a profile, with rosbag2's "infinite" durations (2147483647 s,
-    4294967295 ns) and automatic liveliness, as `ros2 bag record` writes them."""
-    infinite = QosTime(sec=2147483647, nsec=4294967295)
-    return Qos(history=QosHistory[profile.history.upper()], depth=profile.depth,
-               reliability=QosReliability[profile.reliability.upper()],
-               durability=QosDurability[profile.durability.upper()], deadline=infinite,
-               lifespan=infinite, liveliness=QosLiveliness.AUTOMATIC,
-               liveliness_lease_duration=infinite, avoid_ros_namespace_conventions=False)
+    """The offered QoS recorded for `topic`: what `sim --publish` offers for it (sensor data
+    best-effort, events reliable/transient-local, /tf_static as tf2_ros's static broadcaster),
+    so `ros2 bag play` replays each topic as the live cell publishes it."""
+    return [to_rosbags_qos(default_profile(topic, writer=True))]
 
 
 def _cut_last_chunk(mcap_path: Path) -> None:

@@ -67,8 +67,16 @@ class Transport(ABC):
         """Topics published on the domain by others: ROS topic name -> ROS message type."""
 
     @abstractmethod
+    def offered_qos(self, topic: str) -> list[QosProfile]:
+        """The QoS each discovered publisher of `topic` (not ours) offers."""
+
+    @abstractmethod
     def subscribe(self, topic: str, msgtype: str, qos: QosProfile) -> None:
         """Start receiving `topic` as raw bytes."""
+
+    @abstractmethod
+    def unsubscribe(self, topic: str) -> None:
+        """Stop receiving `topic` (to subscribe again with another QoS)."""
 
     @abstractmethod
     def take(self, timeout_s: float) -> list[Batch]:

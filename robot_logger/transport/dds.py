@@ -4,6 +4,16 @@ Topic `/a/b` is DDS topic `rt/a/b` with type `pkg::msg::dds_::T_` (dds_types.py)
 CDR bytes rosbag2 stores (dds_raw.py). Discovery reads the DCPSPublication builtin topic. Cyclone
 reads CYCLONEDDS_URI itself; every reader and writer gets an explicit QoS (Cyclone's defaults are
 not ROS's).
+
+What rmw_cyclonedds does and this module does too, so ROS 2 nodes see our endpoints as their own:
+- Each reader and writer carries `typehash=RIHS01_<sha256>;` in its USER_DATA (rmw_cyclonedds from
+  Iron on; Jazzy nodes log a warning per endpoint without it). The hash is rosbags' RIHS01 of the
+  type, the one ROS 2 computes from the same definition.
+- A transient-local writer keeps its whole history depth for late joiners (the durability-service
+  history; Cyclone's default keeps 1 sample).
+- Discovery follows ROS_AUTOMATIC_DISCOVERY_RANGE / ROS_STATIC_PEERS (Jazzy) and
+  ROS_LOCALHOST_ONLY (Humble) with the configuration fragment rmw_cyclonedds puts in front of
+  CYCLONEDDS_URI (`discovery_config`), put there before the first participant.
 """
 
 from __future__ import annotations
@@ -12,6 +22,7 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from cyclonedds.builtin import BuiltinDataReader, BuiltinTopicDcpsPublication
@@ -31,15 +42,15 @@ from cyclonedds.sub import DataReader
 from cyclonedds.topic import Topic
 from cyclonedds.util import duration
 
-from robot_logger.core.messages import dds_topic, ros_topic, ros_type
+from robot_logger.core.messages import dds_topic, ros_topic, ros_type, typestore
 from robot_logger.errors import ConfigError, TransportError
 from robot_logger.transport import dds_raw
 from robot_logger.transport.base import Batch, RawPublisher, Transport
 from robot_logger.transport.dds_types import idl_struct
-from robot_logger.transport.qos import QosProfile, incompatibility
+from robot_logger.transport.qos import INFINITE_NS, QosProfile, incompatibility
 
-__all__ = ["DdsTransport", "LOOPBACK_CONFIG", "RECEIVE_BUFFER_BYTES", "to_dds_qos",
-           "from_dds_qos", "receive_buffer_warning"]
+__all__ = ["DdsTransport", "LOOPBACK_CONFIG", "RECEIVE_BUFFER_BYTES", "discovery_config",
+           "from_dds_qos", "receive_buffer_warning", "to_dds_qos", "type_hash_user_data"]
 
 TAKE_CHUNK = 512
 RELIABLE_BLOCK_S = 5  # how long a reliable keep-all write may wait for a slow reader
@@ -124,8 +135,15 @@ def _ask_for_receive_buffer(nbytes: int) -> None:
         os.environ["CYCLONEDDS_URI"] = ",".join(part for part in (fragment, uri) if part)
 
 
-def to_dds_qos(profile: QosProfile) -> Qos:
-    """Cyclone Qos for a profile, XCDR1 data representation as ROS 2 uses."""
+def type_hash_user_data(msgtype: str) -> bytes:
+    """USER_DATA of an endpoint as rmw_cyclonedds writes it: `typehash=RIHS01_<hex>;`."""
+    return f"typehash={typestore().hash_rihs01(msgtype)};".encode()
+
+
+def to_dds_qos(profile: QosProfile, msgtype: str | None = None) -> Qos:
+    """Cyclone Qos for a profile as rmw_cyclonedds builds it: XCDR1 data representation, the
+    durability-service history equal to the history (late joiners get `depth` samples), the
+    timing policies, and the type hash in USER_DATA when `msgtype` is given."""
     reliability = (
         Policy.Reliability.Reliable(duration(seconds=RELIABLE_BLOCK_S))
         if profile.reliability == "reliable"
@@ -141,27 +159,99 @@ def to_dds_qos(profile: QosProfile) -> Qos:
         if profile.history == "keep_all"
         else Policy.History.KeepLast(profile.depth)
     )
-    return Qos(
-        reliability, durability, history, Policy.DataRepresentation(use_cdrv0_representation=True)
-    )
+    liveliness = (Policy.Liveliness.ManualByTopic if profile.liveliness == "manual_by_topic"
+                  else Policy.Liveliness.Automatic)
+    policies = [
+        reliability, durability, history,
+        Policy.DataRepresentation(use_cdrv0_representation=True),
+        Policy.Deadline(profile.deadline_ns),
+        Policy.Lifespan(profile.lifespan_ns),
+        liveliness(lease_duration=profile.liveliness_lease_ns),
+        Policy.DurabilityService(cleanup_delay=0, history=history, max_samples=-1,
+                                 max_instances=-1, max_samples_per_instance=-1),
+    ]
+    if msgtype is not None:
+        policies.append(Policy.Userdata(type_hash_user_data(msgtype)))
+    return Qos(*policies)
 
 
 def from_dds_qos(qos: Qos) -> QosProfile:
-    """The matching-relevant part of a discovered endpoint's Qos."""
+    """A discovered endpoint's QoS as a ROS 2 profile (what rosbag2 records as offered)."""
     reliable = isinstance(qos[Policy.Reliability], Policy.Reliability.Reliable)
     volatile = qos[Policy.Durability] in (None, Policy.Durability.Volatile)
     history = qos[Policy.History]
+    deadline = qos[Policy.Deadline]
+    lifespan = qos[Policy.Lifespan]
+    liveliness = qos[Policy.Liveliness]
     return QosProfile(
         "reliable" if reliable else "best_effort",
         "volatile" if volatile else "transient_local",
         "keep_last" if isinstance(history, Policy.History.KeepLast) else "keep_all",
         history.depth if isinstance(history, Policy.History.KeepLast) else 1,
+        deadline_ns=_duration_ns(deadline.deadline if deadline else None),
+        lifespan_ns=_duration_ns(lifespan.lifespan if lifespan else None),
+        liveliness="manual_by_topic" if isinstance(liveliness, Policy.Liveliness.ManualByTopic)
+        else "automatic",
+        liveliness_lease_ns=_duration_ns(liveliness.lease_duration if liveliness else None),
     )
 
 
+def _duration_ns(value: int | None) -> int:
+    return INFINITE_NS if value is None or value <= 0 or value >= INFINITE_NS else int(value)
+
+
+def discovery_config(environ: Mapping[str, str] | None = None) -> str | None:
+    """The Cyclone configuration fragment rmw_cyclonedds puts before CYCLONEDDS_URI for the ROS
+    discovery variables, or None when they ask for Cyclone's own defaults.
+
+    Jazzy: ROS_AUTOMATIC_DISCOVERY_RANGE = SUBNET (default: multicast, plus ROS_STATIC_PEERS),
+    LOCALHOST (no multicast; localhost and the static peers as unicast peers), OFF (no
+    multicast, a discovery tag of this process so nobody matches), SYSTEM_DEFAULT (untouched).
+    Humble: ROS_LOCALHOST_ONLY=1 binds to the loopback interface without multicast; on Jazzy the
+    same variable means the LOCALHOST range (deprecated there)."""
+    env = os.environ if environ is None else environ
+    distro = env.get("ROS_DISTRO", "").strip().lower()
+    range_ = env.get("ROS_AUTOMATIC_DISCOVERY_RANGE", "").strip().upper()
+    peers = [p.strip() for p in env.get("ROS_STATIC_PEERS", "").split(";") if p.strip()]
+    localhost_only = env.get("ROS_LOCALHOST_ONLY", "").strip() == "1"
+    if localhost_only and not range_ and distro in ("", "humble"):
+        return ("<CycloneDDS><Domain><General><Interfaces>"
+                "<NetworkInterface address=\"127.0.0.1\"/></Interfaces>"
+                "<AllowMulticast>false</AllowMulticast></General></Domain></CycloneDDS>")
+    if not range_:
+        range_ = "LOCALHOST" if localhost_only else "SUBNET"
+    if range_ == "SYSTEM_DEFAULT" or (range_ == "SUBNET" and not peers):
+        return None
+    no_multicast = range_ in ("LOCALHOST", "OFF")
+    config = "<CycloneDDS><Domain>"
+    if no_multicast:
+        config += "<General><AllowMulticast>false</AllowMulticast></General>"
+    if range_ == "OFF":
+        config += (f"<Discovery><ParticipantIndex>none</ParticipantIndex>"
+                   f"<Tag>ros_discovery_off_{os.getpid()}</Tag>")
+    else:
+        config += ("<Discovery><ParticipantIndex>auto</ParticipantIndex>"
+                   "<MaxAutoParticipantIndex>32</MaxAutoParticipantIndex>")
+        listed = (['localhost'] if range_ == "LOCALHOST" else []) + peers
+        if listed:
+            config += "<Peers>" + "".join(f'<Peer address="{p}"/>' for p in listed) + "</Peers>"
+    return config + "</Discovery></Domain></CycloneDDS>"
+
+
+def _ask_for_discovery_range() -> None:
+    """Put the ROS discovery fragment (`discovery_config`) first in CYCLONEDDS_URI, where
+    rmw_cyclonedds puts it; read by Cyclone when the process's first participant is created."""
+    fragment = discovery_config()
+    uri = os.environ.get("CYCLONEDDS_URI", "")
+    if fragment and fragment not in uri:
+        os.environ["CYCLONEDDS_URI"] = ",".join(part for part in (fragment, uri) if part)
+
+
 class _Subscription:
-    def __init__(self, topic: str, msgtype: str, qos: QosProfile, reader: DataReader[Any]) -> None:
+    def __init__(self, topic: str, msgtype: str, qos: QosProfile, reader: DataReader[Any],
+                 condition: ReadCondition) -> None:
         self.topic, self.msgtype, self.qos, self.reader = topic, msgtype, qos, reader
+        self.condition = condition
 
 
 class DdsPublisher(RawPublisher):
@@ -197,6 +287,7 @@ class DdsTransport(Transport):
         self.domain_id = domain
         buffer_bytes = receive_buffer_bytes()
         _ask_for_receive_buffer(buffer_bytes)
+        _ask_for_discovery_range()
         warning = receive_buffer_warning(buffer_bytes)
         self._warnings = [warning] if warning else []
         try:
@@ -248,15 +339,24 @@ class DdsTransport(Transport):
         self._refresh_publications()
         return {topic: msgtype for topic, msgtype, _qos in self._publications.values()}
 
+    def offered_qos(self, topic: str) -> list[QosProfile]:
+        self._refresh_publications()
+        return [qos for name, _type, qos in self._publications.values() if name == topic]
+
     def subscribe(self, topic: str, msgtype: str, qos: QosProfile) -> None:
         if topic in self._subs:
             return
         participant, _, waitset = self._open()
-        reader = DataReader(participant, self._topic(topic, msgtype), qos=to_dds_qos(qos))
-        waitset.attach(
-            ReadCondition(reader, SampleState.Any | ViewState.Any | InstanceState.Any)
-        )
-        self._subs[topic] = _Subscription(topic, msgtype, qos, reader)
+        reader = DataReader(participant, self._topic(topic, msgtype), qos=to_dds_qos(qos, msgtype))
+        condition = ReadCondition(reader, SampleState.Any | ViewState.Any | InstanceState.Any)
+        waitset.attach(condition)
+        self._subs[topic] = _Subscription(topic, msgtype, qos, reader, condition)
+
+    def unsubscribe(self, topic: str) -> None:
+        sub = self._subs.pop(topic, None)
+        if sub is not None:
+            self._open()[2].detach(sub.condition)
+            self._never_matched.pop(topic, None)
 
     def take(self, timeout_s: float) -> list[Batch]:
         if not self._subs:
@@ -309,7 +409,9 @@ class DdsTransport(Transport):
         return None
 
     def publisher(self, topic: str, msgtype: str, qos: QosProfile) -> RawPublisher:
-        writer = DataWriter(self._open()[0], self._topic(topic, msgtype), qos=to_dds_qos(qos))
+        writer = DataWriter(
+            self._open()[0], self._topic(topic, msgtype), qos=to_dds_qos(qos, msgtype)
+        )
         return DdsPublisher(topic, writer)
 
     def close(self) -> None:

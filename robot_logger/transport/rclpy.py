@@ -1,47 +1,61 @@
 """The `rclpy` transport: a ROS 2 node with raw (serialized) subscriptions and publishers.
 
 Imported only when chosen (ROS 2 must be sourced). Same behaviour as the dds transport: raw CDR in
-and out, receive and send time from rclpy's MessageInfo, QoS from robot_logger.transport.qos, and
-incompatible-QoS events turned into `unmatched()` reasons.
+and out, per-message receive and send time from rmw's message info, QoS from
+robot_logger.transport.qos, QoS mismatches turned into `unmatched()` reasons.
+
+Recording subscriptions are taken directly, not through the executor: one rclpy wait set over all
+of them, then every ready one is drained with `take_message`, which returns the message info on
+Humble too (Humble's executor hands a callback only the message, so the send time was lost), and
+costs no executor pass per message (`spin_once` per message topped out below dozens of 500 Hz
+arms). The executor still runs the node's services, parameters and timers between takes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
-from collections import deque
 from typing import Any
 
 import rclpy
 from rclpy.duration import Duration
-from rclpy.executors import SingleThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import (
+    DurabilityPolicy,
+    HistoryPolicy,
+    LivelinessPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+)
 from rclpy.signals import SignalHandlerOptions
-from rclpy.subscription import Subscription
+from rclpy.type_support import check_is_valid_msg_type
 from rosidl_runtime_py.utilities import get_message
 
 from robot_logger.errors import TransportError
 from robot_logger.transport.base import Batch, RawPublisher, Transport
 from robot_logger.transport.qos import (
+    INFINITE_NS,
     QosProfile,
     from_ros_policy_names,
     incompatibility,
     ros_policy_names,
 )
 
-try:  # Iron and later
-    from rclpy.event_handler import SubscriptionEventCallbacks
-except ImportError:  # Humble
-    from rclpy.qos_event import SubscriptionEventCallbacks
+__all__ = ["RclpyTransport", "from_rclpy_qos", "to_rclpy_qos"]
 
-__all__ = ["RclpyTransport", "to_rclpy_qos"]
+MAX_TAKE_PER_TOPIC = 4096   # per take call, so one flooded topic cannot starve the others
 
-MAX_CALLBACKS_PER_TAKE = 10_000
-# rclpy passes MessageInfo (send and receive time) to two-argument callbacks where it supports it;
-# it decides by the callback's signature, so each case gets a callback of its own arity.
-HAS_MESSAGE_INFO = "WithMessageInfo" in getattr(
-    getattr(Subscription, "CallbackType", None), "__members__", {}
-)
+
+def _duration(ns: int) -> Duration:
+    return Duration(nanoseconds=0 if ns >= INFINITE_NS else ns)   # rmw: 0 = infinite/default
+
+
+def _ns(duration: Any) -> int:
+    ns = int(duration.nanoseconds)
+    return INFINITE_NS if ns <= 0 or ns >= INFINITE_NS else ns
 
 
 def to_rclpy_qos(profile: QosProfile) -> QoSProfile:
@@ -52,6 +66,24 @@ def to_rclpy_qos(profile: QosProfile) -> QoSProfile:
         durability=getattr(DurabilityPolicy, names["durability"]),
         history=getattr(HistoryPolicy, names["history"]),
         depth=profile.depth,
+        deadline=_duration(profile.deadline_ns),
+        lifespan=_duration(profile.lifespan_ns),
+        liveliness=getattr(LivelinessPolicy, profile.liveliness.upper()),
+        liveliness_lease_duration=_duration(profile.liveliness_lease_ns),
+        avoid_ros_namespace_conventions=profile.avoid_ros_namespace_conventions,
+    )
+
+
+def from_rclpy_qos(qos: QoSProfile) -> QosProfile:
+    """A discovered endpoint's rclpy QoSProfile as ours (what rosbag2 records as offered)."""
+    base = from_ros_policy_names(qos.reliability.name, qos.durability.name, qos.history.name,
+                                 int(qos.depth))
+    return QosProfile(
+        base.reliability, base.durability, base.history, base.depth,
+        deadline_ns=_ns(qos.deadline), lifespan_ns=_ns(qos.lifespan),
+        liveliness="manual_by_topic" if qos.liveliness.name == "MANUAL_BY_TOPIC" else "automatic",
+        liveliness_lease_ns=_ns(qos.liveliness_lease_duration),
+        avoid_ros_namespace_conventions=bool(qos.avoid_ros_namespace_conventions),
     )
 
 
@@ -81,8 +113,37 @@ class RclpyPublisher(RawPublisher):
         return bool(self._pub.wait_for_all_acked(Duration(nanoseconds=int(timeout_s * 1e9))))
 
 
+class _RawSubscription:
+    """An rcl subscription the executor does not know: the transport takes from it directly."""
+
+    def __init__(self, node: Node, topic: str, msgtype: str, qos: QosProfile) -> None:
+        self.topic, self.msgtype, self.qos = topic, msgtype, qos
+        self.msg_class = _message_class(msgtype)
+        check_is_valid_msg_type(self.msg_class)
+        with node.handle:
+            self.handle = _rclpy.Subscription(node.handle, self.msg_class, topic,
+                                              to_rclpy_qos(qos).get_c_qos_profile())
+
+    def take(self, limit: int) -> list[tuple[bytes, int, int]]:
+        """Up to `limit` waiting messages as (CDR, send ns, receive ns)."""
+        out = []
+        with self.handle:
+            for _ in range(limit):
+                taken = self.handle.take_message(self.msg_class, True)
+                if taken is None:
+                    break
+                data, info = taken
+                out.append((data, int(info["source_timestamp"]),
+                            int(info["received_timestamp"]) or time.time_ns()))
+        return out
+
+    def destroy(self) -> None:
+        self.handle.destroy_when_not_in_use()
+
+
 class RclpyTransport(Transport):
-    """One node in its own rclpy context, spun by `take`."""
+    """One node in its own rclpy context: recording subscriptions taken directly (one wait set),
+    services and parameters run by the executor between takes."""
 
     name = "rclpy"
 
@@ -100,73 +161,73 @@ class RclpyTransport(Transport):
         self.node = Node(node_name, context=self._context)
         self._executor = SingleThreadedExecutor(context=self._context)
         self._executor.add_node(self.node)
-        self._pending: deque[Batch] = deque()
-        self._subs: dict[str, tuple[str, QosProfile, Any]] = {}
-        self._incompatible: dict[str, str] = {}
+        self._subs: dict[str, _RawSubscription] = {}
+
+    def _own(self, info: Any) -> bool:
+        return bool(info.node_name == self.node.get_name()
+                    and info.node_namespace == self.node.get_namespace())
 
     def discover(self) -> dict[str, str]:
-        return {
-            topic: types[0]
-            for topic, types in self.node.get_topic_names_and_types()
-            if len(types) == 1
-        }
+        """Topics with at least one publisher other than this node (subscriber-only topics
+        are not offered for recording, as in rosbag2)."""
+        found = {}
+        for topic, types in self.node.get_topic_names_and_types():
+            if len(types) != 1:
+                continue
+            if any(not self._own(i) for i in self.node.get_publishers_info_by_topic(topic)):
+                found[topic] = types[0]
+        return found
+
+    def offered_qos(self, topic: str) -> list[QosProfile]:
+        return [from_rclpy_qos(info.qos_profile)
+                for info in self.node.get_publishers_info_by_topic(topic) if not self._own(info)]
 
     def subscribe(self, topic: str, msgtype: str, qos: QosProfile) -> None:
-        if topic in self._subs:
-            return
+        if topic not in self._subs:
+            self._subs[topic] = _RawSubscription(self.node, topic, msgtype, qos)
 
-        def received_with_info(data: bytes, info: Any) -> None:
-            recv_ns = int(info["received_timestamp"]) or time.time_ns()
-            self._pending.append(Batch(topic, recv_ns, [(data, int(info["source_timestamp"]))]))
-
-        def received(data: bytes) -> None:
-            self._pending.append(Batch(topic, time.time_ns(), [(data, 0)]))
-
-        def incompatible(event: Any) -> None:
-            self._incompatible[topic] = (
-                f"QoS mismatch: incompatible {event.last_policy_kind.name.lower()}"
-            )
-
-        sub = self.node.create_subscription(
-            _message_class(msgtype),
-            topic,
-            received_with_info if HAS_MESSAGE_INFO else received,
-            to_rclpy_qos(qos),
-            raw=True,
-            event_callbacks=SubscriptionEventCallbacks(incompatible_qos=incompatible),
-        )
-        self._subs[topic] = (msgtype, qos, sub)
+    def unsubscribe(self, topic: str) -> None:
+        sub = self._subs.pop(topic, None)
+        if sub is not None:
+            sub.destroy()
 
     def take(self, timeout_s: float) -> list[Batch]:
-        self._executor.spin_once(timeout_sec=timeout_s)
-        for _ in range(MAX_CALLBACKS_PER_TAKE):
-            before = len(self._pending)
-            self._executor.spin_once(timeout_sec=0)
-            if len(self._pending) == before:
-                break
-        batches = list(self._pending)
-        self._pending.clear()
+        self._executor.spin_once(timeout_sec=0)   # services, parameters, timers
+        subs = list(self._subs.values())
+        if not subs:
+            time.sleep(timeout_s)
+            return []
+        with contextlib.ExitStack() as stack:
+            for sub in subs:
+                stack.enter_context(sub.handle)
+            stack.enter_context(self._context.handle)
+            wait_set = _rclpy.WaitSet(len(subs), 0, 0, 0, 0, 0, self._context.handle)
+            wait_set.clear_entities()
+            for sub in subs:
+                wait_set.add_subscription(sub.handle)
+            wait_set.wait(int(timeout_s * 1e9))
+            ready = set(wait_set.get_ready_entities("subscription"))
+        batches = []
+        for sub in subs:
+            if sub.handle.pointer not in ready:
+                continue
+            for data, send_ns, recv_ns in sub.take(MAX_TAKE_PER_TOPIC):
+                batches.append(Batch(sub.topic, recv_ns, [(data, send_ns)]))
         return batches
 
     def unmatched(self) -> dict[str, str]:
         reasons = {}
-        for topic, (msgtype, qos, _sub) in self._subs.items():
-            if topic in self._incompatible:
-                reasons[topic] = self._incompatible[topic]
-                continue
+        for topic, sub in self._subs.items():
             for info in self.node.get_publishers_info_by_topic(topic):
-                if info.node_name == self.node.get_name():
+                if self._own(info):
                     continue
-                if info.topic_type != msgtype:
+                if info.topic_type != sub.msgtype:
                     reasons[topic] = (
                         f"type mismatch: the publisher sends {info.topic_type}, "
-                        f"the recorder expects {msgtype}"
+                        f"the recorder expects {sub.msgtype}"
                     )
                     break
-                offered = from_ros_policy_names(
-                    info.qos_profile.reliability.name, info.qos_profile.durability.name
-                )
-                why = incompatibility(offered, qos)
+                why = incompatibility(from_rclpy_qos(info.qos_profile), sub.qos)
                 if why:
                     reasons[topic] = f"QoS mismatch: {why}"
                     break
@@ -177,7 +238,19 @@ class RclpyTransport(Transport):
             topic, self.node.create_publisher(_message_class(msgtype), topic, to_rclpy_qos(qos))
         )
 
+    def spin_in_background(self) -> None:
+        """Serve services and parameters from a daemon thread (for nodes whose main thread
+        publishes and never calls `take`, e.g. sim_cell)."""
+        def spin() -> None:
+            with contextlib.suppress(ExternalShutdownException):   # close() shut it down
+                self._executor.spin()
+
+        threading.Thread(target=spin, name="rclpy-spin", daemon=True).start()
+
     def close(self) -> None:
+        for sub in self._subs.values():
+            sub.destroy()
+        self._subs.clear()
         self._executor.shutdown()
         self.node.destroy_node()
         rclpy.shutdown(context=self._context)

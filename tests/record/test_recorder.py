@@ -120,31 +120,36 @@ def test_sqlite3_commits_within_a_flush_interval(tmp_path):
     assert committed == 300
 
 
-def test_split_by_size_gives_complete_bags_that_carry_the_episode_in_force(tmp_path):
+def test_split_by_size_writes_one_bag_folder_like_rosbag2(tmp_path):
     writer = sink(tmp_path / "run", split_size_bytes=10_000)
     start, approach = events.episode_start("weld A3"), events.phase("approach")
     writer.put(m.EVENTS_TOPIC, RECV_NS, [(event_cdr(start), 0), (event_cdr(approach), 0)])
-    put_joints(writer, 1, 400)  # ~40 kB of joints -> several splits
+    put_joints(writer, 1, 400)  # ~40 kB of joints -> several files
     stats = writer.close()
-    assert len(stats.bags) >= 3
-    assert [p.name for p in stats.bags] == [f"run_{i:03d}" for i in range(len(stats.bags))]
-    counts = [count_messages(p) for p in stats.bags]
-    assert sum(c.get(JOINTS, 0) for c in counts) == 400
-    for bag in stats.bags[1:]:
-        with open_bag(bag) as reader:
-            texts = [
-                m.deserialize(raw, m.STRING).data
-                for _, _, _, raw in reader.messages([m.EVENTS_TOPIC])
-            ]
-        assert texts == [start, approach]
+    assert stats.bags == [tmp_path / "run"]
+    files = sorted((tmp_path / "run").iterdir())
+    names = [p.name for p in files if p.suffix == ".mcap"]
+    assert len(names) >= 3 and (tmp_path / "run" / "metadata.yaml") in files
+    info = yaml.safe_load((tmp_path / "run" / "metadata.yaml").read_text())
+    info = info["rosbag2_bagfile_information"]
+    assert info["version"] == 8
+    assert info["relative_file_paths"] == [f"run_{i}.mcap" for i in range(len(names))]
+    assert sum(f["message_count"] for f in info["files"]) == info["message_count"] == 402
+    assert count_messages(tmp_path / "run") == {JOINTS: 400, m.EVENTS_TOPIC: 2}
+    with open_bag(tmp_path / "run") as reader:   # the events once, not again in each file
+        texts = [m.deserialize(raw, m.STRING).data
+                 for _, _, _, raw in reader.messages([m.EVENTS_TOPIC])]
+    assert texts == [start, approach]
 
 
 def test_split_by_duration(tmp_path):
     writer = sink(tmp_path / "run", split_duration_ns=200_000_000)
-    put_joints(writer, 0, 500)  # 1 s of receive time -> 5 bags of 0.2 s
-    stats = writer.close()
-    assert len(stats.bags) == 5
-    assert [count_messages(p)[JOINTS] for p in stats.bags] == [100] * 5
+    put_joints(writer, 0, 500)  # 1 s of receive time -> 5 files of 0.2 s
+    writer.close()
+    info = yaml.safe_load((tmp_path / "run" / "metadata.yaml").read_text())
+    files = info["rosbag2_bagfile_information"]["files"]
+    assert [f["message_count"] for f in files] == [100] * 5
+    assert count_messages(tmp_path / "run") == {JOINTS: 500}
 
 
 def test_min_free_stops_cleanly_and_keeps_what_was_received(tmp_path):

@@ -205,8 +205,11 @@ def test_qos_override_file_is_validated(tmp_path):
     cases = {
         "cam: {reliability: reliable}\n": "key 'cam' is not a topic name",
         "/a: {reliability: sometimes}\n": "reliability must be one of",
+        "/a: {reliability: 7}\n": "reliability 7 is not one of rmw's values",
         "/a: {depth: 0}\n": "depth must be a positive integer",
-        "/a: {lifespan: 3}\n": r"/a\.lifespan: unknown key \(allowed: reliability, durab",
+        "/a: {lifespan: 3}\n": "lifespan must be a mapping",
+        "/a: {deadline: {sec: -1}}\n": "sec and nsec must be non-negative",
+        "/a: {colour: red}\n": r"/a\.colour: unknown key \(allowed: history, depth, rel",
         "/a: [1, 2\n": "invalid YAML at line",
         "- /a\n": "top level: must be a mapping",
         "/a: best_effort\n": "/a: must be a mapping",
@@ -219,6 +222,48 @@ def test_qos_override_file_is_validated(tmp_path):
         assert str(bad) in str(info.value)
     with pytest.raises(ConfigError, match="cannot read"):
         qos.load_overrides(tmp_path / "missing.yaml")
+
+
+def test_qos_override_file_takes_rosbag2s_full_format(tmp_path):
+    """Every key of rosbag2's --qos-profile-overrides-path: names or rmw's integer enums,
+    durations as {sec, nsec} (0 and rosbag2's 9223372036 s 854775807 ns are infinite)."""
+    path = tmp_path / "qos.yaml"
+    path.write_text(
+        "/robot_logger/events:\n"
+        "  history: 1\n  depth: 7\n  reliability: 1\n  durability: 1\n"
+        "  deadline: {sec: 2, nsec: 500}\n  lifespan: {sec: 9223372036, nsec: 854775807}\n"
+        "  liveliness: 3\n  liveliness_lease_duration: {sec: 0, nsec: 0}\n"
+        "  avoid_ros_namespace_conventions: false\n"
+        "/cam: {reliability: best_effort, durability: volatile, history: KEEP_ALL,"
+        " liveliness: automatic, reliability: system_default}\n"
+    )
+    profiles = qos.load_overrides(path)
+    assert profiles["/robot_logger/events"] == qos.QosProfile(
+        "reliable", "transient_local", "keep_last", 7, deadline_ns=2_000_000_500,
+        liveliness="manual_by_topic")
+    assert profiles["/cam"] == qos.QosProfile("best_effort", "volatile", "keep_all", 1000)
+
+
+def test_adapt_matches_every_publisher_like_rosbag2():
+    rel_tl = qos.QosProfile("reliable", "transient_local", depth=3)
+    rel = qos.QosProfile("reliable", "volatile", depth=10)
+    be = qos.QosProfile("best_effort", "volatile", depth=5)
+    assert qos.adapt(qos.SENSOR_READER, []) == qos.SENSOR_READER
+    assert qos.adapt(qos.SENSOR_READER, [rel, rel_tl]) == qos.QosProfile(
+        "reliable", "volatile", "keep_last", 1000)
+    assert qos.adapt(qos.EVENTS, [rel_tl]) == qos.EVENTS
+    assert qos.adapt(qos.EVENTS, [rel_tl, be]) == qos.QosProfile(
+        "best_effort", "volatile", "keep_last", 100)
+    for offered in ([rel], [be], [rel_tl, rel, be]):
+        adapted = qos.adapt(qos.EVENTS, offered)
+        assert all(qos.incompatibility(o, adapted) is None for o in offered)
+
+
+def test_offered_qos_is_written_as_rosbag2_version_8_writes_it():
+    written = qos.to_rosbags_qos(qos.EVENTS)
+    assert (written.history.value, written.depth, written.reliability.value,
+            written.durability.value, written.liveliness.value) == (1, 100, 1, 1, 1)
+    assert (written.deadline.sec, written.deadline.nsec) == (9223372036, 854775807)
 
 
 def test_incompatibility_rules():

@@ -1,0 +1,326 @@
+"""Real ROS 2 Humble and Jazzy as pytest fixtures (tests marked `ros2`).
+
+Each distro is a source build shipped as `ros2-<distro>-*.tar.zst`. The session-scoped fixture
+unpacks it once into `$ROBOT_LOGGER_ROS2_CACHE` (default
+`${XDG_CACHE_HOME:-~/.cache}/robot_logger/ros2/<distro>`, outside the repository), sources its
+`setup.bash` once to learn the environment it sets, and hands each test a `Ros2` with that
+environment plus RMW_IMPLEMENTATION=rmw_cyclonedds_cpp, a ROS_DOMAIN_ID of its own and the
+loopback Cyclone configuration, so parallel runs do not hear each other.
+
+Where the tarballs are: `$ROBOT_LOGGER_ROS2_TARBALLS` (a folder), else the folder `shared/ros2`
+beside the repository (or beside the main checkout when this is a git worktree). When a tarball,
+`zstd`, or a run-time library or Python module it needs is missing, the test is skipped with a
+reason naming the missing thing and the fix (`bash tools/ros2_deps.sh`).
+
+    @pytest.mark.ros2
+    def test_bag_info(ros2: Ros2, tmp_path: Path) -> None:
+        out = ros2.run(["ros2", "bag", "info", str(bag)])
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import random
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from robot_logger.transport.dds import LOOPBACK_CONFIG
+
+__all__ = ["DISTROS", "Ros2", "Ros2Install", "find_tarball", "install", "ros2", "ros2_install"]
+
+DISTROS = ("humble", "jazzy")
+REPO = Path(__file__).resolve().parents[2]
+TARBALLS_ENV = "ROBOT_LOGGER_ROS2_TARBALLS"
+CACHE_ENV = "ROBOT_LOGGER_ROS2_CACHE"
+# Variables a sourced setup.bash sets or extends; taken from the sourced shell, never inherited.
+ROS_VARS = (
+    "AMENT_PREFIX_PATH",
+    "CMAKE_PREFIX_PATH",
+    "COLCON_PREFIX_PATH",
+    "LD_LIBRARY_PATH",
+    "PATH",
+    "PKG_CONFIG_PATH",
+    "PYTHONPATH",
+    "ROS_DISTRO",
+    "ROS_PYTHON_VERSION",
+    "ROS_VERSION",
+    "ROS_LOCALHOST_ONLY",
+    "ROS_AUTOMATIC_DISCOVERY_RANGE",
+    "ROS_STATIC_PEERS",
+)
+SMOKE = "import rosbag2_py; from rclpy.impl.implementation_singleton import rclpy_implementation"
+
+
+def _tarball_dirs() -> list[Path]:
+    """Folders that may hold the tarballs, in the order they are tried."""
+    if os.environ.get(TARBALLS_ENV):
+        return [Path(os.environ[TARBALLS_ENV]).expanduser()]
+    dirs = [REPO.parent / "shared" / "ros2"]
+    gitfile = REPO / ".git"
+    if gitfile.is_file():  # a worktree: .git names <main>/.git/worktrees/<name>
+        gitdir = Path(gitfile.read_text().partition("gitdir:")[2].strip())
+        main = gitdir.parents[2] if gitdir.parent.name == "worktrees" else None
+        if main is not None:
+            dirs.append(main.parent / "shared" / "ros2")
+    return dirs
+
+
+def find_tarball(distro: str) -> Path | None:
+    """The newest `ros2-<distro>-*.tar.zst` in the tarball folders, or None."""
+    for folder in _tarball_dirs():
+        found = sorted(folder.glob(f"ros2-{distro}-*.tar.zst"))
+        if found:
+            return found[-1]
+    return None
+
+
+def cache_root() -> Path:
+    """Where distros are unpacked: $ROBOT_LOGGER_ROS2_CACHE or the XDG cache."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg) / "robot_logger" / "ros2"
+
+
+@dataclass(frozen=True)
+class Ros2Install:
+    """One unpacked distro and the environment its setup.bash produces."""
+
+    distro: str
+    prefix: Path
+    env: dict[str, str]
+
+
+def _unpack(tarball: Path, distro: str) -> Path:
+    """Unpack `tarball` into the cache once (a stamp names the tarball's size and mtime; a lock
+    keeps two sessions from unpacking at the same time); returns the distro's prefix."""
+    root = cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    prefix = root / distro
+    stat = tarball.stat()
+    stamp = f"{tarball.name} {stat.st_size} {int(stat.st_mtime)}\n"
+    stamp_file = root / f"{distro}.stamp"
+    with open(root / f"{distro}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (
+            stamp_file.exists()
+            and stamp_file.read_text() == stamp
+            and (prefix / "setup.bash").exists()
+        ):
+            return prefix
+        tmp = Path(tempfile.mkdtemp(prefix=f".{distro}-", dir=root))
+        try:
+            zstd = subprocess.Popen(
+                ["zstd", "-dc", "--long=27", str(tarball)], stdout=subprocess.PIPE
+            )
+            untar = subprocess.run(
+                ["tar", "-x", "-C", str(tmp)], stdin=zstd.stdout, capture_output=True, text=True
+            )
+            if zstd.wait() != 0 or untar.returncode != 0:
+                raise RuntimeError(f"cannot unpack {tarball}: {untar.stderr.strip()}")
+            if not (tmp / distro / "setup.bash").exists():
+                raise RuntimeError(f"{tarball} holds no {distro}/setup.bash")
+            shutil.rmtree(prefix, ignore_errors=True)
+            (tmp / distro).rename(prefix)
+            stamp_file.write_text(stamp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return prefix
+
+
+def _sourced_env(prefix: Path) -> dict[str, str]:
+    """The environment after `source setup.bash` on top of this process's (ROS variables from an
+    outer sourced ROS are dropped first so the two distros never mix)."""
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("AMENT_PREFIX_PATH", "CMAKE_PREFIX_PATH", "COLCON_PREFIX_PATH", "ROS_DISTRO")
+    }
+    out = subprocess.run(
+        ["bash", "-c", f"source {prefix}/setup.bash && env -0"],
+        env=base,
+        capture_output=True,
+        check=True,
+    )
+    env = dict(item.split("=", 1) for item in out.stdout.decode().split("\0") if "=" in item)
+    env["RMW_IMPLEMENTATION"] = "rmw_cyclonedds_cpp"
+    env["CYCLONEDDS_URI"] = LOOPBACK_CONFIG  # loopback, no multicast: all processes of a test
+    env.pop("ROS_LOCALHOST_ONLY", None)
+    env.pop("ROS_AUTOMATIC_DISCOVERY_RANGE", None)
+    env.pop("ROS_STATIC_PEERS", None)
+    return env
+
+
+def install(distro: str) -> Ros2Install:
+    """Unpack and check one distro; pytest.skip with the reason when this machine cannot run it."""
+    tarball = find_tarball(distro)
+    if tarball is None:
+        where = ", ".join(str(d) for d in _tarball_dirs())
+        pytest.skip(
+            f"ROS 2 {distro} is not on this machine: no ros2-{distro}-*.tar.zst in {where} "
+            f"(set {TARBALLS_ENV} to the folder that holds it)"
+        )
+    if shutil.which("zstd") is None:
+        pytest.skip("ROS 2 tarballs need the zstd program: run `bash tools/ros2_deps.sh`")
+    prefix = _unpack(tarball, distro)
+    env = _sourced_env(prefix)
+    smoke = subprocess.run(
+        ["python3", "-c", SMOKE], env=env, capture_output=True, text=True, timeout=60
+    )
+    if smoke.returncode != 0:
+        last = (smoke.stderr.strip().splitlines() or ["(no message)"])[-1]
+        pytest.skip(
+            f"ROS 2 {distro} does not load on this machine ({last}): run `bash tools/ros2_deps.sh`"
+        )
+    return Ros2Install(distro, prefix, env)
+
+
+_DOMAINS_USED: set[int] = set()
+
+
+def _fresh_domain() -> int:
+    """A ROS_DOMAIN_ID not used before in this session (1..232; other sessions pick at random)."""
+    free = [d for d in range(1, 233) if d not in _DOMAINS_USED]
+    domain = random.choice(free or list(range(1, 233)))
+    _DOMAINS_USED.add(domain)
+    return domain
+
+
+@dataclass
+class Ros2:
+    """A sourced ROS 2 environment on a private domain; runs commands in subprocesses."""
+
+    distro: str
+    prefix: Path
+    env: dict[str, str]
+    domain_id: int
+    _started: list[tuple[subprocess.Popen[str], Path]] = field(default_factory=list)
+
+    def run(
+        self,
+        args: Sequence[str],
+        *,
+        timeout: float = 60,
+        check: bool = True,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run to completion; `check` fails the test with the output on a non-zero exit."""
+        done = subprocess.run(
+            list(args),
+            env={**self.env, **(env or {})},
+            cwd=cwd,
+            text=True,
+            capture_output=True,
+            timeout=timeout,
+        )
+        if check and done.returncode != 0:
+            pytest.fail(
+                f"{' '.join(args)} exited {done.returncode} on {self.distro}:\n"
+                f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+            )
+        return done
+
+    def start(
+        self, args: Sequence[str], *, cwd: Path | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[str]:
+        """Start in its own process group (so `stop` can SIGINT `ros2 run`/`launch` and children);
+        output goes to a temporary file (read by `stop`), never to a pipe that could fill."""
+        log = Path(tempfile.mkstemp(prefix="ros2-", suffix=".log")[1])
+        with open(log, "w") as out:
+            proc = subprocess.Popen(
+                list(args),
+                env={**self.env, **(env or {})},
+                cwd=cwd,
+                text=True,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self._started.append((proc, log))
+        return proc
+
+    def stop(self, proc: subprocess.Popen[str], timeout: float = 15) -> tuple[int, str]:
+        """SIGINT the process group, wait, escalate to SIGTERM/SIGKILL; returns (exit, output)."""
+        for sig, wait_s in ((signal.SIGINT, timeout), (signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+            if proc.poll() is not None:
+                break
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                proc.wait(wait_s)
+            except subprocess.TimeoutExpired:
+                continue
+        rc = proc.wait()
+        return rc, self.output(proc)
+
+    def output(self, proc: subprocess.Popen[str]) -> str:
+        """What a started process printed so far."""
+        for started, log in self._started:
+            if started is proc:
+                return log.read_text(errors="replace")
+        raise KeyError("not started by this Ros2")
+
+    def wait_for_output(
+        self, proc: subprocess.Popen[str], text: str, timeout_s: float = 20
+    ) -> bool:
+        """Poll a started process's output until `text` appears (False on timeout or exit)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if text in self.output(proc):
+                return True
+            if proc.poll() is not None:
+                return text in self.output(proc)
+            time.sleep(0.1)
+        return False
+
+    def close(self) -> None:
+        """Stop everything still running and remove the logs."""
+        for proc, log in self._started:
+            if proc.poll() is None:
+                self.stop(proc, timeout=5)
+            log.unlink(missing_ok=True)
+        self._started.clear()
+
+
+@pytest.fixture(scope="session", params=DISTROS)
+def ros2_install(request: pytest.FixtureRequest) -> Ros2Install:
+    """Each distro, unpacked once per session (skips with the reason where it cannot run)."""
+    return install(request.param)
+
+
+@pytest.fixture
+def ros2(ros2_install: Ros2Install) -> Iterator[Ros2]:
+    """A sourced ROS 2 (humble, jazzy) on a domain of this test's own."""
+    domain = _fresh_domain()
+    env = {**ros2_install.env, "ROS_DOMAIN_ID": str(domain)}
+    session = Ros2(ros2_install.distro, ros2_install.prefix, env, domain)
+    yield session
+    session.close()
+    if _daemon_running(domain):
+        subprocess.run(
+            ["ros2", "daemon", "stop"], env=env, capture_output=True, timeout=30, check=False
+        )
+
+
+def _daemon_running(domain: int) -> bool:
+    """True when a `ros2` daemon for `domain` runs (a verb without --no-daemon started one)."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(a.endswith(b"_ros2_daemon") for a in args[:2]) and str(domain).encode() in args:
+            return True
+    return False
