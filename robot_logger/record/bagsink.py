@@ -332,7 +332,8 @@ class _OpenBag:
         conn = self._connections.get(topic)
         if conn is None:
             conn = self._writer.add_connection(
-                topic, msgtype, typestore=typestore(), offered_qos_profiles=self._qos.get(topic, ())
+                topic, msgtype, typestore=typestore(),
+                offered_qos_profiles=self._qos.get(topic, ()),
             )
             self._connections[topic] = conn
         self._writer.write_message(conn, recv_ns, send_ns, data)

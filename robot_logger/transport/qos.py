@@ -2,10 +2,10 @@
 
 Defaults (docs/recording.md): sensor topics best-effort/volatile with a deep keep-last reader
 history (the recorder may be busy with a large frame while 1 kHz joint states arrive); episode
-events reliable/transient-local; status reliable/volatile. Like rosbag2's recorder, a subscription adapts
-to what its publishers offer (`adapt`): reliable when every publisher offers reliable, transient-
-local when every publisher offers transient-local, else the permissive choice, so it matches every
-publisher and still gets late-joiner history where all of them keep it.
+events reliable/transient-local; status reliable/volatile. Like rosbag2's recorder, a
+subscription adapts to what its publishers offer (`adapt`): reliable when every publisher offers
+reliable, transient-local when every publisher offers transient-local, else the permissive choice,
+so it matches every publisher and still gets late-joiner history where all of them keep it.
 
 Override file (`--qos FILE`): rosbag2's `--qos-profile-overrides-path` format in full — policies as
 names or as rmw's integer enums, durations as {sec, nsec}; an override is used as given (no

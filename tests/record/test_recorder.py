@@ -401,13 +401,13 @@ def test_a_first_bag_that_cannot_be_created_stops_the_sink_and_counts_every_mess
 def test_a_split_that_cannot_be_created_stops_the_sink_and_counts_every_message(
         tmp_path):
     writer = sink(tmp_path / "run", split_size_bytes=2_000)
-    assert wait_until(lambda: (tmp_path / "run" / "run_000").is_dir(), 1.0)
-    (tmp_path / "run" / "run_001").symlink_to(tmp_path / "nowhere" / "x")
+    assert wait_until(lambda: (tmp_path / "run" / "run_0").is_dir(), 1.0)
+    (tmp_path / "run" / "run_1").symlink_to(tmp_path / "nowhere" / "x")
     put_joints(writer, 0, 200)
     assert wait_until(lambda: writer.stopped, 1.0), "no stop within a second"
-    assert "cannot create bag" in writer.stop_reason and "run_001" in writer.stop_reason
+    assert "cannot create bag" in writer.stop_reason and "run_1" in writer.stop_reason
     stats = writer.close()
-    assert stats.written[JOINTS] == count_messages(tmp_path / "run" / "run_000")[JOINTS]
+    assert stats.written[JOINTS] == count_messages(tmp_path / "run")[JOINTS]   # run_0.mcap
     assert stats.written[JOINTS] + stats.dropped[JOINTS] == 200
     assert stats.queue_messages == 0
 

@@ -150,20 +150,28 @@ def test_ros2_bag_play_replays_every_message_byte_for_byte_with_transient_local_
     ros2: Ros2, tmp_path: Path
 ) -> None:
     """`ros2 bag play` of a sim bag -> `robot-logger record` (dds): the same bytes per topic; the
-    events topic is offered transient-local on replay, as the bag recorded it."""
+    events topic is offered transient-local on replay, as the bag recorded it. The player is told
+    to offer the sensor topics reliable (its QoS override file), so the recorder, adapting to
+    what every publisher offers, subscribes reliable: lossless however loaded the machine."""
     bag = sim_bag(tmp_path / "sim", duration_s=2.0)
+    overrides = tmp_path / "reliable.yaml"
+    overrides.write_text("".join(f"{t}: {{history: keep_all, reliability: reliable}}\n"
+                                 for t in our_counts(bag) if t != m.EVENTS_TOPIC))
     recorder = ros2.start(
         CLI
         + ["record", "--transport", "dds", "--all", "--json", "-q", "-o", str(tmp_path / "rec")]
     )
     wait_for_recorder(ros2)
-    play = ros2.start(["ros2", "bag", "play", str(bag), "--delay", "3"])
+    play = ros2.start(["ros2", "bag", "play", str(bag), "--delay", "3",
+                       "--qos-profile-overrides-path", str(overrides)])
     info = publisher_info(ros2, m.EVENTS_TOPIC)  # while the player waits its 3 s
     assert play.wait(timeout=60) == 0, ros2.output(play)
     time.sleep(1.0)
     rc, out = ros2.stop(recorder)
     assert rc == 0, out
     assert "Durability: TRANSIENT_LOCAL" in info, info
+    status = json.loads(out[out.index("{"):])
+    assert status["unmatched"] == {}
     sent = our_messages(bag)
     got = {t: v for t, v in our_messages(tmp_path / "rec").items() if t in sent}  # not /rosout
     assert {t: len(v) for t, v in got.items()} == {t: len(v) for t, v in sent.items()}
