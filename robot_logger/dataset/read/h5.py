@@ -14,9 +14,10 @@ from robot_logger.dataset import schema
 from robot_logger.errors import DatasetError
 
 __all__ = ["open_dataset", "register_plugin_filters", "episode_names", "obs_kinds", "phase_names",
-           "IMAGE", "LIDAR", "LOWDIM"]
+           "depth_metres", "IMAGE", "LIDAR", "LOWDIM", "DEPTH"]
 
-IMAGE, LIDAR, LOWDIM = "image", "lidar", "lowdim"
+IMAGE, LIDAR, LOWDIM, DEPTH = "image", "lidar", "lowdim", "depth"
+MM_PER_M = 1000.0
 
 
 def open_dataset(path: str | os.PathLike[str], **cache: int) -> h5py.File:
@@ -52,9 +53,11 @@ def episode_names(handle: h5py.File, path: str | os.PathLike[str]) -> list[str]:
 
 
 def obs_kinds(demo: h5py.Group) -> dict[str, str]:
-    """Obs stream name -> image (uint8 (T,H,W,C)), lidar ((T,P,4) + mask) or lowdim ((T,D)).
+    """Obs stream name -> image (uint8 (T,H,W,C)), lidar ((T,P,4) + mask), depth (uint16 mm or
+    float32 m (T,H,W)) or lowdim ((T,D)).
 
-    LiDAR point masks (`<lidar>_mask`) are companions, not streams, and are left out.
+    LiDAR point masks (`<lidar>_mask`) are companions, not streams, and are left out. A float32
+    (T, *, 4) array is LiDAR when it has its point mask, else depth (a depth image 4 px wide).
     """
     if schema.OBS not in demo:
         return {}
@@ -67,11 +70,25 @@ def obs_kinds(demo: h5py.Group) -> dict[str, str]:
             continue
         if ds.dtype == np.uint8 and ds.ndim == 4:
             kinds[name] = IMAGE
+        elif ds.ndim == 3 and (ds.dtype == np.uint16 or ds.shape[-1] != 4
+                               or name + schema.POINT_MASK_SUFFIX not in obs):
+            kinds[name] = DEPTH
         elif ds.ndim == 3:
             kinds[name] = LIDAR
         else:
             kinds[name] = LOWDIM
     return kinds
+
+
+def depth_metres(frames: np.ndarray) -> np.ndarray:
+    """Depth frames in metres (float32), NaN where there is no return: uint16 holds millimetres
+    with 0 meaning none (REP 118), float32 holds metres with 0, NaN or inf meaning none."""
+    if frames.dtype == np.uint16:
+        metres = frames.astype(np.float32) / np.float32(MM_PER_M)
+    else:
+        metres = frames.astype(np.float32, copy=True)
+    metres[~np.isfinite(metres) | (metres <= 0)] = np.nan
+    return metres
 
 
 def phase_names(demo: h5py.Group) -> list[str]:

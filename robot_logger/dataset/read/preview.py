@@ -1,13 +1,17 @@
-"""One picture of one episode for a person: cameras, joints with phase bands, LiDAR, validity.
+"""One picture of one episode for a person: cameras, depth, low-dim streams with phase bands,
+LiDAR, validity.
 
     fig = preview_figure("demo.h5", episode="demo_0")   # a matplotlib Figure (Agg canvas)
     save_preview("demo.h5", "demo_0.png")
 
-Layout (rows top to bottom): each camera as a row of frames at evenly spaced times; one panel per
-joint-position stream (radians over seconds, one line per joint, coloured phase bands with a
-legend); then a top-down LiDAR view (x-y in metres, coloured by height) beside a validity timeline
-per stream (red where the sample was missing or out of tolerance). pyplot is never used, so no GUI
-backend and no global figure state are involved.
+Layout (rows top to bottom): each camera as a row of frames at evenly spaced times; each depth
+stream as a row of the same frames colour-mapped in metres (DEPTH_CMAP, one scale per stream from
+the nearest to the farthest return shown, no return in grey) with a colourbar; one panel per
+low-dim stream — joint positions (`*_pos`, radians) first, then the others (commands, forces,
+gripper, ...) — over seconds, one line per column, coloured phase bands with a legend; then a
+top-down LiDAR view (x-y in metres, coloured by height) beside a validity timeline per stream
+(red where the sample was missing or out of tolerance). pyplot is never used, so no GUI backend
+and no global figure state are involved.
 """
 
 from __future__ import annotations
@@ -18,18 +22,21 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import ListedColormap
+from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
 from matplotlib.gridspec import GridSpec
 from matplotlib.patches import Patch
 
 from robot_logger.dataset import schema
 from robot_logger.dataset.read.h5 import (
+    DEPTH,
     IMAGE,
     LIDAR,
     LOWDIM,
+    depth_metres,
     episode_names,
     obs_kinds,
     open_dataset,
@@ -37,19 +44,26 @@ from robot_logger.dataset.read.h5 import (
 )
 from robot_logger.errors import DatasetError
 
-__all__ = ["preview_figure", "save_preview", "FIGURE_WIDTH_IN", "DPI"]
+__all__ = ["preview_figure", "save_preview", "FIGURE_WIDTH_IN", "DPI", "DEPTH_CMAP",
+           "DEPTH_NO_RETURN"]
 
 FIGURE_WIDTH_IN = 16.0
 DPI = 100
 _FRAMES_PER_CAMERA = 6
+DEPTH_CMAP = "turbo"          # near blue .. far red; perceptually ordered, readable in print
+DEPTH_NO_RETURN = "#808080"   # pixels without a return (0 mm, NaN)
 _PHASE_COLORS = ("#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#edc948", "#76b7b2", "#ff9da7")
 
 
-def _joint_streams(demo: h5py.Group, kinds: dict[str, str]) -> list[str]:
-    """Low-dim (T, J) streams to plot: the `*_pos` ones if any, else every 2-D low-dim stream."""
+def _lowdim_streams(demo: h5py.Group, kinds: dict[str, str]) -> list[str]:
+    """Low-dim (T, D) streams to plot: the `*_pos` joint positions first, then the others."""
     two_d = [k for k, kind in kinds.items() if kind == LOWDIM and demo[schema.OBS][k].ndim == 2]
-    positions = [k for k in two_d if k.endswith("_pos")]
-    return positions or two_d
+    return sorted(two_d, key=lambda k: (not k.endswith("_pos"), k))
+
+
+def _frame_indices(count: int) -> np.ndarray:
+    """The frames a camera or depth row shows: evenly spaced over the episode."""
+    return np.unique(np.linspace(0, count - 1, _FRAMES_PER_CAMERA).round().astype(int))
 
 
 def _joint_labels(handle: h5py.File, stream: str, count: int) -> list[str]:
@@ -80,7 +94,7 @@ def _phase_spans(phase: np.ndarray, t_s: np.ndarray) -> list[tuple[int, float, f
 
 def _draw_cameras(fig: Figure, grid: GridSpec, row: int, demo: h5py.Group, cams: list[str],
                   t_s: np.ndarray) -> int:
-    frames = np.unique(np.linspace(0, len(t_s) - 1, _FRAMES_PER_CAMERA).round().astype(int))
+    frames = _frame_indices(len(t_s))
     for cam in cams:
         ds = demo[schema.OBS][cam]
         valid = demo[f"{schema.VALID}/{cam}"][()] if f"{schema.VALID}/{cam}" in demo else None
@@ -100,7 +114,36 @@ def _draw_cameras(fig: Figure, grid: GridSpec, row: int, demo: h5py.Group, cams:
     return row
 
 
-def _draw_joints(fig: Figure, grid: GridSpec, row: int, handle: h5py.File, demo: h5py.Group,
+def _draw_depth(fig: Figure, grid: GridSpec, row: int, demo: h5py.Group, streams: list[str],
+                t_s: np.ndarray) -> int:
+    """One row per depth stream: the frames in metres on one colour scale, and its colourbar."""
+    frames = _frame_indices(len(t_s))
+    cmap = colormaps[DEPTH_CMAP].with_extremes(bad=DEPTH_NO_RETURN)
+    for stream in streams:
+        ds = demo[schema.OBS][stream]
+        metres = depth_metres(ds[np.asarray(frames)])
+        seen = metres[np.isfinite(metres)]
+        low, high = (float(seen.min()), float(seen.max())) if seen.size else (0.0, 1.0)
+        norm = Normalize(vmin=low, vmax=high if high > low else low + 1.0)
+        valid_path = f"{schema.VALID}/{stream}"
+        valid = demo[valid_path][()] if valid_path in demo else None
+        for col, frame in enumerate(frames):
+            ax = fig.add_subplot(grid[row, col])
+            shown = ax.imshow(metres[col], cmap=cmap, norm=norm, interpolation="nearest")
+            missing = valid is not None and not valid[frame]
+            ax.set_title(f"{stream}  t = {t_s[frame]:.1f} s{'  (missing)' if missing else ''}",
+                         fontsize=9, color="red" if missing else "black")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col == 0:
+                ax.set_ylabel(f"{stream} (depth)\n{ds.shape[2]}x{ds.shape[1]} px", fontsize=9)
+        bar = fig.colorbar(shown, cax=ax.inset_axes((1.06, 0.0, 0.07, 1.0)))
+        bar.set_label("depth (m)")
+        row += 1
+    return row
+
+
+def _draw_lowdim(fig: Figure, grid: GridSpec, row: int, handle: h5py.File, demo: h5py.Group,
                  streams: list[str], t_s: np.ndarray) -> int:
     names = phase_names(demo)
     spans = _phase_spans(demo[schema.PHASE][()], t_s) if schema.PHASE in demo else []
@@ -111,15 +154,18 @@ def _draw_joints(fig: Figure, grid: GridSpec, row: int, handle: h5py.File, demo:
             ax.axvspan(start, end, color=_PHASE_COLORS[phase % len(_PHASE_COLORS)], alpha=0.18,
                        linewidth=0)
         lines = ax.plot(t_s, values, linewidth=1.2)
-        unit = "rad" if stream.endswith("_pos") else "units"
-        ax.set_title(f"{stream}: joint positions over time", loc="left")
-        ax.set(xlabel="time since episode start (s)", ylabel=f"{stream} ({unit})",
+        joints = stream.endswith("_pos")
+        ax.set_title(f"{stream}: {'joint positions' if joints else 'values'} over time",
+                     loc="left")
+        ax.set(xlabel="time since episode start (s)",
+               ylabel=f"{stream} (rad)" if joints else stream,
                xlim=(t_s[0], t_s[-1] + _step(t_s)))
         ax.grid(alpha=0.3)
-        joints = ax.legend(lines, _joint_labels(handle, stream, values.shape[1]), fontsize=7,
-                           loc="upper left", bbox_to_anchor=(1.0, 1.0), title="joints")
+        columns = ax.legend(lines, _joint_labels(handle, stream, values.shape[1]), fontsize=7,
+                            loc="upper left", bbox_to_anchor=(1.0, 1.0),
+                            title="joints" if joints else "columns")
         if spans:
-            ax.add_artist(joints)  # keep it: the next legend() call replaces the axes' legend
+            ax.add_artist(columns)  # keep it: the next legend() call replaces the axes' legend
             shown = sorted({phase for phase, _, _ in spans})
             patches = [Patch(color=_PHASE_COLORS[p % len(_PHASE_COLORS)], alpha=0.4)
                        for p in shown]
@@ -178,11 +224,12 @@ def preview_figure(path: str | os.PathLike[str], episode: str | None = None) -> 
             raise DatasetError(f"{path}: episode {name} has no frames")
         kinds = obs_kinds(demo)
         cams = [k for k, kind in kinds.items() if kind == IMAGE]
-        joints = _joint_streams(demo, kinds)
+        depths = [k for k, kind in kinds.items() if kind == DEPTH]
+        lowdim = _lowdim_streams(demo, kinds)
         lidars = [k for k, kind in kinds.items() if kind == LIDAR]
         n_valid = len(demo[schema.VALID]) if schema.VALID in demo else 0
         bottom_in = 3.2 if lidars else max(1.5, 0.8 + 0.3 * n_valid)  # LiDAR wants a square
-        heights = [1.6] * len(cams) + [2.4] * len(joints) + [bottom_in]
+        heights = [1.6] * (len(cams) + len(depths)) + [2.4] * len(lowdim) + [bottom_in]
         fig = Figure(figsize=(FIGURE_WIDTH_IN, sum(heights) + 1.2), dpi=DPI)
         FigureCanvasAgg(fig)
         grid = fig.add_gridspec(len(heights), _FRAMES_PER_CAMERA, height_ratios=heights,
@@ -193,7 +240,8 @@ def preview_figure(path: str | os.PathLike[str], episode: str | None = None) -> 
                      f"{attrs.get('outcome', '?')} · {len(t_s)} frames over {t_s[-1]:.1f} s",
                      fontsize=13)
         row = _draw_cameras(fig, grid, 0, demo, cams, t_s)
-        row = _draw_joints(fig, grid, row, handle, demo, joints, t_s)
+        row = _draw_depth(fig, grid, row, demo, depths, t_s)
+        row = _draw_lowdim(fig, grid, row, handle, demo, lowdim, t_s)
         # LiDAR | room for the validity panel's stream labels | validity timeline
         bottom = grid[row, :].subgridspec(1, 3, width_ratios=(1.15, 0.75, 2.1), wspace=0.0)
         if lidars:
