@@ -41,14 +41,40 @@ def _stats_text(summary: dict[str, Any]) -> str:
     for key, stats in summary["stats"].items():
         lines.append(f"  {key}")
         lines += [f"    {name:<4} {_numbers(values)}" for name, values in stats.items()]
-    return "\n".join(lines)
+    return "\n".join(lines + _records_text(summary))
+
+
+def _records_text(summary: dict[str, Any]) -> list[str]:
+    """Calibration, frames, extrinsics and clocks (format 1.1): a header each, "none" if empty."""
+    sections = [
+        ("camera calibration (size, fx fy cx cy, model, frame):",
+         [f"  {stream:<20} {cam.get('width')}x{cam.get('height')}  "
+          f"{_numbers([cam['K'][0][0], cam['K'][1][1], cam['K'][0][2], cam['K'][1][2]])}  "
+          f"{cam.get('distortion_model', '?')}  {cam.get('frame_id', '?')}"
+          for stream, cam in summary["cameras"].items() if "K" in cam]),
+        ("static frames (parent -> child: xyz m | quaternion xyzw):",
+         [f"  {t['parent']} -> {t['child']}: {_numbers(t['xyz'])} | {_numbers(t['xyzw'])}"
+          for t in summary["frames_tf"]]),
+        ("extrinsics (sensor frame -> base: translation m):",
+         [f"  {stream:<20} {e.get('frame_id', '?')} -> {e.get('base', '?')}: "
+          f"{_numbers([row[3] for row in e['matrix'][:3]])}"
+          for stream, e in summary["extrinsics"].items()]),
+        ("device clocks (method, offset ms, drift ppm):",
+         [f"  {stream:<20} {c['method']:<6} {c['offset_ms']:10.3f} {c['drift_ppm']:9.3f}"
+          for stream, c in summary["clocks"].items()]),
+    ]
+    lines = []
+    for header, entries in sections:
+        lines += [header] + entries if entries else [header[:-1] + ": none"]
+    return lines
 
 
 @click.command()
 @click.argument("dataset", type=_DATASET)
 @json_option
 def stats(dataset: Path, as_json: bool) -> None:
-    """Summarise a dataset: episodes, frames, streams, per-key stats, labels, invalid frames.
+    """Summarise a dataset: episodes, frames, streams, per-key stats, labels, invalid frames,
+    camera calibration, static frames, extrinsics and device clocks.
 
     Per-key statistics (mean, std, min, max, q01, q99) are the ones stored in /meta/stats, which
     the loader uses to normalize. A stream's invalid share is the fraction of frames whose sample
@@ -76,9 +102,10 @@ def stats(dataset: Path, as_json: bool) -> None:
 def preview(dataset: Path, episode: str | None, output: Path, as_json: bool) -> None:
     """Draw one episode as one PNG a person can read.
 
-    Camera frames at six times (a row per camera), joint positions over time with the phase
-    labels as coloured bands, a top-down LiDAR view (x-y in metres, coloured by height) and a
-    validity timeline per stream showing where samples were missing.
+    Camera frames at six times (a row per camera), depth frames in metres with a colourbar,
+    joint positions and every other low-dim stream (commands, forces, gripper) over time with
+    the phase labels as coloured bands, a top-down LiDAR view (x-y in metres, coloured by
+    height) and a validity timeline per stream showing where samples were missing.
 
     \b
     Example:

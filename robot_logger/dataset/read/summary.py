@@ -2,6 +2,11 @@
 
     summary = dataset_summary("demo.h5")
     summary["frames"], summary["outcomes"], summary["invalid_share"]["cam1"]
+    summary["cameras"]["cam1"]["K"], summary["frames_tf"], summary["clocks"]["cam1"]
+
+Format 1.1's records are listed as stored: camera calibration (/meta/cameras), static frames
+(/meta/frames), sensor-to-base extrinsics (/meta/extrinsics) and device-clock corrections
+(/meta/clocks); a 1.0 file has none of them and lists them empty.
 """
 
 from __future__ import annotations
@@ -38,9 +43,63 @@ def _splits(handle: h5py.File) -> dict[str, int]:
     return {name: int(handle[schema.MASK][name].shape[0]) for name in sorted(handle[schema.MASK])}
 
 
+def _names(values: Any) -> list[str]:
+    return [_text(v) for v in np.asarray(values).reshape(-1).tolist()]
+
+
+def _cameras(handle: h5py.File) -> dict[str, dict[str, Any]]:
+    """/meta/cameras/<stream>: size, model, frame and the K, D, R, P matrices as lists."""
+    if schema.CAMERAS not in handle:
+        return {}
+    out = {}
+    for stream, group in sorted(handle[schema.CAMERAS].items()):
+        record: dict[str, Any] = {key: (_text(group.attrs[key]) if key in ("distortion_model",
+                                                                             "frame_id")
+                                        else int(group.attrs[key]))
+                                  for key in schema.CAMERA_ATTRS if key in group.attrs}
+        record.update({key: np.asarray(group[key], np.float64).tolist()
+                       for key in ("K", "D", "R", "P") if key in group})
+        out[stream] = record
+    return out
+
+
+def _frames(handle: h5py.File) -> list[dict[str, Any]]:
+    """/meta/frames: one {parent, child, xyz, xyzw} per static transform."""
+    if schema.FRAMES not in handle:
+        return []
+    group = handle[schema.FRAMES]
+    parents, children = _names(group["parent"][()]), _names(group["child"][()])
+    xyz, xyzw = np.asarray(group["xyz"], np.float64), np.asarray(group["xyzw"], np.float64)
+    return [{"parent": p, "child": c, "xyz": t.round(6).tolist(), "xyzw": q.round(6).tolist()}
+            for p, c, t, q in zip(parents, children, xyz, xyzw)]
+
+
+def _extrinsics(handle: h5py.File) -> dict[str, dict[str, Any]]:
+    """/meta/extrinsics/<stream>: the (4, 4) sensor-to-base matrix and its frames."""
+    if schema.EXTRINSICS not in handle:
+        return {}
+    return {stream: {**{k: _text(v) for k, v in dset.attrs.items()},
+                     "matrix": np.asarray(dset, np.float64).round(6).tolist()}
+            for stream, dset in sorted(handle[schema.EXTRINSICS].items())}
+
+
+def _clocks(handle: h5py.File) -> dict[str, dict[str, Any]]:
+    """/meta/clocks/<stream>: how the stream's device clock was corrected."""
+    if schema.CLOCKS not in handle:
+        return {}
+    out = {}
+    for stream, group in sorted(handle[schema.CLOCKS].items()):
+        attrs = group.attrs
+        out[stream] = {"method": _text(attrs.get("method", "none")),
+                       "offset_ms": round(float(attrs.get("offset_ns", 0)) / 1e6, 6),
+                       "drift_ppm": round(float(attrs.get("drift_ppm", 0.0)), 6)}
+    return out
+
+
 def dataset_summary(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Episodes, frames, streams, stored per-key stats, phase-label and outcome counts, and the
-    share of invalid (missing or out-of-tolerance) frames per stream, as a JSON-ready dict."""
+    """Episodes, frames, streams, stored per-key stats, phase-label and outcome counts, the
+    share of invalid (missing or out-of-tolerance) frames per stream, and the calibration,
+    frames, extrinsics and clocks records, as a JSON-ready dict."""
     with open_dataset(path) as handle:
         demos = episode_names(handle, path)
         data = handle[schema.DATA]
@@ -81,5 +140,9 @@ def dataset_summary(path: str | os.PathLike[str]) -> dict[str, Any]:
             "invalid_share": {s: round(n / total, 6) if total else 0.0
                               for s, n in sorted(invalid.items())},
             "stats": _stored_stats(handle),
+            "cameras": _cameras(handle),
+            "frames_tf": _frames(handle),
+            "extrinsics": _extrinsics(handle),
+            "clocks": _clocks(handle),
             "episode_list": episodes,
         }

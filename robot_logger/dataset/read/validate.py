@@ -5,6 +5,15 @@
 
 HDF5 external links are followed (sharded datasets), so a top-level file of links validates like
 one file; a link whose target is missing is a problem.
+
+Format 1.1 (1.0 files, which lack these members, stay valid): next_obs/<s> must be obs/<s> of a
+low-dim stream shifted by one frame (the last frame held); depth obs are uint16 mm or float32 m
+(T, H, W) chunked one frame at a time; every /mask/<name> lists existing episodes once;
+/meta/cameras/<s> belongs to an image or depth stream of that size, with K, R (3, 3), P (3, 4)
+and D; /meta/frames quaternions are unit (1e-6); /meta/extrinsics/<s> are rigid transforms
+(rotation orthonormal to 1e-6, last row 0 0 0 1) of a camera, depth or LiDAR stream;
+/meta/clocks/<s> name an obs stream and a known method; /meta/action_names has one name per
+action column.
 """
 
 from __future__ import annotations
@@ -21,7 +30,10 @@ from robot_logger.dataset import schema
 from robot_logger.dataset.read.h5 import register_plugin_filters
 from robot_logger.errors import DatasetError
 
-__all__ = ["ValidationReport", "validate_dataset"]
+__all__ = ["ValidationReport", "validate_dataset", "RIGID_TOL"]
+
+RIGID_TOL = 1e-6   # unit quaternions, orthonormal rotations: float64 composition stays ~1e-12
+SENSOR_KINDS = ("image", "depth", "lidar")   # streams that have a frame and extrinsics
 
 
 @dataclass
@@ -84,6 +96,8 @@ class _Checker:
             self.problem("/", f"attr format is {self.h5.attrs.get(schema.ATTR_FORMAT)!r}, "
                               f"expected {schema.FORMAT!r}")
         version = self.h5.attrs.get(schema.ATTR_FORMAT_VERSION)
+        if isinstance(version, bytes):
+            version = version.decode()
         if version not in schema.READABLE_VERSIONS:
             self.problem("/", f"format_version is {version!r}; this robot_logger reads "
                               f"{', '.join(map(repr, schema.READABLE_VERSIONS))}")
@@ -149,6 +163,7 @@ class _Checker:
                 self.dataset(f"{where}/{key}", dtype, rank, length)
         self.actions_and_labels(where, length)
         streams = self.obs(where, length)
+        self.next_obs(where)
         for member, (dtype, rank) in schema.STREAM_MEMBERS.items():
             sub = group.get(member)
             found = set(sub.keys()) if isinstance(sub, h5py.Group) else set()
@@ -181,6 +196,32 @@ class _Checker:
             values = phase[()]
             if len(values) and (values.min() < -1 or values.max() >= len(names)):
                 self.problem(f"{where}/{schema.PHASE}", f"index outside -1..{len(names) - 1}")
+
+    def next_obs(self, where: str) -> None:
+        """next_obs/<s>: a low-dim obs/<s> shifted by one frame, the last frame held."""
+        group = self.h5.get(f"{where}/{schema.NEXT_OBS}")
+        if group is None:
+            return
+        if not isinstance(group, h5py.Group):
+            self.problem(f"{where}/{schema.NEXT_OBS}", "is an array, expected a group")
+            return
+        for key in sorted(group.keys()):
+            here = f"{where}/{schema.NEXT_OBS}/{key}"
+            obs = self.h5.get(f"{where}/{schema.OBS}/{key}")
+            nxt = group[key]
+            if not isinstance(obs, h5py.Dataset) or \
+                    self.shapes.get(key, ("", ()))[0] not in schema.LOWDIM_KINDS:
+                self.problem(here, f"no low-dim obs/{key} for it")
+                continue
+            if not isinstance(nxt, h5py.Dataset) or nxt.dtype != obs.dtype or \
+                    nxt.shape != obs.shape:
+                shape = (nxt.dtype, nxt.shape) if isinstance(nxt, h5py.Dataset) else "a group"
+                self.problem(here, f"is {shape}, obs/{key} is {(obs.dtype, obs.shape)}")
+                continue
+            values, shifted = obs[()], nxt[()]
+            if len(values) and not (np.array_equal(shifted[:-1], values[1:], equal_nan=True)
+                                    and np.array_equal(shifted[-1], values[-1], equal_nan=True)):
+                self.problem(here, f"is not obs/{key} shifted by one frame (last frame held)")
 
     def obs(self, where: str, length: int | None) -> set[str]:
         group = self.get(f"{where}/{schema.OBS}")
@@ -230,10 +271,17 @@ class _Checker:
             self.problem(where, f"is {kind} {trailing}, other episodes have {seen[0]} {seen[1]}")
 
     def masks(self, demos: set[str]) -> list[str]:
+        """train and valid (required, disjoint) and any other filter key (`masks:`): lists of
+        existing episodes, each once."""
         found: dict[str, list[str]] = {}
-        for split in schema.SPLITS:
+        group = self.h5.get(schema.MASK)
+        extra = sorted(set(group.keys()) - set(schema.SPLITS)) \
+            if isinstance(group, h5py.Group) else []
+        for split in (*schema.SPLITS, *extra):
             dset = self.get(f"{schema.MASK}/{split}")
-            if not isinstance(dset, h5py.Dataset):
+            if not isinstance(dset, h5py.Dataset) or dset.ndim != 1:
+                if dset is not None:
+                    self.problem(f"{schema.MASK}/{split}", "expected a list of episode names")
                 continue
             names = [n.decode() if isinstance(n, bytes) else str(n) for n in dset[()]]
             for name in sorted(set(names) - demos):
@@ -261,3 +309,93 @@ class _Checker:
             if isinstance(names, h5py.Dataset) and names.shape != trailing:
                 self.problem(f"{schema.JOINT_NAMES}/{key}", f"has {names.shape[0]} names for "
                                                             f"{trailing[0]} joints")
+        action_names = self.h5.get(schema.ACTION_NAMES)
+        if isinstance(action_names, h5py.Dataset) and self.action_dim is not None and \
+                action_names.shape != (self.action_dim,):
+            self.problem(schema.ACTION_NAMES, f"has shape {action_names.shape}, the actions have "
+                                              f"{self.action_dim} columns")
+        self.cameras()
+        self.frames()
+        self.extrinsics()
+        self.clocks()
+
+    def _records(self, where: str) -> list[tuple[str, Any]]:
+        group = self.h5.get(where)
+        return sorted(group.items()) if isinstance(group, h5py.Group) else []
+
+    def matrix(self, where: str, shape: tuple[int, ...]) -> np.ndarray | None:
+        dset = self.get(where)
+        if not isinstance(dset, h5py.Dataset) or dset.shape != shape or \
+                dset.dtype.kind != "f":
+            if dset is not None:
+                got = (dset.dtype, dset.shape) if isinstance(dset, h5py.Dataset) else "a group"
+                self.problem(where, f"is {got}, expected floats of shape {shape}")
+            return None
+        values: np.ndarray = dset[()].astype(np.float64)
+        if not np.isfinite(values).all():
+            self.problem(where, "holds NaN or inf")
+        return values
+
+    def cameras(self) -> None:
+        """/meta/cameras/<s>: an image or depth stream's calibration, at its stored size."""
+        for stream, group in self._records(schema.CAMERAS):
+            where = f"{schema.CAMERAS}/{stream}"
+            kind, trailing = self.shapes.get(stream, ("", ()))
+            if kind not in ("image", "depth"):
+                self.problem(where, f"no image or depth obs/{stream} for it")
+            self.attrs(where, schema.CAMERA_ATTRS)
+            for key, shape in (("K", (3, 3)), ("R", (3, 3)), ("P", (3, 4))):
+                self.matrix(f"{where}/{key}", shape)
+            distortion = self.get(f"{where}/D")
+            if isinstance(distortion, h5py.Dataset) and distortion.ndim != 1:
+                self.problem(f"{where}/D", f"has {distortion.ndim} dims, expected 1")
+            size = tuple(int(group.attrs[k]) for k in ("height", "width") if k in group.attrs)
+            if kind in ("image", "depth") and len(size) == 2 and size != trailing[:2]:
+                self.problem(where, f"is {size[1]}x{size[0]} px, obs/{stream} is "
+                                    f"{trailing[1]}x{trailing[0]}")
+
+    def frames(self) -> None:
+        """/meta/frames: parent, child names and unit quaternions, one row per transform."""
+        if schema.FRAMES not in self.h5:
+            return
+        where = schema.FRAMES
+        parent, child = self.get(f"{where}/parent"), self.get(f"{where}/child")
+        if parent is None or child is None:
+            return
+        count = parent.shape[0] if isinstance(parent, h5py.Dataset) else 0
+        if not isinstance(child, h5py.Dataset) or child.shape != (count,):
+            self.problem(f"{where}/child", f"expected {count} names, as parent has")
+        self.matrix(f"{where}/xyz", (count, 3))
+        quaternions = self.matrix(f"{where}/xyzw", (count, 4))
+        if quaternions is not None and count and \
+                np.abs(np.linalg.norm(quaternions, axis=1) - 1).max() > RIGID_TOL:
+            self.problem(f"{where}/xyzw", f"a quaternion is not unit (tolerance {RIGID_TOL:g})")
+
+    def extrinsics(self) -> None:
+        """/meta/extrinsics/<s>: a rigid (4, 4) transform of a camera, depth or LiDAR stream."""
+        for stream, _ in self._records(schema.EXTRINSICS):
+            where = f"{schema.EXTRINSICS}/{stream}"
+            if self.shapes.get(stream, ("", ()))[0] not in SENSOR_KINDS:
+                self.problem(where, f"no camera, depth or LiDAR obs/{stream} for it")
+            matrix = self.matrix(where, (4, 4))
+            if matrix is None:
+                continue
+            rotation = matrix[:3, :3]
+            if not np.array_equal(matrix[3], [0.0, 0.0, 0.0, 1.0]) or \
+                    np.abs(rotation @ rotation.T - np.eye(3)).max() > RIGID_TOL or \
+                    np.linalg.det(rotation) < 0:
+                self.problem(where, "is not a rigid transform (rotation, translation, 0 0 0 1)")
+
+    def clocks(self) -> None:
+        """/meta/clocks/<s>: an obs stream's clock correction, with a known method."""
+        methods = {str(m) for m in schema.ClockMethod}
+        for stream, group in self._records(schema.CLOCKS):
+            where = f"{schema.CLOCKS}/{stream}"
+            if stream not in self.shapes:
+                self.problem(where, f"no obs/{stream} for it")
+            self.attrs(where, schema.CLOCK_ATTRS)
+            method = group.attrs.get("method")
+            method = method.decode() if isinstance(method, bytes) else method
+            if method is not None and method not in methods:
+                self.problem(where, f"method is {method!r}, expected one of "
+                                    f"{', '.join(sorted(methods))}")
