@@ -57,7 +57,8 @@ def obs_kinds(demo: h5py.Group) -> dict[str, str]:
     float32 m (T,H,W)) or lowdim ((T,D)).
 
     LiDAR point masks (`<lidar>_mask`) are companions, not streams, and are left out. A float32
-    (T, *, 4) array is LiDAR when it has its point mask, else depth (a depth image 4 px wide).
+    rank-3 array is LiDAR when its last dimension is 4 (x, y, z, intensity), else metric depth
+    (schema.OBS_KINDS).
     """
     if schema.OBS not in demo:
         return {}
@@ -70,8 +71,8 @@ def obs_kinds(demo: h5py.Group) -> dict[str, str]:
             continue
         if ds.dtype == np.uint8 and ds.ndim == 4:
             kinds[name] = IMAGE
-        elif ds.ndim == 3 and (ds.dtype == np.uint16 or ds.shape[-1] != 4
-                               or name + schema.POINT_MASK_SUFFIX not in obs):
+        elif ds.ndim == 3 and (ds.dtype == np.uint16
+                               or ds.shape[-1] != schema.OBS_KINDS["lidar"][2]):
             kinds[name] = DEPTH
         elif ds.ndim == 3:
             kinds[name] = LIDAR

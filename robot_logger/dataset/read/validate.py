@@ -215,8 +215,9 @@ class _Checker:
                 continue
             if not isinstance(nxt, h5py.Dataset) or nxt.dtype != obs.dtype or \
                     nxt.shape != obs.shape:
-                shape = (nxt.dtype, nxt.shape) if isinstance(nxt, h5py.Dataset) else "a group"
-                self.problem(here, f"is {shape}, obs/{key} is {(obs.dtype, obs.shape)}")
+                shape = f"{nxt.dtype} {nxt.shape}" if isinstance(nxt, h5py.Dataset) \
+                    else "a group"
+                self.problem(here, f"is {shape}, obs/{key} is {obs.dtype} {obs.shape}")
                 continue
             values, shifted = obs[()], nxt[()]
             if len(values) and not (np.array_equal(shifted[:-1], values[1:], equal_nan=True)
@@ -328,7 +329,8 @@ class _Checker:
         if not isinstance(dset, h5py.Dataset) or dset.shape != shape or \
                 dset.dtype.kind != "f":
             if dset is not None:
-                got = (dset.dtype, dset.shape) if isinstance(dset, h5py.Dataset) else "a group"
+                got = f"{dset.dtype} {dset.shape}" if isinstance(dset, h5py.Dataset) \
+                    else "a group"
                 self.problem(where, f"is {got}, expected floats of shape {shape}")
             return None
         values: np.ndarray = dset[()].astype(np.float64)

@@ -136,3 +136,75 @@ def test_cli_exit_codes_and_json(built: Path, tmp_path: Path) -> None:
     assert report["ok"] is False and "data/demo_0/dones: missing" in report["problems"]
     missing = runner.invoke(main, ["validate", str(tmp_path / "nope.h5")])
     assert missing.exit_code == 2 and missing.output.startswith("error: ")
+
+
+# --- format 1.1: next_obs, depth, masks, calibration, frames, extrinsics, clocks ----------------
+
+def test_a_format_1_1_dataset_is_valid(sensor_built: tuple[Path, object]) -> None:
+    path, _ = sensor_built
+    report = validate_dataset(path)
+    assert report.ok, report.problems
+    with h5py.File(path, "r") as h5:
+        assert h5.attrs["format_version"] == "1.1"
+        assert {"next_obs", "obs"} <= set(h5["data/demo_0"])
+        assert h5["data/demo_0/obs/depth"].dtype == np.uint16
+        assert {"success", "failure"} <= set(h5["mask"])
+        assert {"cameras", "frames", "extrinsics", "clocks", "action_names"} <= set(h5["meta"])
+
+
+def test_a_format_1_0_dataset_is_still_valid(built: Path, tmp_path: Path) -> None:
+    def as_1_0(h5: h5py.File) -> None:
+        h5.attrs["format_version"] = "1.0"
+        for name in h5["data"]:
+            h5["data"][name].pop("next_obs", None)
+            h5["data"][name]["valid"].pop("actions", None)
+        for key in ("cameras", "frames", "extrinsics", "clocks", "action_names"):
+            h5["meta"].pop(key, None)
+    assert broken(built, tmp_path, as_1_0) == []
+
+
+def _rewrite(key: str, change: Callable[[np.ndarray], np.ndarray]) -> Callable[[h5py.File], None]:
+    return lambda h5: replace(h5, key, change(h5[key][()]))
+
+
+DAMAGE_1_1 = {
+    "next_obs not shifted": (
+        lambda h5: replace(h5, "data/demo_1/next_obs/wrench", h5["data/demo_1/obs/wrench"][()]),
+        "data/demo_1/next_obs/wrench: is not obs/wrench shifted by one frame"),
+    "next_obs of an image": (
+        lambda h5: h5.__setitem__("data/demo_0/next_obs/cam1", h5["data/demo_0/obs/cam1"][()]),
+        "data/demo_0/next_obs/cam1: no low-dim obs/cam1"),
+    "depth chunks": (_rewrite("data/demo_0/obs/depth", lambda a: a),
+                     "data/demo_0/obs/depth: chunks are None"),
+    "extra mask names no episode": (_rewrite("mask/success", lambda a: np.array([b"demo_9"])),
+                                    "mask/success: names demo_9, which is no episode"),
+    "action names": (_rewrite("meta/action_names", lambda a: a[:3]),
+                     "meta/action_names: has shape (3,), the actions have 7 columns"),
+    "camera K shape": (_rewrite("meta/cameras/cam1/K", lambda a: a.reshape(-1)),
+                       "meta/cameras/cam1/K: is float64 (9,)"),
+    "camera size": (lambda h5: h5["meta/cameras/depth"].attrs.__setitem__("width", 99),
+                    "meta/cameras/depth: is 99x48 px, obs/depth is 64x48"),
+    "camera of no stream": (lambda h5: h5.copy("meta/cameras/cam1", "meta/cameras/ghost"),
+                            "meta/cameras/ghost: no image or depth obs/ghost"),
+    "frames quaternion": (_rewrite("meta/frames/xyzw", lambda a: a * 1.01),
+                          "meta/frames/xyzw: a quaternion is not unit"),
+    "frames count": (_rewrite("meta/frames/child", lambda a: a[1:]),
+                     "meta/frames/child: expected"),
+    "extrinsic not rigid": (_rewrite("meta/extrinsics/cam1", lambda a: a * [[1.1], [1], [1], [1]]),
+                            "meta/extrinsics/cam1: is not a rigid transform"),
+    "extrinsic of a low-dim stream": (
+        lambda h5: h5.copy("meta/extrinsics/cam1", "meta/extrinsics/wrench"),
+        "meta/extrinsics/wrench: no camera, depth or LiDAR obs/wrench"),
+    "clock method": (lambda h5: h5["meta/clocks/depth"].attrs.__setitem__("method", "guess"),
+                     "meta/clocks/depth: method is 'guess'"),
+    "clock attr": (lambda h5: h5["meta/clocks/depth"].attrs.__delitem__("drift_ppm"),
+                   "meta/clocks/depth: attr drift_ppm missing"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGE_1_1))
+def test_broken_1_1_files_are_caught(sensor_built: tuple[Path, object], tmp_path: Path,
+                                     case: str) -> None:
+    damage, expected = DAMAGE_1_1[case]
+    problems = broken(sensor_built[0], tmp_path, damage)
+    assert any(expected in p for p in problems), problems
