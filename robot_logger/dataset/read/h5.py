@@ -72,7 +72,7 @@ def obs_kinds(demo: h5py.Group) -> dict[str, str]:
         if ds.dtype == np.uint8 and ds.ndim == 4:
             kinds[name] = IMAGE
         elif ds.ndim == 3 and (ds.dtype == np.uint16
-                               or ds.shape[-1] != schema.OBS_KINDS["lidar"][2]):
+                               or ds.shape[-1] != schema.OBS_KINDS[schema.StreamKind.LIDAR][2]):
             kinds[name] = DEPTH
         elif ds.ndim == 3:
             kinds[name] = LIDAR
@@ -84,6 +84,7 @@ def obs_kinds(demo: h5py.Group) -> dict[str, str]:
 def depth_metres(frames: np.ndarray) -> np.ndarray:
     """Depth frames in metres (float32), NaN where there is no return: uint16 holds millimetres
     with 0 meaning none (REP 118), float32 holds metres with 0, NaN or inf meaning none."""
+    metres: np.ndarray
     if frames.dtype == np.uint16:
         metres = frames.astype(np.float32) / np.float32(MM_PER_M)
     else:

@@ -267,7 +267,7 @@ class _Checker:
                 self.problem(where, f"point mask obs/{mask_key} missing")
             else:
                 self.dataset(where + schema.POINT_MASK_SUFFIX, *schema.POINT_MASK, length)
-        seen = self.shapes.setdefault(key, (kind, trailing))
+        seen = self.shapes.setdefault(key, (str(kind), trailing))
         if seen != (kind, trailing):
             self.problem(where, f"is {kind} {trailing}, other episodes have {seen[0]} {seen[1]}")
 

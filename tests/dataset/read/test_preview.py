@@ -141,3 +141,55 @@ def test_a_known_frame_is_shown_at_its_place_upright_in_rgb(dataset_path: Path,
             shown = _shown_pixel(fig, ax, centre)
             assert np.abs(np.subtract(shown, colour)).max() <= 3, (ax.get_title(), row, col,
                                                                     shown, colour)
+
+
+def test_depth_row_shows_metres_on_its_colour_scale(sensor_built: tuple[Path, object]) -> None:
+    """The drawn colour of the nearest and the farthest pixel of a depth frame is the colour
+    map's colour of that pixel's stored depth in metres (so the image is neither flipped nor
+    off-scale), and the colourbar says metres."""
+    path, _ = sensor_built
+    fig = preview_figure(path, "demo_1")
+    frames = [ax for ax in fig.axes if ax.get_title().startswith("depth  t = ")]
+    assert len(frames) == 6
+    assert [bar.get_ylabel() for bar in frames[-1].child_axes] == ["depth (m)"]  # colourbar
+    with h5py.File(path, "r") as f:
+        stored = f["data/demo_1/obs/depth"][()]
+        t_s = (f["data/demo_1/timestamps"][()] - f["data/demo_1/timestamps"][0]) / 1e9
+    ax = frames[3]
+    frame = int(np.argmin(np.abs(t_s - float(ax.get_title().split("= ")[1].split(" s")[0]))))
+    image = ax.get_images()[0]
+    np.testing.assert_array_equal(image.get_array(), stored[frame] / np.float32(1000))
+    fig.canvas.draw()
+    inner = stored[frame][2:-2, 2:-2]           # clear of the axes' frame lines
+    for row, col in (np.unravel_index(np.argmin(inner), inner.shape),
+                     np.unravel_index(np.argmax(inner), inner.shape)):
+        row, col = row + 2, col + 2
+        drawn = np.array(_shown_pixel(fig, ax, (col, row))) / 255.0
+        want = np.asarray(image.cmap(image.norm(stored[frame][row, col] / 1000.0)))[:3]
+        np.testing.assert_allclose(drawn, want, atol=2 / 255)
+    near, far = stored[frame].min() / 1000.0, stored[frame].max() / 1000.0
+    assert 1.0 < near < far < 10.0
+    assert image.norm.vmin <= near + 1e-6 and far - 1e-6 <= image.norm.vmax
+
+
+def test_force_and_command_streams_are_plotted(sensor_built: tuple[Path, object]) -> None:
+    path, _ = sensor_built
+    fig = preview_figure(path, "demo_0")
+    panels = {ax.get_title(loc="left").split(":")[0]: ax for ax in fig.axes
+              if ax.get_title(loc="left")}
+    assert list(panels)[:4] == ["arm1_pos", "arm1_cmd", "gripper", "wrench"]
+    with h5py.File(path, "r") as f:
+        for stream, labels in (("wrench", ["x", "y", "z"]),
+                               ("arm1_cmd", [f"arm1_joint{j}" for j in range(1, 7)]),
+                               ("gripper", ["data"])):
+            ax = panels[stream]
+            values = f[f"data/demo_0/obs/{stream}"][()]
+            assert ax.get_title(loc="left") == f"{stream}: values over time"
+            lines = ax.get_lines()
+            for column, line in enumerate(lines):
+                np.testing.assert_array_equal(line.get_ydata(), values[:, column])
+            legend = next(a for a in ax.artists + [ax.get_legend()]
+                          if a is not None and a.get_title().get_text() == "columns")
+            assert [t.get_text() for t in legend.get_texts()] == labels
+    assert np.abs(f_values := panels["wrench"].get_lines()[2].get_ydata()).max() > 5, \
+        f"the grasp or weld presses the tool: {f_values.min()}"

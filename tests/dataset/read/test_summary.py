@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from click.testing import CliRunner
 
 from robot_logger.cli import main
 from robot_logger.dataset.read.summary import dataset_summary
+from robot_logger.sim import Cell
 from tests.support.dataset_factory import built_dataset
 
 
@@ -71,3 +73,45 @@ def test_stats_cli_missing_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["stats", str(tmp_path / "nope.h5")])
     assert result.exit_code == 2
     assert result.output == f"error: cannot open dataset {tmp_path / 'nope.h5'}: no such file\n"
+
+
+def test_stats_lists_calibration_frames_extrinsics_and_clocks(
+        sensor_built: tuple[Path, Cell]) -> None:
+    path, cell = sensor_built
+    summary = dataset_summary(path)
+    cams = summary["cameras"]
+    assert set(cams) == {"cam1", "depth"}
+    for stream, depth in (("cam1", False), ("depth", True)):
+        truth = cell.calibration(1, depth=depth)
+        assert (cams[stream]["width"], cams[stream]["height"]) == (64, 48)
+        assert cams[stream]["frame_id"] == truth.frame_id
+        assert cams[stream]["distortion_model"] == "plumb_bob"
+        np.testing.assert_allclose(cams[stream]["K"], truth.k, atol=1e-9)
+        np.testing.assert_allclose(cams[stream]["P"], truth.p, atol=1e-9)
+    frames = [(t["parent"], t["child"]) for t in summary["frames_tf"]]
+    assert frames == [(t.parent, t.child) for t in cell.static_transforms()]
+    for got, want in zip(summary["frames_tf"], cell.static_transforms()):
+        np.testing.assert_allclose(got["xyz"], want.translation, atol=1e-6)
+        np.testing.assert_allclose(got["xyzw"], want.rotation, atol=1e-6)
+    for stream, frame in (("cam1", "cam1_optical_frame"), ("depth", "cam1_depth_optical_frame"),
+                          ("lidar", "lidar")):
+        assert summary["extrinsics"][stream]["frame_id"] == frame
+        np.testing.assert_allclose(summary["extrinsics"][stream]["matrix"],
+                                   cell.frame_pose(frame), atol=1e-6)
+    clock = summary["clocks"]["depth"]
+    assert clock["method"] == "auto" and -352 < clock["offset_ms"] < -340
+
+
+def test_stats_text_shows_the_records(sensor_built: tuple[Path, Cell],
+                                      dataset_path: Path) -> None:
+    runner = CliRunner()
+    text = runner.invoke(main, ["stats", str(sensor_built[0])]).output
+    assert "camera calibration (size, fx fy cx cy, model, frame):" in text
+    assert re.search(r"\n  depth +64x48 +54\.4 +54\.4 +31\.5 +23\.5 +plumb_bob +"
+                     r"cam1_depth_optical_frame\n", text), text
+    assert re.search(r"\n  world -> cam1_link: +0 +-4\.1 +2\.3 \|", text), text
+    assert re.search(r"\n  lidar +lidar -> world: +0 +-2\.2 +2\.4\n", text), text
+    assert re.search(r"\n  depth +auto +-3\d\d\.\d{3} ", text), text
+    old = runner.invoke(main, ["stats", str(dataset_path)]).output
+    assert "camera calibration (size, fx fy cx cy, model, frame): none" in old
+    assert "device clocks (method, offset ms, drift ppm): none" in old
