@@ -220,3 +220,46 @@ def test_default_cell_ten_seconds_zero_loss_then_build_and_validate(monkeypatch,
         timeout=120,
     )
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+@pytest.mark.slow
+def test_sim_publish_with_every_sensor_is_recorded_and_tf_static_reaches_a_late_joiner(
+        monkeypatch, tmp_path):
+    """The cell with every optional stream published live: the recorder gets every topic without
+    loss, and a reader that subscribes to /tf_static a second after it went out still gets it
+    (transient-local, as tf2's static broadcaster offers it), byte for byte the simulator's."""
+    import threading
+
+    from robot_logger.sim import Cell, CellSpec
+    from robot_logger.sim.publisher import PublishResult, publish_cell
+    from robot_logger.transport import open_transport
+    from robot_logger.transport.qos import TF_STATIC
+
+    dds_env = private_domain(monkeypatch)
+    recorder = start_recorder(dds_env, "-o", str(tmp_path / "bag"), "--all", "--quiet")
+    spec = CellSpec(arms=1, cameras=1, lidar=False, duration_s=3.0, image_height=48,
+                    image_width=64, commands=True, gripper=True, wrench=True, depth=True,
+                    camera_info=True, tf_static=True)
+    one_second_in = threading.Event()
+    result: list[PublishResult] = []
+    with open_transport("dds") as pub, open_transport("dds") as late:
+        thread = threading.Thread(target=lambda: result.append(publish_cell(
+            pub, Cell(spec), wait_subscribers_s=20,
+            progress=lambda s: one_second_in.set() if s >= 1.0 else None)))
+        thread.start()
+        assert one_second_in.wait(60), "the cell did not start publishing"
+        late.subscribe(m.TF_STATIC_TOPIC, m.TF_MESSAGE, TF_STATIC)
+        got: list[bytes] = []
+        assert wait_until(lambda: got.extend(data for batch in late.take(0.1)
+                                             for data, _ in batch.samples) or got, 10.0)
+        thread.join(60)
+    time.sleep(0.5)
+    final, _ = stop(recorder, signal.SIGINT)
+    (sent,) = result
+    assert set(sent.counts) == set(spec.topics()) and not sent.stopped_early
+    assert bag_counts(tmp_path / "bag") == sent.counts       # zero loss, every topic
+    assert sent.counts["/tf_static"] == 1
+    assert sent.counts["/cell/arm1/joint_trajectory_controller/joint_trajectory"] == 300
+    stamp = m.deserialize(got[0], m.TF_MESSAGE).transforms[0].header.stamp
+    live = Cell(CellSpec(**{**spec.describe(), "start_ns": m.stamp_to_ns(stamp)}))
+    assert got == [msg.data for msg in live.messages() if msg.topic == m.TF_STATIC_TOPIC]
