@@ -21,6 +21,7 @@ does, so `ros2 bag play` offers the same (transient-local events stay transient-
 
 from __future__ import annotations
 
+import logging
 import shutil
 import sqlite3
 import threading
@@ -43,6 +44,7 @@ from robot_logger.errors import BagError, ConfigError, reason
 
 __all__ = ["SinkOptions", "SinkStats", "BagSink", "LOSS_BOUND_S"]
 
+log = logging.getLogger(__name__)
 LOSS_BOUND_S = 1.0  # documented: a killed recorder loses at most what it received in the last 1 s
 # What a failing disk raises through the storage plugins (sqlite3: "database or disk is full").
 # Humble's rosbag2 reads metadata versions <= 8 (9 fails "bad conversion"); Jazzy reads 8 and 9
@@ -189,6 +191,9 @@ class BagSink:
         except (*WRITE_ERRORS, BagError) as err:
             where = self.stats.bags[-1] if self.stats.bags else self.path
             self.stop_reason = _failure(err, where)
+        except Exception as err:  # a bug: stop loudly rather than let the thread die unseen
+            log.exception("the bag writer thread failed")
+            self.stop_reason = f"the bag writer failed ({type(err).__name__}: {err})"
         finally:
             self._close_bag()
             with self._lock:
@@ -217,7 +222,7 @@ class BagSink:
         try:
             bag.close(self.options.custom_data)
             self._finish_split(bag)
-        except WRITE_ERRORS as err:
+        except (*WRITE_ERRORS, BagError) as err:
             hint = f"run `robot-logger repair {bag.path}`"
             self.stop_reason = (
                 f"{self.stop_reason}; the bag could not be closed, {hint}"
@@ -248,7 +253,7 @@ class BagSink:
     def _drop_queued(self) -> None:
         """Count everything still queued as dropped (called once the writer has stopped)."""
         for topic, _recv_ns, samples in self._queue:
-            self.stats.dropped[topic] += len(samples)
+            self.stats.dropped[topic] = self.stats.dropped.get(topic, 0) + len(samples)
         self._queue.clear()
         self.stats.queue_messages = self.stats.queue_bytes = 0
 

@@ -463,3 +463,14 @@ def test_status_says_when_the_kernel_caps_the_dds_receive_buffer(monkeypatch, tm
     assert cap_warnings == ([receive_buffer_warning(RECEIVE_BUFFER_BYTES)] if capped else [])
     if capped:
         assert "sudo sysctl -w net.core.rmem_max=10485760" in cap_warnings[0]
+
+
+def test_a_bug_in_the_writer_thread_stops_the_sink_loudly(tmp_path):
+    """Any exception in the writer thread (here: a topic put without add_topic) stops the sink
+    with its reason and counts the message, instead of a thread dying unseen."""
+    writer = sink(tmp_path / "bag")
+    writer.put("/never/declared", RECV_NS, [(joint_cdr(0), 0)])
+    assert wait_until(lambda: writer.stopped, 1.0), "no stop within a second"
+    assert "the bag writer failed (KeyError" in writer.stop_reason
+    stats = writer.close()
+    assert stats.dropped["/never/declared"] == 1
