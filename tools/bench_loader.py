@@ -3,7 +3,8 @@
     .venv/bin/python tools/bench_loader.py [--duration 20] [--image-size 320x240] [--samples 3000]
 
 Builds a dataset once (simulated cell bag -> `build`, images stored uncompressed so the loader,
-not gzip, is measured; `--compression gzip` shows the decode-bound case), then reads the same
+not gzip, is measured; `--compression gzip` shows the decode-bound case, `fast` the bitshuffle-LZ4
+profile, whose filters are registered for the bare-h5py baselines too), then reads the same
 random sample order (one frame of each camera + a 16-step action chunk, edge-padded) with
   sequence   SequenceDataset (persistent per-process handle, low-dim arrays cached),
   act        an ACT-style loader that opens the HDF5 file in every __getitem__,
@@ -28,6 +29,7 @@ import numpy as np
 import yaml
 
 from robot_logger.dataset.build.pipeline import build_dataset
+from robot_logger.dataset.read.h5 import register_plugin_filters
 from robot_logger.dataset.read.loader import SequenceDataset
 from robot_logger.sim import Cell, CellSpec, write_bag
 
@@ -145,10 +147,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=20.0, help="simulated seconds")
     parser.add_argument("--image-size", default="320x240", help="WIDTHxHEIGHT")
-    parser.add_argument("--compression", default="none", choices=("none", "gzip", "lzf"))
+    parser.add_argument("--compression", default="none",
+                        choices=("none", "gzip", "lzf", "robomimic", "fast", "small"),
+                        help="image compression (profiles: README, tools/bench_codecs.py)")
     parser.add_argument("--samples", type=int, default=3000, help="samples per measurement")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args()
+    register_plugin_filters()
     width, height = (int(v) for v in args.image_size.lower().split("x"))
     root = Path(tempfile.mkdtemp(prefix="bench_loader_"))
     try:

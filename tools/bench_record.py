@@ -10,6 +10,11 @@
     in the same run: once into `robot-logger record` (to disk, MCAP) and once into a bare raw
     Cyclone receiver (no disk): the max lossless MB/s of each, their ratio, and the ratio against
     the 110-120 MB/s at which rosbag2's recorder users report drops (ros2/rosbag2#1787).
+(c) Message rate (issue 16): N arms x 500 Hz JointState (N stepped up to 60) plus the two
+    cameras, best-effort, each step on its own topics, into the recorder and into the bare
+    receiver: offered msg/s, losses, and the max lossless msg/s (goal >= 30,000 with the cameras
+    on). The publisher is split over `--publishers` processes (one Python process tops out near
+    the goal by itself); the achieved rate is what the table shows, not the plan's.
 
 The publisher replays pre-rendered CDR frames with fresh header stamps (rendering is the
 simulator's cost, not the recorder's). Writes go to the page cache (no fsync), as rosbag2's do.
@@ -92,6 +97,25 @@ def ramp_plan(targets_mbps: list[float], step_s: float, reliable: bool) -> list[
     return phases
 
 
+def rate_plan(arm_counts: list[int], step_s: float) -> list[dict]:
+    """(c): one phase per arm count, each on its own topics, with the two reference cameras."""
+    return [
+        {
+            "name": f"{n} arms",
+            "duration_s": step_s,
+            "reliable": False,
+            "streams": [
+                {"topic": f"/bench/r{k}/arm{i}/joint_states", "kind": "joints", "rate_hz": 500.0}
+                for i in range(1, n + 1)
+            ] + [
+                {"topic": f"/bench/r{k}/cam{i}/image_raw", "kind": "camera", "rate_hz": 30.0}
+                for i in (1, 2)
+            ],
+        }
+        for k, n in enumerate(arm_counts)
+    ]
+
+
 def template(kind: str, rng: np.random.Generator) -> tuple[str, bytes]:
     if kind == "joints":
         names = [f"joint{j}" for j in range(1, 7)]
@@ -155,6 +179,7 @@ def run_publisher(plan: list[dict]) -> dict:
                 nbytes[topic] = nbytes.get(topic, 0) + len(frame)
                 heapq.heappush(due, (when + period, topic, period))
             wall = time.monotonic() - start
+            sent = sum(counts.get(s["topic"], 0) for s in phase["streams"])
             cam_bytes = sum(nbytes[s["topic"]] for s in phase["streams"] if s["kind"] == "camera")
             all_bytes = sum(nbytes[s["topic"]] for s in phase["streams"])
             phases.append(
@@ -162,6 +187,7 @@ def run_publisher(plan: list[dict]) -> dict:
                     "name": phase["name"],
                     "wall_s": wall,
                     "max_lag_ms": lag * 1e3,
+                    "msgs_per_s": sent / wall,
                     "failed": failed,
                     "camera_mbps": cam_bytes / wall / 1e6,
                     "total_mbps": all_bytes / wall / 1e6,
@@ -217,6 +243,7 @@ def session(
     env: dict[str, str],
     workdir: Path,
     reliable: bool = False,
+    publishers: int = 1,
 ) -> dict:
     """Start the receiving side (recorder CLI or raw receiver), publish `plan`, stop, collect."""
     if sink_args is None:
@@ -239,16 +266,19 @@ def session(
     time.sleep(2.0)  # imports and participant discovery
     if receiver.poll() is not None:
         raise SystemExit(f"error: the receiving side exited early: {receiver.communicate()}")
-    plan_file = workdir / "plan.json"
-    plan_file.write_text(json.dumps(plan))
+    procs = []
+    for k, part in enumerate(split_plan(plan, publishers)):
+        plan_file = workdir / f"plan{k}.json"
+        plan_file.write_text(json.dumps(part))
+        procs.append(subprocess.Popen(
+            [sys.executable, __file__, "--role", "publish", "--plan", str(plan_file)],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     start = time.monotonic()
-    pub = subprocess.run(
-        [sys.executable, __file__, "--role", "publish", "--plan", str(plan_file)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    outputs = [p.communicate() for p in procs]
+    for p, (_out, err) in zip(procs, outputs):
+        if p.returncode:
+            raise SystemExit(f"error: a publisher failed: {err[-2000:]}")
+    pub = merge_published([json.loads(out) for out, _err in outputs])
     wall = time.monotonic() - start
     time.sleep(1.5)
     cpu_before_stop = watch.cpu_s
@@ -256,12 +286,73 @@ def session(
     out, _ = receiver.communicate(timeout=120)
     watch.done.set()
     return {
-        "published": json.loads(pub.stdout),
+        "published": pub,
         "received": json.loads(out),
         "wall_s": wall,
         "cpu_s": cpu_before_stop,
         "peak_rss": watch.peak_rss,
     }
+
+
+def split_plan(plan: list[dict], parts: int) -> list[list[dict]]:
+    """The plan's streams dealt round-robin to `parts` publishers (same phases, own topics)."""
+    return [[{**phase, "streams": phase["streams"][k::parts]} for phase in plan]
+            for k in range(parts)]
+
+
+def merge_published(results: list[dict]) -> dict:
+    """One publisher result from several with disjoint topics (phase by phase)."""
+    merged = {"counts": {}, "bytes": {}, "phases": []}
+    for result in results:
+        merged["counts"].update(result["counts"])
+        merged["bytes"].update(result["bytes"])
+    for phases in zip(*(r["phases"] for r in results)):
+        merged["phases"].append({
+            "name": phases[0]["name"],
+            "wall_s": max(p["wall_s"] for p in phases),
+            "max_lag_ms": max(p["max_lag_ms"] for p in phases),
+            "msgs_per_s": sum(p["msgs_per_s"] for p in phases),
+            "failed": sum(p["failed"] for p in phases),
+            "camera_mbps": sum(p["camera_mbps"] for p in phases),
+            "total_mbps": sum(p["total_mbps"] for p in phases),
+            "unmatched": [t for p in phases for t in p["unmatched"]],
+            "topics": [t for p in phases for t in p["topics"]],
+        })
+    return merged
+
+
+def rate_ramp(arm_counts: list[int], step_s: float, publishers: int, env: dict[str, str],
+              workdir: Path) -> None:
+    """(c): the message-rate ramp into the recorder and into the bare receiver."""
+    plan = rate_plan(arm_counts, step_s)
+    rec = session(["-o", str(workdir / "rate"), "--all"], plan, env, workdir,
+                  publishers=publishers)
+    got_rec = received_counts(rec, workdir / "rate")
+    shutil.rmtree(workdir / "rate")
+    raw = session(None, plan, env, workdir, publishers=publishers)
+    got_raw = received_counts(raw, None)
+    print(f"\n(c) message rate: N arms x 500 Hz JointState + 2 cameras 640x480 30 Hz, "
+          f"best-effort, {step_s:g} s per step, {publishers} publisher processes:")
+    print(f"    {'step':>8} {'offered/s':>10} {'rec lost':>9} {'worst topic':>12} "
+          f"{'raw offered/s':>14} {'raw lost':>9}")
+    ceilings = {"rec": 0.0, "raw": 0.0}
+    clean = {"rec": True, "raw": True}
+    for r, w in zip(rec["published"]["phases"], raw["published"]["phases"]):
+        row = {}
+        for name, result, got, phase in (("rec", rec, got_rec, r), ("raw", raw, got_raw, w)):
+            sent = result["published"]["counts"]
+            per_topic = {t: sent.get(t, 0) - got.get(t, 0) for t in phase["topics"]}
+            lost = sum(per_topic.values()) + phase["failed"]
+            worst = max(per_topic.values(), default=0)
+            row[name] = (lost, worst)
+            clean[name] = clean[name] and lost == 0
+            if clean[name]:
+                ceilings[name] = max(ceilings[name], phase["msgs_per_s"])
+        print(f"    {r['name']:>8} {r['msgs_per_s']:>10,.0f} {row['rec'][0]:>9} "
+              f"{row['rec'][1]:>12} {w['msgs_per_s']:>14,.0f} {row['raw'][0]:>9}")
+    print(f"    max lossless msg/s: recorder {ceilings['rec']:,.0f}, bare receiver "
+          f"{ceilings['raw']:,.0f} (goal >= 30,000: "
+          f"{'met' if ceilings['rec'] >= 30000 else 'NOT met'})")
 
 
 def received_counts(result: dict, bag: Path | None) -> dict[str, int]:
@@ -350,6 +441,10 @@ def main() -> None:
     parser.add_argument("--step-s", type=float, default=4.0, help="seconds per ramp step")
     parser.add_argument("--quick", action="store_true", help="10 s reference, 3 s steps")
     parser.add_argument("--workdir", default=None, help="where bags go (default: a temp dir)")
+    parser.add_argument("--arms", default="10,20,40,60",
+                        help="(c): arm counts to step through (500 Hz JointState each)")
+    parser.add_argument("--publishers", type=int, default=2, help="(c): publisher processes")
+    parser.add_argument("--only-rate", action="store_true", help="run (c) only")
     args = parser.parse_args()
     if args.role == "publish":
         print(json.dumps(run_publisher(json.loads(Path(args.plan).read_text()))))
@@ -371,6 +466,9 @@ def main() -> None:
         f"bags in {workdir}"
     )
 
+    if args.only_rate:
+        rate_ramp([int(n) for n in args.arms.split(",")], step_s, args.publishers, env, workdir)
+        return
     ref = session(["-o", str(workdir / "ref"), "--all"], reference_plan(duration), env, workdir)
     got = received_counts(ref, workdir / "ref")
     lost = {
@@ -392,6 +490,7 @@ def main() -> None:
 
     for reliable in (False, True):
         ramp(targets, step_s, reliable, env, workdir)
+    rate_ramp([int(n) for n in args.arms.split(",")], step_s, args.publishers, env, workdir)
     if not args.workdir:
         shutil.rmtree(workdir, ignore_errors=True)
 
