@@ -40,8 +40,8 @@ from robot_logger.dataset.build.episode import STATS_VALUES, BagStreams, Episode
     EpisodePlan, EpisodeResult, StreamLayout, TaskContext
 from robot_logger.dataset.build.executors import ExecutorSpec
 from robot_logger.dataset.build.labels_file import load_labels_file
-from robot_logger.dataset.build.probe import TF_MESSAGE, TF_STATIC_TOPIC, BagProbe, probe_bag, \
-    tf_transforms
+from robot_logger.dataset.build.probe import TF_MESSAGE, TF_STATIC_TOPIC, TF_TOPIC, BagProbe, \
+    probe_bag, tf_transforms
 from robot_logger.dataset.build.shards import ShardedBuild, dataset_bytes
 from robot_logger.dataset.build.writer import DatasetWriter, json_attr
 from robot_logger.dataset.ops.align import clean_order, reference_times
@@ -70,6 +70,7 @@ class BagPlan:
     streams: BagStreams = field(default_factory=BagStreams)
     frame_ids: dict[str, str] = field(default_factory=dict)        # stream -> header.frame_id
     static_tf: list[Transform] = field(default_factory=list)
+    moving_tf: list[Transform] = field(default_factory=list)       # /tf: first pose per frame
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,9 @@ def _read_plan(path: Path, config: BuildConfig
         topic_types = {t: info.msgtype for t, info in bag.topics.items()}
         if bag.message_count == 0:
             raise BagError(f"{path}: the bag has no messages to build from")
-        probe = probe_bag(bag, [s.topic for s in config.all_streams])
+        probe = probe_bag(bag, [s.topic for s in config.all_streams]
+                          + ([TF_TOPIC] if config.frames.base or any(
+                              s.frame for s in config.streams) else []))
         kinds = resolve_streams(config, topic_types, str(path), probe.samples)
         _check_clock_keys(config, bag, kinds)
         info_topics = {s.name: camera_info_topic(s) for s in config.streams
@@ -201,7 +204,7 @@ def _read_plan(path: Path, config: BuildConfig
     frame_ids = {name: str(probe.samples[config.stream(name).topic].header.frame_id).lstrip("/")
                  for name, kind in kinds.items() if kind != StreamKind.LOWDIM
                  and config.stream(name).topic in probe.samples}
-    lidar_tf, tf_warnings = _lidar_transforms(config, kinds, frame_ids, static_tf, path)
+    lidar_tf, tf_warnings = _lidar_transforms(config, kinds, frame_ids, static_tf, probe.tf, path)
     warnings += tf_warnings
     plans = []
     stamps = _reference_stamps(config, ref_stamps, clocks)
@@ -216,8 +219,8 @@ def _read_plan(path: Path, config: BuildConfig
             continue
         plans.append(EpisodePlan(-1, str(path), episode, ref, True))
     streams = BagStreams(clocks, lidar_tf, info_topics, has_header)
-    return BagPlan(path, topic_types, kinds, plans, streams, frame_ids, static_tf), probe, \
-        warnings
+    return BagPlan(path, topic_types, kinds, plans, streams, frame_ids, static_tf, probe.tf), \
+        probe, warnings
 
 
 def _reference_stamps(config: BuildConfig, stamps: list[tuple[int, int]],
@@ -292,24 +295,39 @@ def _clock_warnings(config: BuildConfig, kinds: dict[str, StreamKind], probe: Ba
     return out
 
 
+def _transform(static_tf: list[Transform], moving_tf: list[Transform], target: str,
+               source: str) -> tuple[np.ndarray | None, bool]:
+    """target_T_source from /tf_static, else with /tf's first poses too; True when /tf was
+    needed (a moving frame: the transform is its first pose)."""
+    matrix = FrameTree(static_tf).matrix(target, source)
+    if matrix is not None or not moving_tf:
+        return matrix, False
+    return FrameTree([*moving_tf, *static_tf]).matrix(target, source), True
+
+
 def _lidar_transforms(config: BuildConfig, kinds: dict[str, StreamKind], frame_ids: dict[str, str],
-                      static_tf: list[Transform], path: Path
+                      static_tf: list[Transform], moving_tf: list[Transform], path: Path
                       ) -> tuple[dict[str, np.ndarray], list[str]]:
     """For LiDAR streams with `frame:`, the 4x4 from their cloud's frame into it."""
-    tree = FrameTree(static_tf)
     out: dict[str, np.ndarray] = {}
+    warnings = []
     for stream in config.streams:
         if kinds[stream.name] != StreamKind.LIDAR or stream.frame is None:
             continue
         source = frame_ids.get(stream.name)
         if source is None:
             continue                    # no message in this bag: nothing to transform
-        matrix = tree.matrix(stream.frame, source)
+        matrix, moving = _transform(static_tf, moving_tf, stream.frame, source)
         if matrix is None:
-            raise ConfigError(f"{config.source}: streams.{stream.name}.frame: no /tf_static path "
-                              f"from the cloud's frame {source!r} to {stream.frame!r} in {path}")
+            raise ConfigError(f"{config.source}: streams.{stream.name}.frame: no /tf_static or "
+                              f"/tf path from the cloud's frame {source!r} to {stream.frame!r} "
+                              f"in {path}")
+        if moving:
+            warnings.append(f"{path}: stream {stream.name}: {source!r} reaches {stream.frame!r} "
+                            "only through /tf (a moving frame); its first pose is used for "
+                            "every cloud")
         out[stream.name] = matrix
-    return out, []
+    return out, warnings
 
 
 def _reference_topic(config: BuildConfig) -> str | None:
@@ -335,7 +353,7 @@ def plan_build(bags: Sequence[Path], config: BuildConfig
             numbered.append(EpisodePlan(index, ep.bag, ep.episode, ep.ref_ns, index not in valid))
             index += 1
         plans.append(BagPlan(plan.path, plan.topic_types, plan.kinds, numbered, plan.streams,
-                             plan.frame_ids, plan.static_tf))
+                             plan.frame_ids, plan.static_tf, plan.moving_tf))
     return plans, list(phases), warnings, layouts
 
 
@@ -639,7 +657,7 @@ def _frames(config: BuildConfig, plans: list[BagPlan]
     extrinsics: dict[str, dict[str, Any]] = {}
     if base is None:
         return list(edges.values()), extrinsics, warnings
-    tree = FrameTree(edges.values())
+    moving = [t for p in plans for t in p.moving_tf]
     for stream in config.streams:
         kinds = {p.kinds.get(stream.name) for p in plans} - {None, StreamKind.LOWDIM}
         if not kinds:
@@ -648,11 +666,14 @@ def _frames(config: BuildConfig, plans: list[BagPlan]
                                          if stream.name in p.frame_ids), None)
         if frame_id is None:
             continue
-        matrix = tree.matrix(base, frame_id)
+        matrix, through_tf = _transform(list(edges.values()), moving, base, frame_id)
         if matrix is None:
-            warnings.append(f"stream {stream.name}: no /tf_static path from its frame "
+            warnings.append(f"stream {stream.name}: no /tf_static or /tf path from its frame "
                             f"{frame_id!r} to frames.base {base!r}: no /meta/extrinsics for it")
             continue
+        if through_tf:
+            warnings.append(f"stream {stream.name}: {frame_id!r} reaches {base!r} only through "
+                            "/tf (a moving frame); /meta/extrinsics holds its first pose")
         extrinsics[stream.name] = {"matrix": matrix, "frame_id": frame_id, "base": base}
     return list(edges.values()), extrinsics, warnings
 

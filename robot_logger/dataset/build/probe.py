@@ -9,6 +9,8 @@ Every topic is read until it has PROBE_MESSAGES messages or PROBE_WINDOW_NS of l
 its first one, whichever comes first: 1 s covers joint states published as alternating subsets
 (arm and gripper joints in separate messages), and 200 messages bound the work on a 1 kHz topic.
 A bag whose stream topics all start within the first second costs about one second of it.
+/tf is probed the same way: the first pose of each moving frame, used for an extrinsic only
+when /tf_static has no path (with a warning: the frame moves, the extrinsic is its first pose).
 """
 
 from __future__ import annotations
@@ -17,19 +19,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from robot_logger.bag.reader import BagReader
 from robot_logger.core.messages import header_stamp_ns
 from robot_logger.dataset.ops.fields import NAMES_ATTR
 from robot_logger.dataset.ops.transforms import Transform
 
 __all__ = ["PROBE_MESSAGES", "PROBE_WINDOW_NS", "BagProbe", "probe_bag", "tf_transforms",
-           "TF_STATIC_TOPIC", "TF_MESSAGE"]
+           "TF_STATIC_TOPIC", "TF_TOPIC", "TF_MESSAGE"]
 
 PROBE_MESSAGES = 200
 PROBE_WINDOW_NS = 1_000_000_000
 TF_STATIC_TOPIC = "/tf_static"
+TF_TOPIC = "/tf"
 TF_MESSAGE = "tf2_msgs/msg/TFMessage"
 
 
@@ -40,6 +41,7 @@ class BagProbe:
     samples: dict[str, Any] = field(default_factory=dict)
     names: dict[str, list[str]] = field(default_factory=dict)
     min_offset_ns: dict[str, int] = field(default_factory=dict)
+    tf: list[Transform] = field(default_factory=list)      # /tf edges, first pose of each child
 
 
 def probe_bag(bag: BagReader, topics: Iterable[str]) -> BagProbe:
@@ -56,7 +58,11 @@ def probe_bag(bag: BagReader, topics: Iterable[str]) -> BagProbe:
             continue
         first_log.setdefault(topic, log_ns)
         seen[topic] = seen.get(topic, 0) + 1
-        if topic not in probe.samples or msgtype in NAMES_ATTR:
+        if topic == TF_TOPIC and msgtype == TF_MESSAGE:
+            known = {t.child for t in probe.tf}
+            probe.tf += [t for t in tf_transforms(bag.deserialize(raw, msgtype))
+                         if t.child not in known]
+        elif topic not in probe.samples or msgtype in NAMES_ATTR:
             msg = bag.deserialize(raw, msgtype)
             probe.samples.setdefault(topic, msg)
             if msgtype in NAMES_ATTR:
@@ -86,7 +92,3 @@ def tf_transforms(msg: Any) -> list[Transform]:
                              (float(q.x), float(q.y), float(q.z), float(q.w))))
     return out
 
-
-def stamps_array(values: list[int]) -> np.ndarray:
-    """int64 array of collected stamps."""
-    return np.asarray(values, np.int64)

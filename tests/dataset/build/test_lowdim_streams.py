@@ -241,3 +241,83 @@ def test_image_streams_keep_working_beside_new_streams(tmp_path: Path) -> None:
         demo = h5["data/demo_0"]
         assert demo["obs/cam"].dtype == np.uint8 and demo["next_obs"].keys() == {"arm"}
         assert h5["meta/action_names"].shape == (0,)
+
+
+# --- depth and calibration from hand-made messages -------------------------------------------
+
+def camera_info(stamp: int, fx: float) -> Any:
+    k = np.array([fx, 0, 3.5, 0, fx, 2.5, 0, 0, 1])
+    return TYPES["sensor_msgs/msg/CameraInfo"](
+        header=messages.header(stamp, "depth_optical"), height=6, width=8,
+        distortion_model="plumb_bob", d=np.zeros(5), k=k, r=np.eye(3).reshape(-1),
+        p=np.concatenate([k.reshape(3, 3), np.zeros((3, 1))], 1).reshape(-1), binning_x=0,
+        binning_y=0, roi=TYPES["sensor_msgs/msg/RegionOfInterest"](
+            x_offset=0, y_offset=0, height=0, width=0, do_rectify=False))
+
+
+def test_a_16_bit_png_depth_topic_builds_exact_and_a_changed_calibration_warns(tmp_path) -> None:
+    """Before, a 16-bit png was converted to 8 bits (values clipped at 255) and discovery took
+    it for a colour camera."""
+    from io import BytesIO
+
+    from PIL import Image as PILImage
+    rng = np.random.default_rng(3)
+    frames = rng.integers(256, 65535, (20, 6, 8), dtype=np.uint16)
+    msgs = []
+    for i, pixels in enumerate(frames):
+        stamp = START_NS + i * 50 * MS
+        png = BytesIO()
+        PILImage.fromarray(pixels).save(png, format="png")
+        msg = TYPES[messages.COMPRESSED_IMAGE](header=messages.header(stamp, "depth_optical"),
+                                               format="16UC1; png compressed",
+                                               data=np.frombuffer(png.getvalue(), np.uint8))
+        msgs.append(typed("/cam/depth/image_raw/compressed", messages.COMPRESSED_IMAGE,
+                          stamp + 5 * MS, msg))
+        msgs.append(typed("/cam/depth/camera_info", "sensor_msgs/msg/CameraInfo", stamp + 5 * MS,
+                          camera_info(stamp, 100.0 if i < 12 else 101.0)))
+    bag = write_bag(tmp_path / "bag", msgs)
+    out = tmp_path / "auto.h5"
+    summary = build_dataset([bag], out, rate_hz=20)
+    assert validate_dataset(out).problems == []
+    with h5py.File(out, "r") as h5:
+        demo = h5["data/demo_0"]
+        depth = demo["obs/depth"][()]
+        assert depth.dtype == np.uint16 and depth.shape[1:] == (6, 8)
+        index = (demo["timestamps"][()] + demo["age_ns/depth"][()] - START_NS) // (50 * MS)
+        np.testing.assert_array_equal(depth, frames[index])
+        assert h5["meta/cameras/depth/K"][0, 0] == 100.0
+    [warning] = [w for w in summary.warnings if "calibration" in w]
+    assert "stream depth" in warning and "/cam/depth/camera_info" in warning
+    assert f"{(START_NS + 12 * 50 * MS + 5 * MS) / 1e9:.3f} s" in warning
+
+
+def tf_message(stamp: int, edges: list[tuple[str, str, tuple[float, float, float]]]) -> Any:
+    quat = TYPES["geometry_msgs/msg/Quaternion"](x=0.0, y=0.0, z=0.0, w=1.0)
+    return TYPES["tf2_msgs/msg/TFMessage"](transforms=[
+        TYPES["geometry_msgs/msg/TransformStamped"](
+            header=messages.header(stamp, parent), child_frame_id=child,
+            transform=TYPES["geometry_msgs/msg/Transform"](
+                translation=TYPES["geometry_msgs/msg/Vector3"](*xyz), rotation=quat))
+        for parent, child, xyz in edges])
+
+
+def test_extrinsics_through_a_moving_frame_use_its_first_pose_with_a_warning(tmp_path) -> None:
+    msgs = [typed("/tf_static", "tf2_msgs/msg/TFMessage", START_NS,
+                  tf_message(START_NS, [("world", "base_link", (1.0, 0.0, 0.0)),
+                                        ("flange", "/wrist_cam", (0.0, 0.0, 0.1))]))]
+    for i in range(100):
+        stamp = START_NS + i * 10 * MS
+        msgs.append(typed("/tf", "tf2_msgs/msg/TFMessage", stamp,
+                          tf_message(stamp, [("base_link", "flange", (0.0, 0.01 * i, 0.5))])))
+    msgs += [typed("/cam/image_raw", messages.IMAGE, START_NS + i * 50 * MS + MS,
+                   messages.image(START_NS + i * 50 * MS, np.zeros((4, 4, 3), np.uint8),
+                                  frame_id="wrist_cam")) for i in range(20)]
+    bag = write_bag(tmp_path / "bag", msgs)
+    h5, summary = build(tmp_path, bag, {"streams": {"cam": {"topic": "/cam/image_raw"}},
+                                        "frames": {"base": "world"}})
+    with h5:
+        expected = np.eye(4)
+        expected[:3, 3] = [1.0, 0.0, 0.6]          # first pose of the flange + the camera
+        np.testing.assert_allclose(h5["meta/extrinsics/cam"][()], expected, atol=1e-12)
+        assert set(h5["meta/frames/child"][()].astype(str)) == {"base_link", "wrist_cam"}
+    assert any("stream cam" in w and "through /tf" in w for w in summary.warnings)
