@@ -149,3 +149,12 @@ def test_rate_override_replaces_reference(tmp_path: Path) -> None:
     assert fixed.rate_hz == 25 and fixed.reference is None
     with pytest.raises(ConfigError, match="--rate"):
         config.with_rate(0)
+
+
+def test_the_readme_example_for_a_real_cell_is_a_valid_config() -> None:
+    readme = (CONFIG.parent / "README.md").read_text()
+    block = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
+    config = config_from_dict(yaml.safe_load(block), "README.md")
+    assert config.stream("cam_wrist").clock_offset_ms == "auto"
+    assert config.actions.streams == ("arm1_cmd", "gripper") and config.actions.shift == 0
+    assert config.frames.base == "base_link" and config.masks.by == ("outcome", "task")
