@@ -33,7 +33,8 @@ COMMANDS = {
                       "readable again."),
     "sim": ("sim", "Write a synthetic robot-cell bag: arms, cameras, LiDAR and episode events."),
     "stats": ("explore", "Summarise a dataset: episodes, frames, streams, per-key stats, labels, "
-                         "invalid frames."),
+                         "invalid frames, camera calibration, static frames, extrinsics and "
+                         "device clocks."),
     "validate": ("build", "Check a dataset against the HDF5 layout contract; exit 1 listing "
                           "what is wrong."),
 }
