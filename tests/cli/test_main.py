@@ -47,7 +47,8 @@ def test_command_table_lists_every_command_with_its_own_help_line():
         assert defined[name][0] == module
         real = defined[name][1]
         assert click.Command(name, help=line).get_short_help_str(200) == \
-            real.get_short_help_str(200), name
+            real.get_short_help_str(200), \
+            f"{name}: copy its docstring's first sentence into COMMANDS in robot_logger/cli"
 
 
 def test_every_listed_command_runs_its_help():
