@@ -193,3 +193,18 @@ def test_force_and_command_streams_are_plotted(sensor_built: tuple[Path, object]
             assert [t.get_text() for t in legend.get_texts()] == labels
     assert np.abs(f_values := panels["wrench"].get_lines()[2].get_ydata()).max() > 5, \
         f"the grasp or weld presses the tool: {f_values.min()}"
+
+
+def test_depth_in_metres_from_millimetres_or_metres_with_no_return_as_nan() -> None:
+    """uint16 holds millimetres (0 = no return, REP 118); float32 holds metres (0, NaN and inf
+    = no return): both come out as float32 metres with NaN where there was no return."""
+    from robot_logger.dataset.read.h5 import depth_metres
+
+    millimetres = np.array([[0, 1, 1500, 65535]], np.uint16)
+    metres = np.array([[0.0, np.nan, 1.5, np.inf]], np.float32)
+    np.testing.assert_array_equal(depth_metres(millimetres),
+                                  np.array([[np.nan, 0.001, 1.5, 65.535]], np.float32))
+    np.testing.assert_array_equal(depth_metres(metres),
+                                  np.array([[np.nan, np.nan, 1.5, np.nan]], np.float32))
+    assert depth_metres(millimetres).dtype == depth_metres(metres).dtype == np.float32
+    assert np.isinf(metres[0, 3]), "the input is not changed in place"
