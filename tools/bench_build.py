@@ -332,10 +332,17 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/robot_logger_bench"))
     parser.add_argument("--quick", action="store_true", help="6 s and 30 s bags (smoke test)")
     parser.add_argument("--profile", action="store_true", help="cProfile the full config build")
+    parser.add_argument("--issue16-only", action="store_true",
+                        help="only section 4 (the issue-16 bag: marginal build vs raw read)")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         run_child_job(*args.child)
+        return
+    if args.issue16_only:
+        args.work.mkdir(parents=True, exist_ok=True)
+        for what, t, rate, ratio in held_out_rows(args.work):
+            print(f"{what:<52} {t:>9} {rate:>16}  {ratio}")
         return
     short_s, long_s = (6.0, 30.0) if args.quick else (60.0, 600.0)
     run(args.work, short_s, long_s, args.profile)
