@@ -33,9 +33,12 @@ from pathlib import Path
 
 import pytest
 
+from robot_logger.bag.reader import open_bag
 from robot_logger.transport.dds import LOOPBACK_CONFIG
+from robot_logger.transport.dds_raw import pad4
 
-__all__ = ["DISTROS", "Ros2", "Ros2Install", "find_tarball", "install", "ros2", "ros2_install"]
+__all__ = ["DISTROS", "Ros2", "Ros2Install", "bag_payloads", "find_tarball", "install", "ros2",
+           "ros2_install"]
 
 DISTROS = ("humble", "jazzy")
 REPO = Path(__file__).resolve().parents[2]
@@ -184,6 +187,16 @@ def install(distro: str) -> Ros2Install:
     return Ros2Install(distro, prefix, env)
 
 
+def bag_payloads(bag: Path) -> dict[str, list[bytes]]:
+    """Per topic, a bag's payloads in order, zero-padded to 4 bytes as DDS sends CDR (the
+    padding is not part of the message: rosbags writes none, rmw_cyclonedds always adds it)."""
+    out: dict[str, list[bytes]] = {}
+    with open_bag(bag) as reader:
+        for topic, _type, _ns, raw in reader.messages():
+            out.setdefault(topic, []).append(pad4(bytes(raw)))
+    return out
+
+
 _DOMAINS_USED: set[int] = set()
 
 
@@ -284,6 +297,26 @@ class Ros2:
                 return text in self.output(proc)
             time.sleep(0.1)
         return False
+
+    def endpoint(self, topic: str, kind: str = "PUBLISHER", timeout_s: float = 20) -> str:
+        """The first `kind` (PUBLISHER/SUBSCRIPTION) endpoint block of `ros2 topic info -v`,
+        polled until one exists; fails the test naming what was seen."""
+        deadline = time.monotonic() + timeout_s
+        marker = f"Endpoint type: {kind}"
+        while True:
+            out = self.run(["ros2", "topic", "info", "-v", topic, "--no-daemon"], check=False)
+            text = out.stdout + out.stderr
+            if marker in text or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        if marker not in text:
+            pytest.fail(f"no {kind} of {topic} seen on {self.distro}:\n{text}")
+        head, _, rest = text.partition(marker)
+        return head.rsplit("Node name:", 1)[-1] + marker + rest.split("Node name:", 1)[0]
+
+    def wait_for_message(self, topic: str, msgtype: str, timeout_s: float = 60) -> None:
+        """Block until one message on `topic` arrives (e.g. a recorder's first status)."""
+        self.run(["ros2", "topic", "echo", "--once", topic, msgtype], timeout=timeout_s)
 
     def close(self) -> None:
         """Stop everything still running and remove the logs."""

@@ -316,3 +316,37 @@ def test_dds_sockets_get_the_large_receive_buffer_or_the_rmem_max_cap(monkeypatc
         assert "sudo sysctl -w net.core.rmem_max=10485760" in warnings[0]
     else:
         assert warnings == []
+
+
+def test_discovery_config_is_what_rmw_cyclonedds_puts_before_cyclonedds_uri():
+    from robot_logger.transport.dds import discovery_config
+
+    assert discovery_config({}) is None   # Jazzy's default SUBNET: Cyclone's own settings
+    assert discovery_config({"ROS_AUTOMATIC_DISCOVERY_RANGE": "SYSTEM_DEFAULT",
+                             "ROS_STATIC_PEERS": "10.0.0.2"}) is None
+    local = discovery_config({"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+                              "ROS_STATIC_PEERS": "192.168.1.7;host-b"})
+    assert local == (
+        "<CycloneDDS><Domain><General><AllowMulticast>false</AllowMulticast></General>"
+        "<Discovery><ParticipantIndex>auto</ParticipantIndex><MaxAutoParticipantIndex>32"
+        '</MaxAutoParticipantIndex><Peers><Peer address="localhost"/>'
+        '<Peer address="192.168.1.7"/><Peer address="host-b"/></Peers></Discovery>'
+        "</Domain></CycloneDDS>")
+    subnet = discovery_config({"ROS_STATIC_PEERS": "10.0.0.2"})
+    assert "<AllowMulticast>" not in subnet and '<Peer address="10.0.0.2"/>' in subnet
+    off = discovery_config({"ROS_AUTOMATIC_DISCOVERY_RANGE": "OFF", "ROS_STATIC_PEERS": "x"})
+    assert "<Tag>ros_discovery_off_" in off and "<Peer" not in off
+    humble = discovery_config({"ROS_LOCALHOST_ONLY": "1", "ROS_DISTRO": "humble"})
+    assert '<NetworkInterface address="127.0.0.1"/>' in humble
+    assert "<AllowMulticast>false</AllowMulticast>" in humble
+    jazzy = discovery_config({"ROS_LOCALHOST_ONLY": "1", "ROS_DISTRO": "jazzy"})
+    assert jazzy == discovery_config({"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"})
+
+
+def test_endpoints_carry_the_type_hash_and_keep_their_history_for_late_joiners():
+    from robot_logger.transport.dds import to_dds_qos
+
+    dds_qos = to_dds_qos(qos.EVENTS, m.STRING)
+    assert dds_qos[Policy.Userdata].data == (
+        b"typehash=RIHS01_df668c740482bbd48fb39d76a70dfd4bd59db1288021743503259e948f6b1a18;")
+    assert dds_qos[Policy.DurabilityService].history == Policy.History.KeepLast(100)

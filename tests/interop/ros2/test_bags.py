@@ -19,8 +19,7 @@ from robot_logger.core import events
 from robot_logger.core import messages as m
 from robot_logger.record.bagsink import BagSink, SinkOptions
 from robot_logger.sim import Cell, CellSpec, parse_faults, write_bag
-from robot_logger.transport.dds_raw import pad4
-from tests.support.ros2 import Ros2
+from tests.support.ros2 import Ros2, bag_payloads
 
 pytestmark = pytest.mark.ros2
 
@@ -35,36 +34,9 @@ def ros2_counts_from(info: str) -> dict[str, int]:
     return {topic: int(n) for topic, _type, n in TOPIC_LINE.findall(info)}
 
 
-def wait_for_recorder(ros2: Ros2) -> None:
-    """Block until a recorder on the domain publishes its first status (it is subscribed)."""
-    ros2.run(["ros2", "topic", "echo", "--once", m.STATUS_TOPIC, m.STRING], timeout=60)
-
-
-def publisher_info(ros2: Ros2, topic: str, timeout_s: float = 20) -> str:
-    """The first publisher endpoint of `ros2 topic info -v TOPIC`, polled until one exists."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        out = ros2.run(["ros2", "topic", "info", "-v", topic, "--no-daemon"], check=False).stdout
-        if "Endpoint type: PUBLISHER" in out or time.monotonic() > deadline:
-            break
-        time.sleep(0.3)
-    assert "Endpoint type: PUBLISHER" in out, f"no publisher of {topic} seen:\n{out}"
-    return out.split("Endpoint type: PUBLISHER", 1)[1].split("Endpoint type:", 1)[0]
-
-
 def our_counts(bag: Path) -> dict[str, int]:
     with open_bag(bag) as reader:
         return {topic: info.count for topic, info in reader.topics.items()}
-
-
-def our_messages(bag: Path) -> dict[str, list[bytes]]:
-    """Per topic, the payloads in order, zero-padded to 4 bytes as DDS sends CDR (the padding
-    is not part of the message: rosbags writes none, rmw_cyclonedds always adds it)."""
-    out: dict[str, list[bytes]] = {}
-    with open_bag(bag) as reader:
-        for topic, _type, _ns, raw in reader.messages():
-            out.setdefault(topic, []).append(pad4(bytes(raw)))
-    return out
 
 
 def sim_bag(path: Path, storage: str = "mcap", **spec: object) -> Path:
@@ -161,10 +133,10 @@ def test_ros2_bag_play_replays_every_message_byte_for_byte_with_transient_local_
         CLI
         + ["record", "--transport", "dds", "--all", "--json", "-q", "-o", str(tmp_path / "rec")]
     )
-    wait_for_recorder(ros2)
+    ros2.wait_for_message(m.STATUS_TOPIC, m.STRING)   # the recorder is up
     play = ros2.start(["ros2", "bag", "play", str(bag), "--delay", "3",
                        "--qos-profile-overrides-path", str(overrides)])
-    info = publisher_info(ros2, m.EVENTS_TOPIC)  # while the player waits its 3 s
+    info = ros2.endpoint(m.EVENTS_TOPIC)  # while the player waits its 3 s
     assert play.wait(timeout=60) == 0, ros2.output(play)
     time.sleep(1.0)
     rc, out = ros2.stop(recorder)
@@ -172,7 +144,7 @@ def test_ros2_bag_play_replays_every_message_byte_for_byte_with_transient_local_
     assert "Durability: TRANSIENT_LOCAL" in info, info
     status = json.loads(out[out.index("{"):])
     assert status["unmatched"] == {}
-    sent = our_messages(bag)
-    got = {t: v for t, v in our_messages(tmp_path / "rec").items() if t in sent}  # not /rosout
+    sent = bag_payloads(bag)
+    got = {t: v for t, v in bag_payloads(tmp_path / "rec").items() if t in sent}  # not /rosout
     assert {t: len(v) for t, v in got.items()} == {t: len(v) for t, v in sent.items()}
     assert got == sent

@@ -1,0 +1,178 @@
+"""Live interop with real ROS 2 Humble and Jazzy nodes (rmw_cyclonedds_cpp on the other side):
+`ros2 bag record` and our recorder record the same `sim --publish` run byte for byte; our
+recorder (dds and rclpy transports) records `ros2 topic pub`; ROS tools see our endpoints with the
+right QoS and type hash; a QoS mismatch with a real node is named; transient-local history depth;
+the ROS discovery variables."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from robot_logger.core import events
+from robot_logger.core import messages as m
+from robot_logger.transport import open_transport, qos
+from tests.support.ros2 import Ros2, bag_payloads
+
+pytestmark = pytest.mark.ros2
+
+CLI = [sys.executable, "-c", "from robot_logger.cli import main; main()"]
+SMALL = ["--duration", "1", "--image-size", "32x24", "--lidar-points", "64", "--cameras", "1"]
+CHATTER = "/chatter"
+
+
+def final_status(output: str) -> dict:
+    """The JSON a `record --json` run prints last (its log lines come before it)."""
+    return json.loads(output[output.index("\n{") + 1 if not output.startswith("{") else 0:])
+
+
+def record(ros2: Ros2, out: Path, *args: str) -> object:
+    proc = ros2.start(CLI + ["record", "--json", "-q", "-o", str(out), *args])
+    ros2.wait_for_message(m.STATUS_TOPIC, m.STRING)  # subscribed and publishing its status
+    return proc
+
+
+def test_ros2_bag_record_and_our_recorder_get_the_same_sim_publish_run(
+    ros2: Ros2, tmp_path: Path
+) -> None:
+    """One `sim --publish` run (dds transport), recorded at once by `ros2 bag record` and by
+    `robot-logger record`: the same counts as the publisher sent, the same bytes in both bags.
+    The sim offers its sensor topics reliable and transient-local with their whole history (its
+    QoS file) and rosbag2 is told to keep all (its override file), so neither recorder can miss
+    the start by joining late or drop under this machine's load."""
+    keep_all = tmp_path / "keep_all.yaml"
+    topics = ["/cell/arm1/joint_states", "/cell/arm2/joint_states", "/cell/cam1/image_raw",
+              "/cell/lidar/points"]
+    keep_all.write_text("".join(
+        f"{t}: {{reliability: reliable, durability: transient_local, history: keep_all}}\n"
+        for t in topics))
+    ours = record(ros2, tmp_path / "ours", "--transport", "dds", "--all")
+    theirs = ros2.start(["ros2", "bag", "record", "-o", str(tmp_path / "theirs"),
+                         "--qos-profile-overrides-path", str(keep_all), *topics, m.EVENTS_TOPIC])
+    done = ros2.run(CLI + ["sim", "--publish", "--transport", "dds", "--json", "--qos",
+                           str(keep_all), "--wait-subscribers", "20", *SMALL], timeout=120)
+    sent = json.loads(done.stdout)["published"]
+    time.sleep(1.0)
+    rc_theirs, log_theirs = ros2.stop(theirs)
+    rc_ours, log_ours = ros2.stop(ours)
+    assert rc_theirs == 0 and rc_ours == 0, log_theirs + log_ours
+    theirs_bag, ours_bag = bag_payloads(tmp_path / "theirs"), bag_payloads(tmp_path / "ours")
+    assert {t: len(v) for t, v in theirs_bag.items()} == {t: sent[t] for t in theirs_bag}
+    assert {t: ours_bag[t] for t in theirs_bag} == theirs_bag
+
+
+@pytest.mark.parametrize("transport", ["dds", "rclpy"])
+def test_our_recorder_records_ros2_topic_pub(ros2: Ros2, tmp_path: Path, transport: str) -> None:
+    """`ros2 topic pub` (reliable, transient-local, 30 messages): every one recorded, with the
+    publisher's offered QoS in the bag; send times kept (rclpy too, on Humble as on Jazzy)."""
+    rec = record(ros2, tmp_path / "bag", "--transport", transport, "--topics", CHATTER)
+    ros2.run(["ros2", "topic", "pub", "-r", "20", "-t", "30", "--qos-reliability", "reliable",
+              "--qos-durability", "transient_local", "--qos-depth", "50", CHATTER,
+              "std_msgs/msg/String", "{data: hello}"], timeout=60)
+    time.sleep(1.0)
+    rc, log = ros2.stop(rec)
+    assert rc == 0, log
+    assert final_status(log)["written"][CHATTER] == 30
+    payloads = bag_payloads(tmp_path / "bag")[CHATTER]
+    assert len(payloads) == 30
+    assert {m.deserialize(p, m.STRING).data for p in payloads} == {"hello"}
+    meta = yaml.safe_load((tmp_path / "bag" / "metadata.yaml").read_text())
+    meta = meta["rosbag2_bagfile_information"]
+    (chatter,) = [t["topic_metadata"] for t in meta["topics_with_message_count"]
+                  if t["topic_metadata"]["name"] == CHATTER]
+    (offered,) = yaml.safe_load(chatter["offered_qos_profiles"])   # version 8: a YAML string
+    assert (offered["reliability"], offered["durability"], offered["depth"]) == (1, 1, 50)
+
+
+def test_ros2_tools_see_our_endpoints_and_a_qos_mismatch_is_named(
+    ros2: Ros2, tmp_path: Path
+) -> None:
+    """`ros2 topic info -v` shows the recorder's subscription with the QoS it asked for and, on
+    Jazzy, its type hash (no 'Failed to parse type hash' warning); a best-effort `ros2 topic pub`
+    against a reliable override is reported as a QoS mismatch in the recorder's status."""
+    overrides = tmp_path / "qos.yaml"
+    overrides.write_text(f"{CHATTER}: {{reliability: reliable, depth: 7}}\n")
+    rec = record(ros2, tmp_path / "bag", "--transport", "dds", "--topics", CHATTER,
+                 "--qos", str(overrides))
+    pub = ros2.start(["ros2", "topic", "pub", "-r", "20", "--qos-reliability", "best_effort",
+                      CHATTER, "std_msgs/msg/String", "{data: x}"])
+    sub = ros2.endpoint(CHATTER, "SUBSCRIPTION")
+    events_pub = ros2.endpoint(m.STATUS_TOPIC, "PUBLISHER")
+    time.sleep(3.0)   # the recorder's unmatched check allows 2 s for matching
+    rc, log = ros2.stop(rec)
+    ros2.stop(pub)
+    assert rc == 0, log
+    assert "Reliability: RELIABLE" in sub and "KEEP_LAST (7)" in sub, sub
+    assert "QoS mismatch" in final_status(log)["unmatched"][CHATTER]
+    if ros2.distro != "humble":
+        assert "Topic type hash: RIHS01_" in sub and "INVALID" not in sub, sub
+        assert "Topic type hash: RIHS01_" in events_pub, events_pub
+        warnings = ros2.output(pub)
+        assert "Failed to parse type hash" not in warnings, warnings
+
+
+def test_transient_local_keeps_the_whole_history_depth(
+    ros2: Ros2, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five episode events from our dds publisher (transient-local, depth 100), then a late
+    `ros2 topic echo`: it gets all five, as from an rmw_cyclonedds publisher (Cyclone's own
+    default durability service kept only the last one)."""
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(ros2.domain_id))
+    monkeypatch.setenv("CYCLONEDDS_URI", ros2.env["CYCLONEDDS_URI"])
+    texts = [events.episode_start("pick"), *(events.phase(p) for p in ("a", "b", "c")),
+             events.episode_end("success")]
+    with open_transport("dds") as transport:
+        pub = transport.publisher(m.EVENTS_TOPIC, m.STRING, qos.EVENTS)
+        for text in texts:
+            pub.publish(m.serialize(m.string(text), m.STRING))
+        echo = ros2.start(["ros2", "topic", "echo", "--qos-durability", "transient_local",
+                           "--qos-reliability", "reliable", "--qos-depth", "100",
+                           m.EVENTS_TOPIC, m.STRING])
+        deadline = time.monotonic() + 30
+        while ros2.output(echo).count("data:") < len(texts) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        _, out = ros2.stop(echo)
+    assert out.count("data:") == len(texts), out
+
+
+def test_events_from_a_volatile_publisher_are_recorded(ros2: Ros2, tmp_path: Path) -> None:
+    """A node on default QoS (reliable, volatile) publishing episode events: the recorder, which
+    asks transient-local for events, subscribes again adapted and records them (it reported
+    'never matched: QoS mismatch' before)."""
+    rec = record(ros2, tmp_path / "bag", "--transport", "dds", "--topics", CHATTER)
+    text = events.episode_start("volatile node")
+    ros2.run(["ros2", "topic", "pub", "-r", "10", "-t", "30", "--qos-durability", "volatile",
+              "--qos-reliability", "reliable", m.EVENTS_TOPIC,
+              "std_msgs/msg/String", json.dumps({"data": text})], timeout=40)
+    rc, log = ros2.stop(rec)
+    assert rc == 0, log
+    status = final_status(log)
+    assert status["unmatched"] == {}
+    assert 0 < status["written"][m.EVENTS_TOPIC] <= 30   # from when it re-subscribed on
+
+
+@pytest.mark.slow
+def test_ros_discovery_variables_are_honoured(ros2: Ros2, tmp_path: Path) -> None:
+    """Without CYCLONEDDS_URI, the localhost-only setting of each distro (Humble:
+    ROS_LOCALHOST_ONLY=1, Jazzy: ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST) on both sides: our dds
+    recorder still hears `ros2 topic pub`, configured the way rmw_cyclonedds configures itself."""
+    local = ({"ROS_LOCALHOST_ONLY": "1"} if ros2.distro == "humble"
+             else {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"})
+    env = {k: v for k, v in ros2.env.items() if k != "CYCLONEDDS_URI"}
+    lone = Ros2(ros2.distro, ros2.prefix, {**env, **local}, ros2.domain_id)
+    try:
+        rec = record(lone, tmp_path / "bag", "--transport", "dds", "--topics", CHATTER)
+        lone.run(["ros2", "topic", "pub", "-r", "20", "-t", "20", "--qos-durability",
+                  "transient_local", "--qos-depth", "50", CHATTER, "std_msgs/msg/String",
+                  "{data: local}"], timeout=60)
+        time.sleep(1.0)
+        rc, log = lone.stop(rec)
+    finally:
+        lone.close()
+    assert rc == 0, log
+    assert final_status(log)["written"][CHATTER] == 20
