@@ -222,3 +222,67 @@ def ros_type(dds_name: str) -> str:
     if len(parts) != 4 or parts[2] != "dds_" or not parts[3].endswith("_"):
         return dds_name
     return f"{parts[0]}/{parts[1]}/{parts[3][:-1]}"
+
+
+# CDR sizes of primitive types, and their little-endian numpy dtypes.
+_PRIMITIVES = {"bool": (1, "u1"), "byte": (1, "u1"), "char": (1, "u1"), "int8": (1, "i1"),
+               "uint8": (1, "u1"), "int16": (2, "<i2"), "uint16": (2, "<u2"), "int32": (4, "<i4"),
+               "uint32": (4, "<u4"), "int64": (8, "<i8"), "uint64": (8, "<u8"),
+               "float32": (4, "<f4"), "float64": (8, "<f8")}
+_CDR_BODY = 4          # the encapsulation header; alignment counts from the body start
+_U32 = struct.Struct("<I")
+
+CdrLeaf = tuple[tuple[str | int, ...], int, str]   # (field path, byte offset, numpy dtype)
+
+
+def cdr_leaves(msgtype: str, raw: bytes | memoryview,
+               store: Typestore | None = None) -> list[CdrLeaf] | None:
+    """Every numeric leaf of one little-endian CDR message: its field path (sequence and array
+    elements as int parts, `("wrench", "force", "x")`, `("points", 0, "positions", 3)`), its byte
+    offset in `raw`, its numpy dtype. Strings and sequence lengths are read from `raw`, so the
+    offsets hold for every message with the same bytes outside the leaves (a recorder's stream
+    nearly always). None for big-endian data, unknown types or bytes that do not fit the type.
+    """
+    store = store or typestore()
+    if len(raw) < _CDR_BODY or raw[1] != 1:
+        return None
+    leaves: list[CdrLeaf] = []
+
+    def align(pos: int, size: int) -> int:
+        return _CDR_BODY + ((pos - _CDR_BODY + size - 1) // size) * size
+
+    def element(node: Any, path: tuple[str | int, ...], pos: int) -> int:
+        kind, spec = node
+        if kind.name == "BASE":
+            name = spec[0]
+            if name in ("string", "wstring"):
+                pos = align(pos, 4)
+                length: int = _U32.unpack_from(raw, pos)[0]
+                return pos + 4 + length * (1 if name == "string" else 2)
+            size, dtype = _PRIMITIVES[name]
+            pos = align(pos, size)
+            leaves.append((path, pos, dtype))
+            return pos + size
+        if kind.name == "NAME":
+            return struct_fields(spec, path, pos)
+        if kind.name in ("ARRAY", "SEQUENCE"):
+            inner, count = spec
+            if kind.name == "SEQUENCE":
+                pos = align(pos, 4)
+                count = _U32.unpack_from(raw, pos)[0]
+                pos += 4
+            for i in range(count):
+                pos = element(inner, path + (i,), pos)
+            return pos
+        raise KeyError(kind.name)
+
+    def struct_fields(name: str, path: tuple[str | int, ...], pos: int) -> int:
+        for field_name, node in store.fielddefs[name][1]:
+            pos = element(node, path + (field_name,), pos)
+        return pos
+
+    try:
+        end = struct_fields(msgtype, (), _CDR_BODY)
+    except (KeyError, struct.error, IndexError, TypeError):
+        return None
+    return leaves if end <= len(raw) and len(raw) - end < 8 else None

@@ -28,6 +28,7 @@ from robot_logger.dataset.build.writer import EpisodeWriter, FrameSink, json_att
 from robot_logger.dataset.ops import labels
 from robot_logger.dataset.ops.align import Aligned, align, align_joints, clean_order, \
     effective_stamps
+from robot_logger.dataset.ops.cdr import LeafBatch, parse_leaves
 from robot_logger.dataset.ops.clocks import NO_FIX, ClockFix, OffsetStats, offset_stats
 from robot_logger.dataset.ops.depth import decode_depth, resize_nearest
 from robot_logger.dataset.ops.fields import NAMES_ATTR, FieldError, field_spec, named_columns, \
@@ -107,6 +108,7 @@ class TaskContext:
     layouts: dict[str, StreamLayout] = field(default_factory=dict)
     bag: BagStreams = field(default_factory=BagStreams)
     offsets: dict[str, OffsetStats] = field(default_factory=dict)   # topic -> log - header
+    cdr_leaves: Callable[[str, bytes], list[Any] | None] | None = None   # core.messages'
 
     @property
     def margin_ns(self) -> int:
@@ -234,29 +236,48 @@ class _FrameStream:
 
 
 class _TopicSamples:
-    """A low-dim topic's messages of one episode: raw CDR while streaming, parsed once at the end
-    (JointState by the raw-CDR fast path, any other type deserialized once per message)."""
+    """A low-dim topic's messages of one episode: raw CDR while streaming, parsed once at the end.
+
+    Fast paths first: JointState by its own raw-CDR parser, any other type by its numeric leaves
+    read as strided columns (ops/cdr.py) when every message shares the first one's layout; else
+    each message is deserialized once."""
 
     def __init__(self, topic: str, msgtype: str, ctx: TaskContext) -> None:
         self.topic, self.msgtype, self.ctx = topic, msgtype, ctx
         self.logs: list[int] = []
         self.raws: list[bytes] = []
         self._batch: JointBatch | None = None
+        self._leaves: LeafBatch | None = None
+        self._leaf_index: dict[tuple[str | int, ...], int] = {}
+        self._first: Any = None
         self._msgs: list[Any] | None = None
         self._header: np.ndarray | None = None
 
     def parse(self) -> None:
-        """Parse once: the fast path when every message shares one JointState layout."""
+        """Parse once (class docstring)."""
+        has_header = self.ctx.bag.has_header.get(self.msgtype, True)
         if self.msgtype == JOINT_STATE:
             self._batch = parse_uniform(self.raws)
+        elif self.raws and self.ctx.cdr_leaves is not None:
+            leaves = self.ctx.cdr_leaves(self.msgtype, self.raws[0])
+            if leaves is not None:
+                self._leaves = parse_leaves(self.raws, leaves, header=has_header)
+                self._leaf_index = {path: j for j, (path, _, _) in enumerate(leaves)}
         if self._batch is not None:
             self._header = self._batch.stamps_ns
+        elif self._leaves is not None:
+            self._header = self._leaves.stamps_ns
+            self._first = self.ctx.deserialize(self.raws[0], self.msgtype)
         else:
-            self._msgs = [self.ctx.deserialize(raw, self.msgtype) for raw in self.raws]
-            has_header = self.ctx.bag.has_header.get(self.msgtype, True)
-            self._header = np.array([_stamp(m) if has_header else 0 for m in self._msgs],
+            self._header = np.array([_stamp(m) if has_header else 0 for m in self.messages()],
                                     np.int64)
         self.ctx.note_offsets(self.topic, self._header, np.asarray(self.logs, np.int64))
+
+    def messages(self) -> list[Any]:
+        """Every message deserialized (the slow path), once."""
+        if self._msgs is None:
+            self._msgs = [self.ctx.deserialize(raw, self.msgtype) for raw in self.raws]
+        return self._msgs
 
     def stamps(self, clock: ClockFix) -> np.ndarray:
         """Per-message times on the reference clock: corrected header stamps (log time where a
@@ -266,25 +287,38 @@ class _TopicSamples:
             return log_ns
         return effective_stamps(clock.apply(self._header), log_ns)
 
+    def _leaf_columns(self, path: tuple[str | int, ...], count: int) -> list[int] | None:
+        """Leaf columns under `path` in definition order, when there are `count` of them."""
+        columns = [j for p, j in self._leaf_index.items() if p[:len(path)] == path]
+        return columns if len(columns) == count else None
+
     def named(self, layout: StreamLayout, stamps: np.ndarray
               ) -> tuple[list[tuple[np.ndarray, np.ndarray]], set[str], int]:
         """(stamps, values) per layout joint, joints published outside the layout, and how many
         messages had no usable array for the field."""
         empty = (np.zeros(0, np.int64), np.zeros(0))
+        published: list[str] | None = None
+        values: np.ndarray | None = None
         if self._batch is not None and layout.field in FIELDS:
-            values = self._batch.fields[layout.field]
-            index = {name: j for j, name in enumerate(self._batch.names)}
-            extra = set(self._batch.names) - set(layout.columns)
+            published, values = self._batch.names, self._batch.fields[layout.field]
+        elif self._leaves is not None:
+            published = list(getattr(self._first, NAMES_ATTR[self.msgtype]))
+            columns = self._leaf_columns(parse_path(layout.field), len(published))
+            values = self._leaves.values[:, columns] if columns is not None else \
+                np.zeros((len(stamps), 0))
+        if published is not None and values is not None:
+            index = {name: j for j, name in enumerate(published)}
+            extra = set(published) - set(layout.columns)
             if not values.shape[1]:
                 return [empty for _ in layout.columns], extra, len(stamps)
             return [(stamps, values[:, index[n]]) if n in index else empty
                     for n in layout.columns], extra, 0
         path = parse_path(layout.field)
         wanted = {name: j for j, name in enumerate(layout.columns)}
-        columns: list[tuple[list[int], list[float]]] = [([], []) for _ in layout.columns]
+        per_joint: list[tuple[list[int], list[float]]] = [([], []) for _ in layout.columns]
         extra = set()
         skipped = 0
-        for stamp, msg in zip(stamps.tolist(), self._msgs or []):
+        for stamp, msg in zip(stamps.tolist(), self.messages()):
             found = named_columns(msg, self.msgtype, path)
             if found is None:
                 skipped += 1
@@ -294,17 +328,22 @@ class _TopicSamples:
                 if j is None:
                     extra.add(name)
                     continue
-                columns[j][0].append(stamp)
-                columns[j][1].append(value)
-        return [(np.asarray(s, np.int64), np.asarray(v, np.float64)) for s, v in columns], \
+                per_joint[j][0].append(stamp)
+                per_joint[j][1].append(value)
+        return [(np.asarray(s, np.int64), np.asarray(v, np.float64)) for s, v in per_joint], \
             extra, skipped
 
     def generic(self, layout: StreamLayout, stamps: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray, int]:
         """(stamps, (N, D) values, skipped) of a field that is not matched by joint name."""
-        msgs = self._msgs or []
-        if not msgs:
+        if not self.raws:
             return np.zeros(0, np.int64), np.zeros((0, len(layout.columns))), 0
+        if self._leaves is not None:
+            spec = field_spec(self._first, layout.field)
+            columns = self._leaf_columns(spec.path, len(spec.columns))
+            if columns is not None and len(columns) == len(layout.columns):
+                return stamps, self._leaves.values[:, columns], 0
+        msgs = self.messages()
         spec = field_spec(msgs[0], layout.field)
         values, keep = spec.values(msgs)
         if values.shape[1] != len(layout.columns):

@@ -32,7 +32,7 @@ import numpy as np
 from robot_logger import __version__
 from robot_logger.bag.reader import STORAGE_SUFFIXES, BagReader, open_bag, storage_files
 from robot_logger.core.events import EventTally, episodes_from_events
-from robot_logger.core.messages import header_stamp_ns
+from robot_logger.core.messages import cdr_leaves, header_stamp_ns
 from robot_logger.dataset import schema
 from robot_logger.dataset.build.config import ACTIONS_SOURCE, BuildConfig, StreamConfig, \
     camera_info_topic, config_json, discover_config, load_config, resolve_streams
@@ -434,8 +434,10 @@ def run_task(task: Task, writer: DatasetWriter, progress: Progress | None = None
              ) -> tuple[list[EpisodeResult], dict[str, OffsetStats]]:
     """Build a task's episodes in one pass over its bag, writing into `writer`."""
     with open_bag(task.bag.path) as bag:
+        store = bag.typestore
         ctx = TaskContext(task.config, task.bag.kinds, task.bag.topic_types, bag.deserialize,
-                          task.phase_names, task.layouts, task.bag.streams)
+                          task.phase_names, task.layouts, task.bag.streams,
+                          cdr_leaves=lambda msgtype, raw: cdr_leaves(msgtype, raw, store))
         upcoming = sorted(task.episodes, key=lambda p: p.episode.start_ns)
         active: list[EpisodeBuilder] = []
         results: list[EpisodeResult] = []

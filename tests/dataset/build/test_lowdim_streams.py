@@ -51,8 +51,9 @@ def typed(topic: str, msgtype: str, log_ns: int, msg: Any) -> Msg:
 def wrench(stamp: int) -> Any:
     t = (stamp - START_NS) / 1e9
     vec = TYPES["geometry_msgs/msg/Vector3"]
+    frame = "tool" if stamp < START_NS + 2 * S else "tool_b"   # layout changes at 2 s
     return TYPES["geometry_msgs/msg/WrenchStamped"](
-        header=messages.header(stamp, "tool"),
+        header=messages.header(stamp, frame),
         wrench=TYPES["geometry_msgs/msg/Wrench"](force=vec(x=t, y=2 * t, z=-t),
                                                  torque=vec(x=0.1, y=0.2, z=0.3)))
 
@@ -153,7 +154,9 @@ def test_one_joint_order_for_the_whole_dataset(tmp_path: Path) -> None:
 
 def sensor_bag(tmp_path: Path) -> Path:
     """F/T at 250 Hz, a gripper Float64 at 100 Hz, JointTrajectory commands at 100 Hz with
-    another joint order than the JointStates, two episodes (success, failure)."""
+    another joint order than the JointStates, two episodes (success, failure). The F/T frame_id
+    changes at 2 s, so episode 1 reads it by the raw-CDR fast path and episode 2 (whose window
+    holds both layouts) by deserializing: both are checked against the truth."""
     msgs = joint_msgs("/arm/joint_states", lambda _s: ["a", "b", "c"], 4 * MS, 700)
     for i in range(700):
         stamp = START_NS + i * 4 * MS
