@@ -36,7 +36,7 @@ from rosbags.rosbag2 import WriterError
 from rosbags.rosbag2.enums import CompressionFormat, CompressionMode, StoragePlugin
 from rosbags.rosbag2.storage_sqlite3 import Sqlite3Writer
 
-from robot_logger.bag.mcap_writer import SendTimeMcapWriter, SendTimeWriter
+from robot_logger.bag.mcap_writer import McapStorage, SendTimeWriter
 from robot_logger.bag.metadata import merge_splits, read_metadata, write_metadata
 from robot_logger.bag.reader import STORAGES, Storage
 from robot_logger.core.messages import typestore
@@ -354,8 +354,8 @@ class _OpenBag:
 
     def flush(self) -> None:
         storage = self._writer.storage
-        if isinstance(storage, SendTimeMcapWriter):
-            storage.flush_chunk()
+        if isinstance(storage, McapStorage):
+            storage.flush()
         elif isinstance(storage, Sqlite3Writer):
             storage.conn.commit()
 

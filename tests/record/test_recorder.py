@@ -305,37 +305,6 @@ def test_cell_yaml_parameters_are_the_cli_flags_one_to_one():
     assert {p.flag for p in SIM_PARAMS} <= sim_flags
 
 
-@pytest.mark.parametrize("compression", [None, "zstd"])
-def test_mcap_storage_writes_the_same_bytes_as_rosbags(tmp_path, compression):
-    """SendTimeMcapWriter's faster write/close_chunk are byte-identical to rosbags'.
-
-    (With the send time unset.)
-    """
-    from rosbags.rosbag2 import Writer
-    from rosbags.rosbag2.enums import CompressionFormat, CompressionMode, StoragePlugin
-
-    from robot_logger.bag.mcap_writer import SendTimeWriter
-
-    image = m.serialize(
-        m.image(STAMP_NS, np.arange(60 * 80 * 3, dtype=np.uint8).reshape(60, 80, 3)), m.IMAGE
-    )
-    files = []
-    for index, cls in enumerate((Writer, SendTimeWriter)):
-        writer = cls(tmp_path / str(index) / "bag", version=9, storage_plugin=StoragePlugin.MCAP)
-        if compression:
-            writer.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
-        (tmp_path / str(index)).mkdir()
-        writer.open()
-        cams = writer.add_connection("/cam", m.IMAGE, typestore=m.typestore())
-        joints = writer.add_connection(JOINTS, m.JOINT_STATE, typestore=m.typestore())
-        for i in range(200):  # several 1 MiB chunks
-            writer.write(cams, RECV_NS + 10 * i, image)
-            writer.write(joints, RECV_NS + 10 * i + 1, joint_cdr(i))
-        writer.close()
-        files.append(next((tmp_path / str(index) / "bag").glob("*.mcap")).read_bytes())
-    assert files[0] == files[1]
-
-
 def test_status_table_shows_topics_queue_and_warnings():
     from robot_logger.cli.record import format_status
 
