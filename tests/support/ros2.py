@@ -41,7 +41,7 @@ __all__ = ["DISTROS", "Ros2", "Ros2Install", "bag_payloads", "find_tarball", "in
            "ros2_install"]
 
 DISTROS = ("humble", "jazzy")
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.paths import REPO  # noqa: E402
 TARBALLS_ENV = "ROBOT_LOGGER_ROS2_TARBALLS"
 CACHE_ENV = "ROBOT_LOGGER_ROS2_CACHE"
 # Variables a sourced setup.bash sets or extends; taken from the sourced shell, never inherited.
