@@ -36,12 +36,12 @@ import pytest
 from robot_logger.bag.reader import open_bag
 from robot_logger.transport.dds import LOOPBACK_CONFIG
 from robot_logger.transport.dds_raw import pad4
+from tests.support.paths import REPO
 
 __all__ = ["DISTROS", "Ros2", "Ros2Install", "bag_payloads", "find_tarball", "install", "ros2",
            "ros2_install"]
 
 DISTROS = ("humble", "jazzy")
-from tests.support.paths import REPO  # noqa: E402
 TARBALLS_ENV = "ROBOT_LOGGER_ROS2_TARBALLS"
 CACHE_ENV = "ROBOT_LOGGER_ROS2_CACHE"
 # Variables a sourced setup.bash sets or extends; taken from the sourced shell, never inherited.
