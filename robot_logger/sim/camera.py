@@ -18,6 +18,8 @@ fx = fy = FOCAL_FRACTION·width, cx = width/2 − 0.5, cy = height/2 − 0.5; no
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from robot_logger.sim.kinematics import LINK_RADII
@@ -56,6 +58,9 @@ def intrinsics(height: int, width: int) -> np.ndarray:
                      [0.0, 0.0, 1.0]])
 
 
+# what a capsule covers: (window slices, inside mask, axis position t, (distance / radius)^2)
+_Hit = tuple[tuple[slice, slice], np.ndarray, np.ndarray, np.ndarray]
+
 class Camera:
     """Pinhole camera number `index` (1-based) of an H x W rgb8 image, placed around the cell."""
 
@@ -79,11 +84,7 @@ class Camera:
     def render(self, frame_index: int, skeletons: np.ndarray, out: np.ndarray) -> None:
         """Paint frame `frame_index` with arm skeletons (arms, 6, 3) into `out` (H, W, 3) uint8."""
         out[:] = self.backgrounds[frame_index % NOISE_VARIANTS]
-        for link, ends, radii, depths in self._capsules(skeletons):
-            hit = _capsule(self.depth, ends, radii, depths)
-            if hit is None:
-                continue
-            window, inside, _, ratio = hit
+        for link, _depths, (window, inside, _, ratio) in self._hits(skeletons):
             color = TOOL_COLOR if link == len(LINK_RADII) - 1 else ARM_COLOR
             shade = 1.0 - 0.55 * ratio
             out[window][inside] = (shade[:, None] * color).astype(np.uint8)
@@ -91,16 +92,20 @@ class Camera:
     def render_depth(self, skeletons: np.ndarray, out: np.ndarray) -> None:
         """Depth (H, W) uint16 mm of the scene with arm skeletons (arms, 6, 3) into `out`."""
         out[:] = self.depth_mm
-        for link, ends, radii, depths in self._capsules(skeletons):
-            hit = _capsule(self.depth, ends, radii, depths)
-            if hit is None:
-                continue
-            window, inside, t, ratio = hit
+        for link, depths, (window, inside, t, ratio) in self._hits(skeletons):
             radius_m = LINK_RADII[min(link, len(LINK_RADII) - 1)]
             axis = depths[0] + (depths[1] - depths[0]) * t
             surface = _to_mm(axis - radius_m * np.sqrt(1.0 - ratio))
             region = out[window]
             region[inside] = np.minimum(region[inside], surface)
+
+    def _hits(self, skeletons: np.ndarray) -> Iterator[tuple[int, np.ndarray, _Hit]]:
+        """(link, depths (2,), what `_capsule` found) of every link that covers pixels, far arms
+        first: the loop both renderers share."""
+        for link, ends, radii, depths in self._capsules(skeletons):
+            hit = _capsule(self.depth, ends, radii, depths)
+            if hit is not None:
+                yield link, depths, hit
 
     def _capsules(self, skeletons: np.ndarray
                   ) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
@@ -163,7 +168,7 @@ def _to_mm(depth_m: np.ndarray) -> np.ndarray:
 
 
 def _capsule(scene_depth: np.ndarray, ends: np.ndarray, radii: np.ndarray, depths: np.ndarray
-             ) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray, np.ndarray] | None:
+             ) -> _Hit | None:
     """The pixels of a capsule between pixel `ends` (2, 2) with `radii` (2,) and camera `depths`
     (2,), clipped to the image and hidden where the static scene is nearer: (window slices,
     inside mask over the window, position t along the axis (0..1) and (distance / radius)^2 of
