@@ -294,6 +294,10 @@ def config_from_dict(data: Any, source: str, *, base_dir: Path | None = None) ->
     if reference is not None and reference not in names:
         raise ConfigError(f"{top.where('reference')}: {reference!r} is not a stream "
                           f"(streams: {', '.join(names)})")
+    if ACTIONS_SOURCE in names and isinstance(top.data.get("actions"), Mapping) and \
+            top.data["actions"].get("topic") is not None:
+        raise ConfigError(f"{top.where('streams')}: a stream named {ACTIONS_SOURCE!r} and "
+                          "actions.topic cannot go together (rename the stream)")
     rate_hz = top.positive("rate_hz", None if reference else DEFAULT_RATE_HZ)
     if rate_hz is not None and reference is not None:
         raise ConfigError(f"{top.where('reference')}: give either rate_hz or reference, not both")

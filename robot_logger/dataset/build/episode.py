@@ -67,6 +67,7 @@ class BagStreams:
     lidar_transforms: dict[str, np.ndarray] = field(default_factory=dict)
     camera_info: dict[str, str] = field(default_factory=dict)
     has_header: dict[str, bool] = field(default_factory=dict)
+    depth_dtypes: dict[str, str] = field(default_factory=dict)   # stream -> uint16 | float32
 
 
 @dataclass(frozen=True)
@@ -230,7 +231,8 @@ class _FrameStream:
                                    "no message in this episode, so its image size is unknown; "
                                    "set resize: [H, W] for it in the config")
             if self.kind == StreamKind.DEPTH:
-                self._make_sinks([self.stream.resize], [np.uint16])
+                dtype = self.ctx.bag.depth_dtypes.get(self.stream.name, "uint16")
+                self._make_sinks([self.stream.resize], [np.dtype(dtype)])
             else:
                 self._make_sinks([(*self.stream.resize, 3)], [np.uint8])
 

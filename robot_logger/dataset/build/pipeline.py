@@ -47,7 +47,7 @@ from robot_logger.dataset.build.writer import DatasetWriter, json_attr
 from robot_logger.dataset.ops.align import clean_order, reference_times
 from robot_logger.dataset.ops.clocks import ClockFix, OffsetStats, fit_lower_envelope, \
     fixed_offset
-from robot_logger.dataset.ops.depth import scale_intrinsics
+from robot_logger.dataset.ops.depth import depth_encoding, scale_intrinsics
 from robot_logger.dataset.ops.fields import NAMES_ATTR, FieldError, field_spec
 from robot_logger.dataset.ops.stats import RunningStats
 from robot_logger.dataset.ops.transforms import FrameTree, Transform
@@ -218,7 +218,10 @@ def _read_plan(path: Path, config: BuildConfig
                             "reference time in it")
             continue
         plans.append(EpisodePlan(-1, str(path), episode, ref, True))
-    streams = BagStreams(clocks, lidar_tf, info_topics, has_header)
+    depth_dtypes = {name: "float32" if depth_encoding(probe.samples[config.stream(name).topic])
+                    == "32FC1" else "uint16" for name, kind in kinds.items()
+                    if kind == StreamKind.DEPTH and config.stream(name).topic in probe.samples}
+    streams = BagStreams(clocks, lidar_tf, info_topics, has_header, depth_dtypes)
     return BagPlan(path, topic_types, kinds, plans, streams, frame_ids, static_tf, probe.tf), \
         probe, warnings
 

@@ -324,3 +324,27 @@ def test_extrinsics_through_a_moving_frame_use_its_first_pose_with_a_warning(tmp
         np.testing.assert_allclose(h5["meta/extrinsics/cam"][()], expected, atol=1e-12)
         assert set(h5["meta/frames/child"][()].astype(str)) == {"base_link", "wrist_cam"}
     assert any("stream cam" in w and "through /tf" in w for w in summary.warnings)
+
+
+def test_float64_multi_array_commands_are_named_by_joints(tmp_path) -> None:
+    """ros2_control's forward controllers publish Float64MultiArray (no header: log time)."""
+    layout = TYPES["std_msgs/msg/MultiArrayLayout"](dim=[], data_offset=0)
+    msgs = [typed("/arm/commands", "std_msgs/msg/Float64MultiArray", START_NS + i * 10 * MS,
+                  TYPES["std_msgs/msg/Float64MultiArray"](
+                      layout=layout, data=np.array([i, -i, 2.0 * i], np.float64)))
+            for i in range(120)]
+    bag = write_bag(tmp_path / "bag", msgs)
+    h5, _ = build(tmp_path, bag, {
+        "streams": {"fwd": {"topic": "/arm/commands", "joints": ["j1", "j2", "j3"],
+                            "tolerance_ms": 15}},
+        "actions": {"stream": "fwd", "shift": 0}})
+    with h5:
+        assert h5["meta/joint_names/fwd"][()].tolist() == [b"j1", b"j2", b"j3"]
+        demo = h5["data/demo_0"]
+        held = (demo["timestamps"][()] - START_NS) // (10 * MS)   # previous: commands hold
+        np.testing.assert_array_equal(demo["obs/fwd"][()],
+                                      np.stack([held, -held, 2.0 * held], 1))
+        assert h5["meta/action_names"][()].tolist() == [b"fwd/j1", b"fwd/j2", b"fwd/j3"]
+    with pytest.raises(ConfigError, match="streams.fwd.joints: 2 names for the 3 values"):
+        build_dataset([bag], tmp_path / "bad.h5", config_path=write_config(
+            tmp_path, {"streams": {"fwd": {"topic": "/arm/commands", "joints": ["a", "b"]}}}))
