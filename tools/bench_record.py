@@ -16,6 +16,13 @@
     on). The publisher is split over `--publishers` processes (one Python process tops out near
     the goal by itself); the achieved rate is what the table shows, not the plan's.
 
+(d) `--vs-rosbag2 SETUP_BASH`: rosbag2's own recorder side by side on the same load in the same
+    run: the camera ramp (b, best-effort) and the rate ramp (c) into `robot-logger record` and into
+    `ros2 bag record -a` of that ROS 2 (rmw_cyclonedds_cpp, its default adaptive QoS), in each
+    storage: max lossless MB/s and msg/s, ours / rosbag2's.
+
+        .venv/bin/python tools/bench_record.py --vs-rosbag2 ~/ros2_jazzy/setup.bash --quick
+
 The publisher replays pre-rendered CDR frames with fresh header stamps (rendering is the
 simulator's cost, not the recorder's). Writes go to the page cache (no fsync), as rosbag2's do.
 """
@@ -244,9 +251,20 @@ def session(
     workdir: Path,
     reliable: bool = False,
     publishers: int = 1,
+    rosbag2: tuple[dict[str, str], str] | None = None,
 ) -> dict:
-    """Start the receiving side (recorder CLI or raw receiver), publish `plan`, stop, collect."""
-    if sink_args is None:
+    """Start the receiving side (recorder CLI, raw receiver, or `ros2 bag record` with the given
+    ROS environment and storage), publish `plan`, stop, collect."""
+    if rosbag2 is not None:
+        ros_env, storage = rosbag2
+        receiver = subprocess.Popen(
+            ["ros2", "bag", "record", "-a", "-s", storage, "-o", str(workdir / "rosbag2")],
+            env={**ros_env, "ROS_DOMAIN_ID": env["ROS_DOMAIN_ID"],
+                 "CYCLONEDDS_URI": env["CYCLONEDDS_URI"]},
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            start_new_session=True,  # `ros2` ignores a SIGINT to itself alone: signal the group
+        )
+    elif sink_args is None:
         receiver = subprocess.Popen(
             [sys.executable, __file__, "--role", "receive"] + (["--reliable"] if reliable else []),
             env=env,
@@ -263,7 +281,7 @@ def session(
         )
     watch = Watch(receiver.pid)
     watch.start()
-    time.sleep(2.0)  # imports and participant discovery
+    time.sleep(3.0 if rosbag2 else 2.0)  # imports and participant discovery
     if receiver.poll() is not None:
         raise SystemExit(f"error: the receiving side exited early: {receiver.communicate()}")
     procs = []
@@ -282,8 +300,13 @@ def session(
     wall = time.monotonic() - start
     time.sleep(1.5)
     cpu_before_stop = watch.cpu_s
-    receiver.send_signal(signal.SIGINT)
-    out, _ = receiver.communicate(timeout=120)
+    if rosbag2 is not None:
+        os.killpg(receiver.pid, signal.SIGINT)
+        receiver.communicate(timeout=120)
+        out = "{}"
+    else:
+        receiver.send_signal(signal.SIGINT)
+        out, _ = receiver.communicate(timeout=120)
     watch.done.set()
     return {
         "published": pub,
@@ -353,6 +376,63 @@ def rate_ramp(arm_counts: list[int], step_s: float, publishers: int, env: dict[s
     print(f"    max lossless msg/s: recorder {ceilings['rec']:,.0f}, bare receiver "
           f"{ceilings['raw']:,.0f} (goal >= 30,000: "
           f"{'met' if ceilings['rec'] >= 30000 else 'NOT met'})")
+
+
+def rate_ceiling(result: dict, got: dict[str, int]) -> float:
+    """Highest achieved msg/s among the zero-loss steps before the first lossy one."""
+    sent, ceiling = result["published"]["counts"], 0.0
+    for phase in result["published"]["phases"]:
+        lost = sum(sent.get(t, 0) - got.get(t, 0) for t in phase["topics"]) + phase["failed"]
+        if lost:
+            break
+        ceiling = max(ceiling, phase["msgs_per_s"])
+    return ceiling
+
+
+def ros_environment(setup_bash: str) -> dict[str, str]:
+    """The environment a shell has after sourcing ROS 2's setup.bash (rmw_cyclonedds_cpp)."""
+    out = subprocess.run(["bash", "-c", f"source {setup_bash} && env -0"], capture_output=True,
+                         check=True).stdout.decode()
+    env = dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
+    return {**env, "RMW_IMPLEMENTATION": "rmw_cyclonedds_cpp"}
+
+
+def vs_rosbag2(setup_bash: str, storages: list[str], targets: list[float], arm_counts: list[int],
+               step_s: float, publishers: int, env: dict[str, str], workdir: Path) -> None:
+    """(d): the camera ramp and the rate ramp into our recorder and into `ros2 bag record`."""
+    ros_env = ros_environment(setup_bash)
+    distro = ros_env.get("ROS_DISTRO", "?")
+    cam_plan, rate = ramp_plan(targets, step_s, False), rate_plan(arm_counts, step_s)
+    rows = []
+    for storage in storages:
+        row = {"storage": storage}
+        for who in ("ours", "rosbag2"):
+            for kind, plan, pubs in (("mbps", cam_plan, 1), ("msgs", rate, publishers)):
+                if who == "ours":
+                    bag = workdir / "ours"
+                    result = session(["-o", str(bag), "--all", "--storage", storage], plan, env,
+                                     workdir, publishers=pubs)
+                else:
+                    bag = workdir / "rosbag2"
+                    result = session(None, plan, env, workdir, publishers=pubs,
+                                     rosbag2=(ros_env, storage))
+                got = received_counts(result, bag)
+                row[f"{who}_{kind}"] = (ramp_ceiling(result, bag)[0] if kind == "mbps"
+                                        else rate_ceiling(result, got))
+                shutil.rmtree(bag, ignore_errors=True)
+        rows.append(row)
+    print(f"\n(d) side by side with rosbag2 (ROS 2 {distro}, `ros2 bag record -a`, "
+          f"rmw_cyclonedds_cpp), same load, same run, {step_s:g} s per step:")
+    print(f"    {'storage':>8} {'MB/s ours':>10} {'rosbag2':>8} {'ratio':>6}"
+          f" {'msg/s ours':>11} {'rosbag2':>8} {'ratio':>6}")
+    for r in rows:
+        mb = r["ours_mbps"] / r["rosbag2_mbps"] if r["rosbag2_mbps"] else float("nan")
+        ms = r["ours_msgs"] / r["rosbag2_msgs"] if r["rosbag2_msgs"] else float("nan")
+        print(f"    {r['storage']:>8} {r['ours_mbps']:>10.0f} {r['rosbag2_mbps']:>8.0f}"
+              f" {mb:>6.2f} {r['ours_msgs']:>11,.0f} {r['rosbag2_msgs']:>8,.0f} {ms:>6.2f}")
+    print("    (max lossless = the highest step before the first step that lost a message; "
+          "camera ramp: 2 cameras 640x480 rgb8 stepped up, arms + LiDAR on; rate ramp: "
+          "N x 500 Hz JointState + 2 cameras)")
 
 
 def received_counts(result: dict, bag: Path | None) -> dict[str, int]:
@@ -445,6 +525,9 @@ def main() -> None:
                         help="(c): arm counts to step through (500 Hz JointState each)")
     parser.add_argument("--publishers", type=int, default=2, help="(c): publisher processes")
     parser.add_argument("--only-rate", action="store_true", help="run (c) only")
+    parser.add_argument("--vs-rosbag2", metavar="SETUP_BASH",
+                        help="(d) only: side by side with this ROS 2's `ros2 bag record`")
+    parser.add_argument("--storages", default="mcap,sqlite3", help="(d): storages to compare")
     args = parser.parse_args()
     if args.role == "publish":
         print(json.dumps(run_publisher(json.loads(Path(args.plan).read_text()))))
@@ -466,6 +549,10 @@ def main() -> None:
         f"bags in {workdir}"
     )
 
+    if args.vs_rosbag2:
+        vs_rosbag2(args.vs_rosbag2, args.storages.split(","), targets,
+                   [int(n) for n in args.arms.split(",")], step_s, args.publishers, env, workdir)
+        return
     if args.only_rate:
         rate_ramp([int(n) for n in args.arms.split(",")], step_s, args.publishers, env, workdir)
         return
