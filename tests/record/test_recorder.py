@@ -214,6 +214,10 @@ def test_topic_selection():
     assert everything.wants("/x") and not everything.wants("/tf_static")
     assert not everything.wants(m.STATUS_TOPIC)  # diagnostics only when asked for
     assert TopicSelector((m.STATUS_TOPIC,)).wants(m.STATUS_TOPIC)
+    hidden = "/arm/_action/status"   # rosbag2 records these only with --include-hidden-topics
+    assert not everything.wants(hidden) and not TopicSelector(regex="arm").wants(hidden)
+    assert TopicSelector((hidden,)).wants(hidden)
+    assert TopicSelector(all_topics=True, include_hidden=True).wants(hidden)
     with pytest.raises(ConfigError, match="regular expression"):
         TopicSelector(regex="(")
     with pytest.raises(ConfigError, match="must start with '/'"):
