@@ -9,7 +9,9 @@ wrist F/T WrenchStamped 250 Hz), then for each topic of arm 1 times, in the same
   leaves    core.messages.cdr_leaves on the first message + dataset.ops.cdr.parse_leaves on all
             (the builder's fast path for messages sharing one layout)
 and prints us/message for both, their ratio, and that both give equal arrays. Also the
-JointState fast path (ops.jointstate.parse_uniform) for comparison.
+JointState fast path (ops.jointstate.parse_uniform) for comparison, and what planning costs now
+that it probes each bag's first second (dataset.build.probe): plan_build with every low-dim
+stream and a camera vs reading every message of the bag raw, same run.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import numpy as np
 
 from robot_logger.bag.reader import open_bag
 from robot_logger.core.messages import cdr_leaves
+from robot_logger.dataset.build.config import config_from_dict
+from robot_logger.dataset.build.pipeline import plan_build
 from robot_logger.dataset.ops.cdr import parse_leaves
 from robot_logger.dataset.ops.fields import field_spec
 from robot_logger.dataset.ops.jointstate import parse_uniform
@@ -39,7 +43,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         bag_path = Path(tmp) / "bag"
-        spec = CellSpec(duration_s=args.duration, cameras=0, lidar=False, commands=True,
+        spec = CellSpec(duration_s=args.duration, cameras=1, lidar=False, commands=True,
                         gripper=True, wrench=True)
         write_bag(bag_path, Cell(spec))
         with open_bag(bag_path) as bag:
@@ -68,6 +72,18 @@ def main() -> None:
             took = (time.perf_counter() - start) / len(raws)
             print(f"{'sensor_msgs/msg/JointState (own path)':<36} {len(raws):6d} msgs  "
                   f"{took * 1e6:.2f} us/msg")
+            start = time.perf_counter()
+            count = sum(1 for _ in bag.messages())
+            read = time.perf_counter() - start
+        streams = {f"s{i}": {"topic": topic} for i, topic in enumerate(TOPICS)}
+        streams.update(arm={"topic": "/cell/arm1/joint_states"},
+                       cam={"topic": "/cell/cam1/image_raw"})
+        config = config_from_dict({"streams": streams}, "bench")
+        start = time.perf_counter()
+        plan_build([bag_path], config)
+        plan = time.perf_counter() - start
+        print(f"plan (probe + events) {plan * 1e3:.0f} ms vs raw read of all {count} messages "
+              f"{read * 1e3:.0f} ms: {plan / read:.2f}x")
 
 
 if __name__ == "__main__":

@@ -469,7 +469,7 @@ class EpisodeBuilder:
             if samples.logs and missing:
                 warnings.append(f"{label}: no sample of joint(s) {', '.join(missing)}: stored "
                                 "as 0.0 with valid false on every frame")
-            if extra:
+            if extra and stream.joints is None:      # with `joints:` the rest is left out on purpose
                 warnings.append(f"{label}: joint(s) {', '.join(sorted(extra))} are not in the "
                                 f"dataset's columns {list(layout.columns)} and were left out "
                                 "(list them with joints: [...] to keep them)")

@@ -348,3 +348,16 @@ def test_float64_multi_array_commands_are_named_by_joints(tmp_path) -> None:
     with pytest.raises(ConfigError, match="streams.fwd.joints: 2 names for the 3 values"):
         build_dataset([bag], tmp_path / "bad.h5", config_path=write_config(
             tmp_path, {"streams": {"fwd": {"topic": "/arm/commands", "joints": ["a", "b"]}}}))
+
+
+def test_joints_listed_in_the_config_leave_the_rest_out_without_a_warning(tmp_path) -> None:
+    bag = write_bag(tmp_path / "bag", joint_msgs("/arm/joint_states",
+                                                 lambda _s: ["a", "b", "c"], 10 * MS, 100))
+    h5, summary = build(tmp_path, bag, {"streams": {"arm": {"topic": "/arm/joint_states",
+                                                            "joints": ["c", "a"]}}})
+    with h5:
+        assert h5["meta/joint_names/arm"][()].tolist() == [b"c", b"a"]
+        t = h5["data/demo_0/timestamps"][()]
+        np.testing.assert_allclose(h5["data/demo_0/obs/arm"][()],
+                                   np.stack([truth("c", t), truth("a", t)], 1), atol=1e-6)
+    assert not [w for w in summary.warnings if "stream arm" in w]
