@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Any
+from typing import Any, NoReturn
 
 from robot_logger.record.signals import stop_on_signals
 from robot_logger.transport.base import domain_id
 
-__all__ = ["read_parameters", "start_node"]
+__all__ = ["exit_with_error", "read_parameters", "start_node"]
 
 
 def read_parameters(node: Any, params: Any) -> dict[str, Any]:
@@ -31,3 +31,10 @@ def start_node(name: str, args: list[str] | None) -> tuple[Any, threading.Event]
 
     transport = RclpyTransport(domain_id(), name, ros_args=sys.argv if args is None else args)
     return transport, stop_on_signals()
+
+
+def exit_with_error(transport: Any, message: str) -> NoReturn:
+    """Log `message` as the node's error, close the node, exit 2 (as the CLI does)."""
+    transport.node.get_logger().error(message)
+    transport.close()
+    sys.exit(2)

@@ -16,14 +16,13 @@ publishes, taking the text from the node's parameters `episode_task`, `episode_p
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from robot_logger import __version__
 from robot_logger.core import events
 from robot_logger.core.messages import EVENTS_TOPIC, STRING, serialize, string
 from robot_logger.errors import RobotLoggerError
-from robot_logger.nodes.node_setup import read_parameters, start_node
+from robot_logger.nodes.node_setup import exit_with_error, read_parameters, start_node
 from robot_logger.record.malloc import tune_malloc
 from robot_logger.record.params import RECORD_PARAMS, record_options
 from robot_logger.record.recorder import Recorder
@@ -98,17 +97,14 @@ def main(args: list[str] | None = None) -> None:
         )
         final = recorder.run(stop)
     except RobotLoggerError as err:
-        log.error(str(err))
-        transport.close()
-        sys.exit(2)
+        exit_with_error(transport, str(err))
     log.info(
         f"recorded {final.messages_written} messages into {', '.join(final.bags)} "
         f"({final.stop_reason}); {len(services)} episode services closed"
     )
-    transport.close()
     if recorder.sink.stop_reason:
-        log.error(recorder.sink.stop_reason)
-        sys.exit(2)
+        exit_with_error(transport, recorder.sink.stop_reason)
+    transport.close()
 
 
 if __name__ == "__main__":

@@ -8,10 +8,8 @@ Parameters are the `robot-logger sim --publish` flags, one table for both
 
 from __future__ import annotations
 
-import sys
-
 from robot_logger.errors import RobotLoggerError
-from robot_logger.nodes.node_setup import read_parameters, start_node
+from robot_logger.nodes.node_setup import exit_with_error, read_parameters, start_node
 from robot_logger.sim.params import CELL_PARAMS, SIM_PARAMS, cell_from_params
 from robot_logger.sim.publisher import publish_cell
 from robot_logger.transport.qos import load_overrides
@@ -35,9 +33,7 @@ def main(args: list[str] | None = None) -> None:
             qos_overrides=load_overrides(v["qos"]) if v["qos"] else None,
         )
     except (RobotLoggerError, ValueError) as err:
-        log.error(str(err))
-        transport.close()
-        sys.exit(2)
+        exit_with_error(transport, str(err))
     log.info(
         f"published {sum(result.counts.values())} messages (max lag {result.max_lag_ms:.1f} ms)"
     )
