@@ -30,9 +30,15 @@ F = TypeVar("F", bound=Callable[..., Any])  # a command function, before or afte
 EXIT_USAGE = 2
 
 
+def one_line(message: str) -> str:
+    """`message` with control characters escaped (a newline or carriage return in a YAML key or a
+    topic name would otherwise split the error over lines, or overwrite it on a terminal)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+
+
 def fail(message: str) -> None:
-    """Print `error: message` on stderr and exit 2."""
-    click.echo(f"error: {message}", err=True)
+    """Print `error: message` on stderr, always as one line, and exit 2."""
+    click.echo(f"error: {one_line(message)}", err=True)
     sys.exit(EXIT_USAGE)
 
 

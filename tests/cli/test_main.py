@@ -69,3 +69,16 @@ def test_info_loads_only_the_bag_reading_code():
     loaded = _modules_after(["info", str(REAL_BAGS / "r2_mcap_talker_v4")])
     assert not _loaded(loaded, NOT_FOR_INFO)
     assert "robot_logger.bag.info" in loaded and "robot_logger.cli.bag" in loaded
+
+
+def test_an_error_naming_a_key_with_a_control_character_stays_one_line(tmp_path, make_bag):
+    """Found by the fuzzer: a stream named "\\r" made the error two lines (`streams.\\r: ...`)."""
+    bag, _ = make_bag()
+    config = tmp_path / "build.yaml"
+    config.write_text('rate_hz: 10\nstreams: {"\\r": true, "a\\nb": true}\n')
+    result = CliRunner().invoke(main, ["build", str(bag), "-o", str(tmp_path / "o.h5"),
+                                       "--config", str(config)])
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and str(config) in lines[0]
+    assert "\\r" in lines[0] or "\\n" in lines[0]

@@ -185,9 +185,10 @@ def test_recorder_killed_at_random_moments(monkeypatch, tmp_path, seed):
 
 @pytest.fixture(scope="module")
 def long_bag(tmp_path_factory) -> Path:
-    """A bag whose build takes a few seconds: long enough to be killed mid-way."""
+    """A bag whose build takes a few seconds: long enough to be killed mid-way (30 s of cell
+    built in 1.5 s once the build got faster, too short for a poller on a loaded machine)."""
     path = tmp_path_factory.mktemp("long") / "bag"
-    write_bag(path, Cell(CellSpec(duration_s=30.0, image_height=96, image_width=128,
+    write_bag(path, Cell(CellSpec(duration_s=60.0, image_height=96, image_width=128,
                                   lidar_points=1000, seed=3)))
     return path
 
@@ -202,8 +203,9 @@ def kill_build(bag: Path, out: Path, seed: int, workers: int) -> None:
                              start_new_session=True)
     fault = f"SIGKILL build (--workers {workers}), rerun"
     try:
-        writing = lambda: any(out.parent.rglob("*.partial"))  # noqa: E731
+        writing = lambda: build.poll() is not None or any(out.parent.rglob("*.partial"))  # noqa: E731
         assert wait_until(writing, 120.0, step_s=0.01), build.communicate()
+        assert build.poll() is None, "build ended before it was seen writing: lengthen long_bag"
         time.sleep(random.Random(seed).uniform(0.0, 0.5))
         assert build.poll() is None, "the build ended before the kill: make long_bag longer"
         os.killpg(build.pid, signal.SIGKILL)
