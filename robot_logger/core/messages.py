@@ -7,11 +7,13 @@ version or typestore touches this file only.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rosbags.typesys import Stores, get_typestore
+from rosbags.typesys import Stores, TypesysError, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "TF_TOPIC",
     "STATUS_TOPIC",
     "typestore",
+    "register_type",
     "serialize",
     "deserialize",
     "has_header",
@@ -75,6 +78,54 @@ FLOAT32 = 7
 def typestore() -> Typestore:
     """The ROS 2 Humble typestore used for everything we write (and as the default for reads)."""
     return get_typestore(Stores.ROS2_HUMBLE)
+
+
+def _msg_file(msgtype: str, roots: Iterable[Path]) -> Path | None:
+    """`pkg/msg/Name`'s definition under an install prefix (`<root>/share/pkg/msg/Name.msg`, as
+    in AMENT_PREFIX_PATH) or a source folder (`<root>/pkg/msg/Name.msg`)."""
+    pkg, _, name = msgtype.split("/", 2)
+    for root in roots:
+        for path in (root / "share" / pkg / "msg" / f"{name}.msg",
+                     root / pkg / "msg" / f"{name}.msg"):
+            if path.is_file():
+                return path
+    return None
+
+
+def register_type(msgtype: str, roots: Iterable[Path]) -> str | None:
+    """Add `msgtype` (and the types its fields use) to the typestore from the `.msg` files under
+    `roots`, the way rosbag2 finds installed definitions; None when it is known now, else why
+    not. Types the typestore already has (ROS 2 Humble's) are never replaced."""
+    store, roots = typestore(), list(roots)
+    parsed: dict[str, Any] = {}
+    todo = [msgtype]
+    while todo:
+        name = todo.pop()
+        if name in store.fielddefs or name in parsed:
+            continue
+        path = _msg_file(name, roots) if name.count("/") == 2 else None
+        if path is None:
+            where = ", ".join(str(r) for r in roots) or "no folders"
+            return f"no definition of {name} in {where}"
+        try:
+            found = get_types_from_msg(path.read_text(), name)
+        except (OSError, TypesysError) as err:
+            return f"cannot read {path}: {err}"
+        parsed.update(found)
+        for _consts, fields in found.values():
+            todo.extend(n for n in (_names(node) for _field, node in fields) if n)
+    store.register(parsed)
+    return None
+
+
+def _names(node: Any) -> str:
+    """The message type a field node refers to ('' for a primitive)."""
+    kind, detail = node
+    if kind == 2:   # Nodetype.NAME
+        return str(detail)
+    if kind in (3, 4):   # ARRAY, SEQUENCE: (element node, size)
+        return _names(detail[0])
+    return ""
 
 
 def serialize(msg: Any, msgtype: str) -> bytes:

@@ -7,6 +7,7 @@ node (config/cell.yaml: `recorder: ros__parameters: ...`), so the two cannot dri
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -44,12 +45,25 @@ RECORD_PARAMS = (
     Param("queue_size", 512, "Writer queue limit in MB; overflow is counted as drops."),
     Param("expect", [], "Expected rate TOPIC=HZ for the monitor (repeat).", many=True),
     Param(
+        "msg_path",
+        [],
+        "Folder with <package>/msg/*.msg definitions of message types that neither ROS 2 Humble "
+        "nor the sourced workspaces (AMENT_PREFIX_PATH) define (repeat).",
+        many=True,
+    ),
+    Param(
         "transport",
         "",
         "rclpy or dds (default: rclpy when ROS 2 is installed, else dds).",
         choices=("",) + TRANSPORTS,
     ),
 )
+
+
+def installed_prefixes() -> tuple[Path, ...]:
+    """The install prefixes of the sourced ROS 2 and workspaces (AMENT_PREFIX_PATH), whose
+    `share/<pkg>/msg/` hold the definitions of every installed message type."""
+    return tuple(Path(p) for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p)
 
 
 def parse_expect(items: list[str]) -> dict[str, float]:
@@ -113,5 +127,6 @@ def record_options(
         duration_s=float(v["duration"]) or None,
         qos_overrides=load_overrides(v["qos"]) if v["qos"] else {},
         expected_hz=parse_expect(list(v["expect"])),
+        msg_paths=tuple(Path(p) for p in v["msg_path"] if p) + installed_prefixes(),
     )
     return RecordSetup(Path(v["output"]), v["transport"] or None, options)

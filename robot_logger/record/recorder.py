@@ -29,9 +29,9 @@ from robot_logger.core.messages import (
     STRING,
     has_header,
     header_stamp_ns,
+    register_type,
     serialize,
     string,
-    typestore,
 )
 from robot_logger.errors import ConfigError
 from robot_logger.record.bagsink import BagSink, SinkOptions
@@ -106,6 +106,9 @@ class RecordOptions:
     absent_after_s: float = (
         3.0  # a named topic without publisher this long after start is reported
     )
+    # where definitions of types outside ROS 2 Humble's set are looked up: install prefixes
+    # (AMENT_PREFIX_PATH's, `share/<pkg>/msg/`) and --msg-path folders (`<pkg>/msg/`)
+    msg_paths: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
         if self.duration_s is not None and self.duration_s <= 0:
@@ -223,9 +226,11 @@ class Recorder:
                 continue
             if topic in self.skipped or not self.options.selector.wants(topic):
                 continue
-            if msgtype not in typestore().fielddefs:
+            why = register_type(msgtype, self.options.msg_paths)
+            if why is not None:
                 self.skipped[topic] = (
-                    f"message type {msgtype} is unknown (not a ROS 2 Humble type)"
+                    f"message type {msgtype} is unknown ({why}; source its workspace or give "
+                    "--msg-path)"
                 )
                 log.warning("not recording %s: %s", topic, self.skipped[topic])
                 continue

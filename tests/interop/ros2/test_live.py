@@ -156,6 +156,26 @@ def test_events_from_a_volatile_publisher_are_recorded(ros2: Ros2, tmp_path: Pat
     assert 0 < status["written"][m.EVENTS_TOPIC] <= 30   # from when it re-subscribed on
 
 
+@pytest.mark.parametrize("transport", ["dds", "rclpy"])
+def test_types_outside_humbles_set_are_recorded_from_their_installed_definitions(
+    ros2: Ros2, tmp_path: Path, transport: str
+) -> None:
+    """control_msgs/msg/JointJog is not among rosbags' built-in types: the recorder reads its
+    definition from the sourced ROS 2 (AMENT_PREFIX_PATH share/), records it and writes the
+    definition into the bag, which rosbag2 then reads (it was skipped as unknown before)."""
+    rec = record(ros2, tmp_path / "bag", "--transport", transport, "--topics", "/jog")
+    ros2.run(["ros2", "topic", "pub", "-r", "20", "-t", "10", "--qos-durability",
+              "transient_local", "--qos-depth", "20", "/jog", "control_msgs/msg/JointJog",
+              "{joint_names: [j1], displacements: [0.5]}"], timeout=60)
+    time.sleep(1.0)
+    rc, log = ros2.stop(rec)
+    assert rc == 0, log
+    status = final_status(log)
+    assert status["skipped"] == {} and status["written"]["/jog"] == 10
+    info = ros2.run(["ros2", "bag", "info", str(tmp_path / "bag")]).stdout
+    assert "control_msgs/msg/JointJog | Count: 10" in info
+
+
 @pytest.mark.slow
 def test_ros_discovery_variables_are_honoured(ros2: Ros2, tmp_path: Path) -> None:
     """Without CYCLONEDDS_URI, the localhost-only setting of each distro (Humble:
