@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from mcap.reader import make_reader
 
 from robot_logger.core import events
 from robot_logger.core import messages as m
@@ -69,7 +70,8 @@ def test_ros2_bag_record_and_our_recorder_get_the_same_sim_publish_run(
 @pytest.mark.parametrize("transport", ["dds", "rclpy"])
 def test_our_recorder_records_ros2_topic_pub(ros2: Ros2, tmp_path: Path, transport: str) -> None:
     """`ros2 topic pub` (reliable, transient-local, 30 messages): every one recorded, with the
-    publisher's offered QoS in the bag; send times kept (rclpy too, on Humble as on Jazzy)."""
+    publisher's offered QoS in the bag; each message's send time kept beside its receive time
+    (rclpy too on Humble, whose executor hands callbacks no message info: it was 0 there)."""
     rec = record(ros2, tmp_path / "bag", "--transport", transport, "--topics", CHATTER)
     ros2.run(["ros2", "topic", "pub", "-r", "20", "-t", "30", "--qos-reliability", "reliable",
               "--qos-durability", "transient_local", "--qos-depth", "50", CHATTER,
@@ -80,6 +82,10 @@ def test_our_recorder_records_ros2_topic_pub(ros2: Ros2, tmp_path: Path, transpo
     assert final_status(log)["written"][CHATTER] == 30
     payloads = bag_payloads(tmp_path / "bag")[CHATTER]
     assert len(payloads) == 30
+    (mcap_file,) = (tmp_path / "bag").glob("*.mcap")
+    with mcap_file.open("rb") as f:   # send time (publish_time) before receive time (log_time)
+        times = [(msg.publish_time, msg.log_time) for _, _, msg in make_reader(f).iter_messages()]
+    assert all(0 < sent < received for sent, received in times), times[:3]
     assert {m.deserialize(p, m.STRING).data for p in payloads} == {"hello"}
     meta = yaml.safe_load((tmp_path / "bag" / "metadata.yaml").read_text())
     meta = meta["rosbag2_bagfile_information"]
