@@ -164,7 +164,7 @@ def _read_plan(path: Path, config: BuildConfig
                           + ([TF_TOPIC] if config.frames.base or any(
                               s.frame for s in config.streams) else []))
         kinds = resolve_streams(config, topic_types, str(path), probe.samples)
-        _check_clock_keys(config, bag, kinds)
+        _check_clock_keys(config, bag)
         info_topics = {s.name: camera_info_topic(s) for s in config.streams
                        if kinds[s.name] in (StreamKind.IMAGE, StreamKind.DEPTH)}
         for name, topic in info_topics.items():
@@ -242,7 +242,8 @@ def _reference_stamps(config: BuildConfig, stamps: list[tuple[int, int]],
     return ordered
 
 
-def _check_clock_keys(config: BuildConfig, bag: BagReader, kinds: dict[str, StreamKind]) -> None:
+def _check_clock_keys(config: BuildConfig, bag: BagReader) -> None:
+    """clock_offset_ms needs a header stamp to correct."""
     for stream in config.all_streams:
         msgtype = bag.topics[stream.topic].msgtype
         if stream.clock_offset_ms is not None and not bag.has_header(msgtype):

@@ -361,3 +361,20 @@ def test_joints_listed_in_the_config_leave_the_rest_out_without_a_warning(tmp_pa
         np.testing.assert_allclose(h5["data/demo_0/obs/arm"][()],
                                    np.stack([truth("c", t), truth("a", t)], 1), atol=1e-6)
     assert not [w for w in summary.warnings if "stream arm" in w]
+
+
+def test_camera_info_named_in_the_config(tmp_path) -> None:
+    msgs = image_msgs("/cam/image_raw", 20, 50 * MS, shape=(6, 8))
+    msgs += [typed("/calib/cam_info", "sensor_msgs/msg/CameraInfo", START_NS + i * 50 * MS,
+                   camera_info(START_NS + i * 50 * MS, 100.0)) for i in range(20)]
+    bag = write_bag(tmp_path / "bag", msgs)
+    stream = {"topic": "/cam/image_raw", "camera_info": "/calib/cam_info", "resize": [3, 4]}
+    h5, _ = build(tmp_path, bag, {"streams": {"cam": stream}})
+    with h5:
+        k = h5["meta/cameras/cam/K"][()]
+        np.testing.assert_array_equal(k, [[50.0, 0, 1.5], [0, 50.0, 1.0], [0, 0, 1]])
+        assert (h5["meta/cameras/cam"].attrs["width"], h5["meta/cameras/cam"].attrs["height"]) \
+            == (4, 3)
+    with pytest.raises(ConfigError, match="streams.cam.camera_info: topic '/nope' is not in"):
+        build_dataset([bag], tmp_path / "x.h5", config_path=write_config(
+            tmp_path, {"streams": {"cam": {**stream, "camera_info": "/nope"}}}))
