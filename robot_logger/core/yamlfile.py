@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import yaml
 
@@ -91,12 +91,18 @@ class YamlMap:
             raise self.fail(key, f"expected {_type_name(kind)}, got {value!r}")
         return value
 
+    @overload
+    def choice(self, key: str, choices: Sequence[str], default: str) -> str: ...
+
+    @overload
+    def choice(self, key: str, choices: Sequence[str], default: None) -> str | None: ...
+
     def choice(self, key: str, choices: Sequence[str], default: str | None) -> str | None:
         """A string value that must be one of `choices`."""
-        value = self.get(key, str, default)
+        value: str | None = self.get(key, str, default)
         if value is not None and value not in choices:
             raise self.fail(key, f"must be one of {', '.join(choices)}, got {value!r}")
-        return value  # type: ignore[no-any-return]
+        return value
 
     def positive(self, key: str, default: float | None, *, allow_zero: bool = False) -> Any:
         """A number > 0 (>= 0 with `allow_zero`)."""

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping, overload
 
 from robot_logger.core import messages
-from robot_logger.core.yamlfile import load_yaml
+from robot_logger.core.yamlfile import YamlMap, load_yaml
 from robot_logger.dataset.ops.depth import depth_encoding
 from robot_logger.dataset.ops.fields import DEFAULT_FIELD, NAMES_ATTR, FieldError, field_spec, \
     parse_path
@@ -211,67 +211,6 @@ class BuildConfig:
         return replace(self, rate_hz=float(rate_hz), reference=None)
 
 
-class _Keys:
-    """Reads one mapping of the YAML file, naming `file: path.key` in every error."""
-
-    def __init__(self, data: Any, source: str, path: str) -> None:
-        if not isinstance(data, Mapping):
-            raise ConfigError(f"{source}: {path or 'top level'}: must be a mapping, got {data!r}")
-        self.data, self.source, self.path = dict(data), source, path
-
-    def where(self, key: str) -> str:
-        return f"{self.source}: {self.path + '.' if self.path else ''}{key}"
-
-    def check_known(self, allowed: tuple[str, ...]) -> None:
-        unknown = sorted(set(self.data) - set(allowed))
-        if unknown:
-            raise ConfigError(f"{self.where(str(unknown[0]))}: unknown key "
-                              f"(allowed: {', '.join(allowed)})")
-
-    def get(self, key: str, kind: type | tuple[type, ...], default: Any = None,
-            *, required: bool = False) -> Any:
-        if key not in self.data or self.data[key] is None:
-            if required:
-                raise ConfigError(f"{self.where(key)}: missing")
-            return default
-        value = self.data[key]
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
-            raise ConfigError(f"{self.where(key)}: expected {_type_name(kind)}, got {value!r}")
-        return value
-
-    @overload
-    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str: ...
-
-    @overload
-    def choice(self, key: str, choices: tuple[str, ...], default: None) -> str | None: ...
-
-    def choice(self, key: str, choices: tuple[str, ...], default: str | None) -> str | None:
-        value: str | None = self.get(key, str, default)
-        if value is not None and value not in choices:
-            raise ConfigError(f"{self.where(key)}: must be one of {', '.join(choices)}, "
-                              f"got {value!r}")
-        return value
-
-    def positive(self, key: str, default: float | None, *, allow_zero: bool = False) -> Any:
-        value = self.get(key, float, default)
-        if value is not None and (value < 0 or (value == 0 and not allow_zero)):
-            raise ConfigError(f"{self.where(key)}: must be {'>= 0' if allow_zero else '> 0'}, "
-                              f"got {value}")
-        return value
-
-    def sub(self, key: str) -> _Keys:
-        return _Keys(self.data.get(key) or {}, self.source, self.where(key).split(": ", 1)[1])
-
-
-def _type_name(kind: type | tuple[type, ...]) -> str:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    names = {int: "an integer", float: "a number", str: "a string", list: "a list",
-             dict: "a mapping", bool: "true/false"}
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
-
-
 def load_config(path: str | Path) -> BuildConfig:
     """Read and validate a build config YAML file; ConfigError names the file and key."""
     path = Path(path)
@@ -281,7 +220,7 @@ def load_config(path: str | Path) -> BuildConfig:
 
 def config_from_dict(data: Any, source: str, *, base_dir: Path | None = None) -> BuildConfig:
     """Validate a parsed config mapping (`source` names the file in errors)."""
-    top = _Keys(data, source, "")
+    top = YamlMap(data, source, "")
     top.check_known(("rate_hz", "reference", "time_source", "latency_margin_ms", "streams",
                      "actions", "episodes", "split", "compression", "masks", "frames"))
     streams_map = top.get("streams", dict, required=True)
@@ -312,7 +251,7 @@ def config_from_dict(data: Any, source: str, *, base_dir: Path | None = None) ->
     )
 
 
-def _stream(name: Any, keys: _Keys | None, top: _Keys) -> StreamConfig:
+def _stream(name: Any, keys: YamlMap | None, top: YamlMap) -> StreamConfig:
     if keys is None or not _NAME_RE.match(name):
         raise ConfigError(f"{top.where('streams')}: stream name {name!r} must start with a letter "
                           "and use only letters, digits and _ (it becomes an HDF5 key)")
@@ -333,7 +272,7 @@ def _stream(name: Any, keys: _Keys | None, top: _Keys) -> StreamConfig:
     )
 
 
-def _field(keys: _Keys) -> str | None:
+def _field(keys: YamlMap) -> str | None:
     value: str | None = keys.get("field", str)
     if value is not None:
         try:
@@ -343,12 +282,12 @@ def _field(keys: _Keys) -> str | None:
     return value
 
 
-def _align(keys: _Keys) -> AlignMethod | None:
+def _align(keys: YamlMap) -> AlignMethod | None:
     value = keys.choice("align", tuple(AlignMethod), None)
     return None if value is None else AlignMethod(value)
 
 
-def _joints(keys: _Keys) -> tuple[str, ...] | None:
+def _joints(keys: YamlMap) -> tuple[str, ...] | None:
     joints = keys.get("joints", list)
     if joints is not None and (not joints or not all(isinstance(j, str) for j in joints)
                                or len(set(joints)) != len(joints)):
@@ -357,7 +296,7 @@ def _joints(keys: _Keys) -> tuple[str, ...] | None:
     return tuple(joints) if joints else None
 
 
-def _clock_offset(keys: _Keys) -> ClockOffset:
+def _clock_offset(keys: YamlMap) -> ClockOffset:
     value = keys.get("clock_offset_ms", (int, float, str))
     if isinstance(value, str) and value != "auto":
         raise ConfigError(f"{keys.where('clock_offset_ms')}: must be a number (ms to add to the "
@@ -365,7 +304,7 @@ def _clock_offset(keys: _Keys) -> ClockOffset:
     return value if value is None or value == "auto" else float(value)
 
 
-def _resize(keys: _Keys) -> tuple[int, int] | None:
+def _resize(keys: YamlMap) -> tuple[int, int] | None:
     value = keys.get("resize", list)
     if value is None:
         return None
@@ -376,7 +315,7 @@ def _resize(keys: _Keys) -> tuple[int, int] | None:
     return int(value[0]), int(value[1])
 
 
-def _crop(keys: _Keys) -> tuple[tuple[float, float, float], tuple[float, float, float]] | None:
+def _crop(keys: YamlMap) -> tuple[tuple[float, float, float], tuple[float, float, float]] | None:
     value = keys.get("crop", list)
     if value is None:
         return None
@@ -391,7 +330,7 @@ def _crop(keys: _Keys) -> tuple[tuple[float, float, float], tuple[float, float, 
     return lo, hi  # type: ignore[return-value]
 
 
-def _actions(keys: _Keys, names: list[str], given: bool) -> ActionsConfig:
+def _actions(keys: YamlMap, names: list[str], given: bool) -> ActionsConfig:
     """`stream` (one or a list of low-dim streams, checked per bag) or `topic`; `{}` or a
     `shift` alone is an error, `stream: []` asks for no actions."""
     keys.check_known(("stream", "shift", "topic", "field", "align", "tolerance_ms", "joints"))
@@ -427,7 +366,7 @@ def _actions(keys: _Keys, names: list[str], given: bool) -> ActionsConfig:
                          joints=_joints(keys))
 
 
-def _masks(keys: _Keys) -> MasksConfig:
+def _masks(keys: YamlMap) -> MasksConfig:
     keys.check_known(("by",))
     by = keys.get("by", list, [])
     for item in by:
@@ -437,12 +376,12 @@ def _masks(keys: _Keys) -> MasksConfig:
     return MasksConfig(by=tuple(dict.fromkeys(by)))
 
 
-def _frames(keys: _Keys) -> FramesConfig:
+def _frames(keys: YamlMap) -> FramesConfig:
     keys.check_known(("base",))
     return FramesConfig(base=keys.get("base", str))
 
 
-def _episodes(keys: _Keys, base_dir: Path | None) -> EpisodesConfig:
+def _episodes(keys: YamlMap, base_dir: Path | None) -> EpisodesConfig:
     keys.check_known(("events_topic", "labels_file"))
     labels = keys.get("labels_file", str)
     labels_path = None
@@ -456,7 +395,7 @@ def _episodes(keys: _Keys, base_dir: Path | None) -> EpisodesConfig:
                           labels_file=labels_path)
 
 
-def _split(keys: _Keys) -> SplitConfig:
+def _split(keys: YamlMap) -> SplitConfig:
     keys.check_known(("valid_fraction", "seed"))
     fraction = keys.get("valid_fraction", float, 0.1)
     if not 0.0 <= fraction < 1.0:
@@ -464,7 +403,7 @@ def _split(keys: _Keys) -> SplitConfig:
     return SplitConfig(valid_fraction=fraction, seed=keys.get("seed", int, 0))
 
 
-def _compression(keys: _Keys) -> CompressionConfig:
+def _compression(keys: YamlMap) -> CompressionConfig:
     keys.check_known(("images", "lidar", "level"))
     level = keys.get("level", int, 1)
     if not 0 <= level <= 9:
