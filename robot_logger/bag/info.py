@@ -19,6 +19,7 @@ import numpy as np
 from robot_logger.bag.reader import BagReader, Storage, open_bag
 from robot_logger.bag.streamstats import StreamStats, stream_stats
 from robot_logger.core import events, messages
+from robot_logger.core.clockfit import unsynchronised
 from robot_logger.core.events import Episode, episodes_from_events
 from robot_logger.errors import BagError
 
@@ -155,6 +156,11 @@ def _report(bag: BagReader, stamps: dict[str, _Stamps],
         if stats.latency_p50_ns is not None and abs(stats.latency_p50_ns) > CLOCK_MISMATCH_NS:
             warnings.append(f"{topic}: header stamps are {stats.latency_p50_ns / 1e9:.0f} s "
                             "from log times (sim time or an unsynchronised clock?)")
+        elif stats.clock_offset_ns is not None and unsynchronised(stats.clock_offset_ns / 1e6):
+            warnings.append(f"{topic}: header stamps look like an unsynchronised device clock "
+                            f"(log time minus header stamp, lower envelope: "
+                            f"{stats.clock_offset_ns / 1e6:.1f} ms); a build corrects it with "
+                            "clock_offset_ms: auto on its stream")
         topics.append(TopicReport(topic, info.msgtype, bag.can_decode(info.msgtype), stats))
     start_ns, end_ns = min(log_first, default=0), max(log_last, default=0)
     good = [(ns, e) for ns, e in event_log if e is not None]

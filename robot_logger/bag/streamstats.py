@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from robot_logger.core.clockfit import fit_lower_envelope
+
 __all__ = ["GAP_FACTOR", "MAX_GAPS_LISTED", "StreamStats", "stream_stats"]
 
 GAP_FACTOR = 3.0        # a period longer than this many median periods is a gap
@@ -32,6 +34,9 @@ class StreamStats:
     gaps: list[tuple[int, int]]     # the longest gaps: (start stamp ns, length ns)
     latency_p50_ns: int | None      # log time - header stamp; None without header stamps
     latency_p99_ns: int | None
+    clock_offset_ns: int | None     # lower-envelope fit of log - header (core.clockfit): a
+    clock_drift_ppm: float | None   # device clock's offset and drift; the drift needs minutes
+                                    # of data (12 s gives +-100 ppm of noise), so only --json
     backwards: int | None           # stamps smaller than the one before (out of order)
     duplicates: int | None          # messages repeating an earlier header stamp
     zero_stamps: int                # header stamps left at 0 (the log clock is used then)
@@ -72,6 +77,7 @@ def stream_stats(log_ns: np.ndarray, stamp_ns: np.ndarray | None = None) -> Stre
     longest = np.argsort(gap_len, kind="stable")[::-1][:MAX_GAPS_LISTED]
     gap_start = distinct[:-1][gap_mask]
     latency = log_ns - header if header is not None else np.empty(0, np.int64)
+    line = fit_lower_envelope(header, log_ns) if header is not None else None
     return StreamStats(
         count=int(log_ns.size),
         clock="header" if use_header else "log",
@@ -84,6 +90,8 @@ def stream_stats(log_ns: np.ndarray, stamp_ns: np.ndarray | None = None) -> Stre
         gaps=sorted((int(gap_start[i]), int(gap_len[i])) for i in longest),
         latency_p50_ns=_pct(latency, 50),
         latency_p99_ns=_pct(latency, 99),
+        clock_offset_ns=line.offset_ns if line is not None else None,
+        clock_drift_ppm=round(line.drift_ppm, 3) if line is not None else None,
         backwards=int(np.count_nonzero(np.diff(times) < 0)) if use_header else None,
         duplicates=int(times.size - distinct.size) if use_header else None,
         zero_stamps=zero,

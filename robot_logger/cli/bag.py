@@ -70,6 +70,7 @@ def _topic_row(t: TopicReport) -> list[str]:
         f"{_ms(s.period_p50_ns)}/{_ms(s.period_p99_ns)}", s.clock,
         str(s.gap_count) if s.count > 1 else "-",
         f"{_ms(s.latency_p50_ns)}/{_ms(s.latency_p99_ns)}",
+        _ms(s.clock_offset_ns),
         "-" if s.backwards is None else str(s.backwards),
         "-" if s.duplicates is None else str(s.duplicates),
     ]
@@ -92,7 +93,7 @@ def format_info(report: BagInfo) -> str:
     else:
         lines.append("episodes:  none announced (a build treats the whole bag as one episode)")
     header = ["topic", "type", "count", "rate Hz", "period p50/p99 ms", "clock", "gaps",
-              "latency p50/p99 ms", "back", "dup"]
+              "latency p50/p99 ms", "clock offset ms", "back", "dup"]
     rows = [header] + [_topic_row(t) for t in report.topics]
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines.append("")

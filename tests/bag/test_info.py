@@ -137,3 +137,20 @@ def test_bad_events_and_unknown_outcomes_are_warnings(tmp_path):
     assert [e.outcome for e in report.episodes.episodes] == ["unknown"]
     assert any("1 malformed events skipped" in w for w in report.warnings)
     assert any("outcome 'succeeded'" in w for w in report.warnings)
+
+
+def test_an_unsynchronised_device_clock_is_estimated_and_named(make_bag):
+    """A camera whose stamps run 350 ms ahead (50 ppm drift): `info` estimates the offset from the
+    lower envelope of log - header (the offset plus the camera's smallest latency, >= 5 ms in the
+    simulator, <= its 40 ms maximum) and warns for that topic only."""
+    bag, _ = make_bag(duration_s=12.0,
+                      faults="/cell/cam1/image_raw:clock_offset_ms=350,drift_ppm=50")
+    report = inspect_bag(bag)
+    stats = {t.topic: t.stats for t in report.topics}
+    shifted = stats["/cell/cam1/image_raw"].clock_offset_ns
+    synced = stats["/cell/cam2/image_raw"].clock_offset_ns
+    assert shifted is not None and -350e6 + 5e6 <= shifted <= -350e6 + 40e6
+    assert synced is not None and 5e6 <= synced <= 40e6
+    assert stats["/robot_logger/events"].clock_offset_ns is None  # no header: nothing to fit
+    named = [w for w in report.warnings if "unsynchronised device clock" in w]
+    assert len(named) == 1 and named[0].startswith("/cell/cam1/image_raw")

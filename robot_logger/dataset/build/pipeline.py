@@ -53,6 +53,7 @@ from robot_logger.dataset.ops.stats import RunningStats
 from robot_logger.dataset.ops.transforms import FrameTree, Transform
 from robot_logger.dataset.schema import ClockMethod, StreamKind, TimeSource
 from robot_logger.errors import BagError, ConfigError, DatasetError
+from robot_logger.core.clockfit import unsynchronised
 
 __all__ = ["BuildSummary", "find_bags", "build_dataset"]
 
@@ -270,11 +271,6 @@ def _clocks(config: BuildConfig, stamps: dict[str, tuple[list[int], list[int]]],
     return out
 
 
-CLOCK_SUSPECT_MS = 100.0   # the smallest log - header of a synchronised sensor is a few ms to
-                           # a few tens of ms (camera pipelines 5-40 ms); 100 ms is a device clock
-CLOCK_AHEAD_MS = -5.0      # a message logged before it was stamped: the device clock runs ahead
-
-
 def _clock_warnings(config: BuildConfig, kinds: dict[str, StreamKind], probe: BagProbe,
                     clocks: dict[str, ClockFix], path: Path) -> list[str]:
     """A loud warning for every uncorrected stream whose smallest log - header (first second)
@@ -286,7 +282,7 @@ def _clock_warnings(config: BuildConfig, kinds: dict[str, StreamKind], probe: Ba
         if offset_ns is None or stream.name in clocks or config.time_source == TimeSource.LOG:
             continue
         offset_ms = offset_ns / 1e6
-        if offset_ms <= CLOCK_SUSPECT_MS and offset_ms >= CLOCK_AHEAD_MS:
+        if not unsynchronised(offset_ms):
             continue
         effect = (f"over latency_margin_ms ({margin:g}), so every frame of it would be invalid"
                   if offset_ms > margin else

@@ -3,15 +3,9 @@
     fix = fit_lower_envelope(header_ns, log_ns)        # ClockFix(offset_ns, drift_ppm, t0_ns)
     corrected = fix.apply(header_ns)                    # on the recorder's (log) clock
 
-A device that stamps with its own unsynchronised clock (a USB camera, a PLC) has
-log - header = offset + drift (header - t0) + latency, with latency >= 0 and, over many messages,
-often close to its minimum. The classic one-way clock-sync estimate is the line under every
-point that lies as high as possible: the lower convex hull edge over the middle of the time
-range (maximising the line's mean over the samples subject to it staying below all of them).
-It cannot tell the minimum latency from the offset, so corrected stamps are the times the
-fastest messages would have been logged: for a camera, a few ms after the synchronised stamp.
-Points are first reduced to the minimum of each 1 s bin (vectorised), so a 60 s stream of any
-rate needs a hull of 60 points.
+A device that stamps with its own unsynchronised clock (a USB camera, a PLC) is corrected
+either by a configured constant offset or by the lower-envelope fit of `core.clockfit`
+(`auto`): corrected stamps are the times the fastest messages would have been logged.
 """
 
 from __future__ import annotations
@@ -20,13 +14,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+from robot_logger.core import clockfit
 from robot_logger.dataset.schema import ClockMethod
 
 __all__ = ["ClockFix", "NO_FIX", "fixed_offset", "fit_lower_envelope", "offset_stats",
            "OffsetStats"]
-
-BIN_NS = 1_000_000_000
-
 
 class ClockFix(NamedTuple):
     """corrected = header + offset_ns + drift_ppm * 1e-6 * (header - t0_ns)."""
@@ -60,48 +52,12 @@ def fixed_offset(offset_ms: float) -> ClockFix:
 
 
 def fit_lower_envelope(header_ns: np.ndarray, log_ns: np.ndarray) -> ClockFix | None:
-    """Offset and drift of the line under all (header, log - header) points, highest on
-    average (module docstring); None with fewer than 2 stamped messages."""
-    header_ns = np.asarray(header_ns, np.int64)
-    log_ns = np.asarray(log_ns, np.int64)
-    keep = header_ns > 0
-    header_ns, log_ns = header_ns[keep], log_ns[keep]
-    if len(header_ns) < 2:
+    """The `auto` correction: `core.clockfit`'s lower-envelope line as a ClockFix; None with
+    fewer than 2 stamped messages."""
+    line = clockfit.fit_lower_envelope(header_ns, log_ns)
+    if line is None:
         return None
-    t0 = int(header_ns.min())
-    x = header_ns - t0
-    y = log_ns - header_ns
-    bins = x // BIN_NS
-    order = np.lexsort((y, bins))
-    first = np.ones(len(order), bool)
-    first[1:] = bins[order][1:] != bins[order][:-1]
-    xs = x[order][first].astype(np.float64)
-    ys = y[order][first].astype(np.float64)
-    if len(xs) == 1 or xs[-1] == xs[0]:
-        return ClockFix(int(ys.min()), 0.0, t0, ClockMethod.AUTO)
-    hull = _lower_hull(xs, ys)
-    mean_x = float(x.mean())
-    # the hull edge spanning the mean time maximises the line's mean subject to staying below
-    for a, b in zip(hull[:-1], hull[1:]):
-        if xs[a] <= mean_x <= xs[b]:
-            break
-    slope = (ys[b] - ys[a]) / (xs[b] - xs[a])
-    offset = ys[a] - slope * xs[a]
-    return ClockFix(int(round(offset)), float(slope * 1e6), t0, ClockMethod.AUTO)
-
-
-def _lower_hull(xs: np.ndarray, ys: np.ndarray) -> list[int]:
-    """Indices of the lower convex hull of points sorted by x (Andrew's monotone chain)."""
-    hull: list[int] = []
-    for i in range(len(xs)):
-        while len(hull) >= 2:
-            a, b = hull[-2], hull[-1]
-            cross = (xs[b] - xs[a]) * (ys[i] - ys[a]) - (ys[b] - ys[a]) * (xs[i] - xs[a])
-            if cross > 0:
-                break
-            hull.pop()
-        hull.append(i)
-    return hull
+    return ClockFix(line.offset_ns, line.drift_ppm, line.t0_ns, ClockMethod.AUTO)
 
 
 class OffsetStats(NamedTuple):
