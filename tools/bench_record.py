@@ -373,6 +373,9 @@ def rate_ramp(arm_counts: list[int], step_s: float, publishers: int, env: dict[s
                 ceilings[name] = max(ceilings[name], phase["msgs_per_s"])
         print(f"    {r['name']:>8} {r['msgs_per_s']:>10,.0f} {row['rec'][0]:>9} "
               f"{row['rec'][1]:>12} {w['msgs_per_s']:>14,.0f} {row['raw'][0]:>9}")
+    queue_drops = sum(rec["received"]["dropped_queue"].values())
+    print(f"    recorder: {queue_drops} dropped at its writer queue (the rest never reached its "
+          f"readers); CPU {rec['cpu_s']:.1f} s over {rec['wall_s']:.1f} s")
     print(f"    max lossless msg/s: recorder {ceilings['rec']:,.0f}, bare receiver "
           f"{ceilings['raw']:,.0f} (goal >= 30,000: "
           f"{'met' if ceilings['rec'] >= 30000 else 'NOT met'})")
