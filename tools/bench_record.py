@@ -302,7 +302,10 @@ def session(
     cpu_before_stop = watch.cpu_s
     if rosbag2 is not None:
         os.killpg(receiver.pid, signal.SIGINT)
-        receiver.communicate(timeout=120)
+        _, err = receiver.communicate(timeout=120)
+        if not (workdir / "rosbag2" / "metadata.yaml").exists():
+            raise SystemExit(f"error: ros2 bag record wrote no bag (exit {receiver.returncode}):"
+                             f" {err[-2000:]}")
         out = "{}"
     else:
         receiver.send_signal(signal.SIGINT)
@@ -439,6 +442,9 @@ def vs_rosbag2(setup_bash: str, storages: list[str], targets: list[float], arm_c
                     if clean[who]:
                         ceilings[who] = max(ceilings[who], row[col])
             summary.append((storage, ramp_name, unit, ceilings["ours"], ceilings["rosbag2"]))
+            lost = {who: sum(row[3] for row in rows[1:]) for who, rows in steps.items()}
+            print(f"    {'':>{len(storage) + len(ramp_name) + 7}} lost in all scored steps: "
+                  f"ours {lost['ours']}, rosbag2 {lost['rosbag2']}")
     print("    max lossless, ours / rosbag2:")
     for storage, ramp_name, unit, ours, theirs in summary:
         ratio = f"{ours / theirs:.2f}" if theirs else "n/a (rosbag2 lost in the first step)"
