@@ -162,7 +162,7 @@ def test_events_from_a_volatile_publisher_are_recorded(ros2: Ros2, tmp_path: Pat
     assert 0 < status["written"][m.EVENTS_TOPIC] <= 30   # from when it re-subscribed on
 
 
-@pytest.mark.parametrize("transport", ["dds", "rclpy"])
+@pytest.mark.parametrize("transport", ["dds", pytest.param("rclpy", marks=pytest.mark.slow)])
 def test_types_outside_humbles_set_are_recorded_from_their_installed_definitions(
     ros2: Ros2, tmp_path: Path, transport: str
 ) -> None:
