@@ -71,15 +71,22 @@ def test_ros2_bag_record_and_our_recorder_get_the_same_sim_publish_run(
 def test_our_recorder_records_ros2_topic_pub(ros2: Ros2, tmp_path: Path, transport: str) -> None:
     """`ros2 topic pub` (reliable, transient-local, 30 messages): every one recorded, with the
     publisher's offered QoS in the bag; each message's send time kept beside its receive time
-    (rclpy too on Humble, whose executor hands callbacks no message info: it was 0 there)."""
-    rec = record(ros2, tmp_path / "bag", "--transport", transport, "--topics", CHATTER)
+    (rclpy too on Humble, whose executor hands callbacks no message info: it was 0 there).
+    `--all` skips a topic that only has a subscriber (`ros2 topic echo`) and hidden topics."""
+    listener = ros2.start(["ros2", "topic", "echo", "/listen_only", "std_msgs/msg/String"])
+    rec = record(ros2, tmp_path / "bag", "--transport", transport, "--all",
+                 "--exclude", "^/(rosout|parameter_events)$")
+    ros2.endpoint("/listen_only", "SUBSCRIPTION")   # the listener's topic exists on the graph
     ros2.run(["ros2", "topic", "pub", "-r", "20", "-t", "30", "--qos-reliability", "reliable",
               "--qos-durability", "transient_local", "--qos-depth", "50", CHATTER,
               "std_msgs/msg/String", "{data: hello}"], timeout=60)
     time.sleep(1.0)
     rc, log = ros2.stop(rec)
     assert rc == 0, log
-    assert final_status(log)["written"][CHATTER] == 30
+    ros2.stop(listener)
+    written = final_status(log)["written"]
+    assert written[CHATTER] == 30
+    assert not [t for t in written if t == "/listen_only" or "/_" in t], written
     payloads = bag_payloads(tmp_path / "bag")[CHATTER]
     assert len(payloads) == 30
     (mcap_file,) = (tmp_path / "bag").glob("*.mcap")
