@@ -201,9 +201,10 @@ _DOMAINS_USED: set[int] = set()
 
 
 def _fresh_domain() -> int:
-    """A ROS_DOMAIN_ID not used before in this session (1..232; other sessions pick at random)."""
-    free = [d for d in range(1, 233) if d not in _DOMAINS_USED]
-    domain = random.choice(free or list(range(1, 233)))
+    """A ROS_DOMAIN_ID not used before in this session, in 116..232 (the plain-DDS tests of
+    tests/support/dds_env.py take 1..115, so their `--all` recordings never see our nodes)."""
+    free = [d for d in range(116, 233) if d not in _DOMAINS_USED]
+    domain = random.choice(free or list(range(116, 233)))
     _DOMAINS_USED.add(domain)
     return domain
 

@@ -113,6 +113,22 @@ def redefined_pointfield_bag(path: Path) -> Path:
     return path
 
 
+def redefined_image_bag(path: Path) -> Path:
+    """The bag defines Image with `heaxer` for `header` (same bytes, another layout; found by the
+    fuzzer flipping a byte of an MCAP schema: build escaped with AttributeError 'header' while
+    reading the camera's frame_id at plan time)."""
+    msgdef, _ = m.typestore().generate_msgdef(m.IMAGE, ros_version=2)
+    with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        conns = {"/cam": writer.add_connection(
+            "/cam", m.IMAGE, rihs01="RIHS01_" + "3" * 64,
+            msgdef=msgdef.replace("std_msgs/Header header", "std_msgs/Header heaxer"))}
+        for msg in sorted(with_bad("/cam", m.IMAGE, image, image(BAD_AT)), key=lambda x: x.log_ns):
+            conn = conns.get(msg.topic) or conns.setdefault(msg.topic, writer.add_connection(
+                msg.topic, msg.msgtype, typestore=m.typestore()))
+            writer.write(conn, msg.log_ns, msg.raw)
+    return path
+
+
 def missing_storage_bag(path: Path) -> Path:
     write_bag(path, base())
     storage_file(path).unlink()
@@ -165,6 +181,7 @@ BAGS: dict[str, Callable[[Path], Path]] = {
         lambda p: payload_bag(p, with_bad("/lidar", m.POINTCLOUD2, cloud, bad_cloud(width=1000))),
     "unknown message types (custom, unparsable definition)": unknown_type_bag,
     "PointCloud2 with the bag's own PointField layout": redefined_pointfield_bag,
+    "Image whose bag definition has no header": redefined_image_bag,
     "storage file missing": missing_storage_bag,
     "metadata.yaml not YAML": metadata_bag("rosbag2_bagfile_information: [unclosed\n"),
     "metadata.yaml of another format": metadata_bag("hello: world\n"),
@@ -185,6 +202,8 @@ EXPECT: dict[str, dict[str, tuple[str, str]]] = {
     "unknown message types (custom, unparsable definition)": {"info": ("warns", "my_pkg/msg/")},
     "PointCloud2 with the bag's own PointField layout": {
         "build": ("error", "does not have the layout of a ROS 2 sensor_msgs/msg/PointCloud2")},
+    "Image whose bag definition has no header": {
+        "build": ("error", "/cam: its messages have no header.frame_id")},
     "storage file missing": {"info": ("error", ".mcap"), "build": ("error", ".mcap"),
                              "repair": ("error", "")},
     "metadata.yaml not YAML": {"info": ("error", "robot-logger repair"),

@@ -12,26 +12,31 @@ of the numbers its `field:` path reaches (dataset.ops.fields).
 Discovery rules (no config file): every JointState topic gives `<name>_pos` and `<name>_vel`
 (position, velocity; effort is often empty in real bags, so it is opt-in via a config), every
 Image/CompressedImage topic a camera or depth stream `<name>` (by encoding), every
-PointCloud2/LaserScan topic a LiDAR stream `<name>`. `<name>` is the last topic segment that is not a generic leaf (`joint_states`,
-`image_raw`, `points`, ...), e.g. `/cell/arm1/joint_states` -> `arm1`, `/cell/lidar/points` ->
-`lidar`;
-more segments are used when two topics would collide. Actions default to all `*_pos` streams
-shifted by one frame.
+PointCloud2/LaserScan topic a LiDAR stream `<name>`. `<name>` is the last topic segment that is
+not a generic leaf (`joint_states`, `image_raw`, `points`, ...), e.g. `/cell/arm1/joint_states`
+-> `arm1`, `/cell/lidar/points` -> `lidar`; more segments are used when two topics would
+collide. Actions default to all `*_pos` streams shifted by one frame.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, Mapping, overload
+from typing import Any, Literal
 
 from robot_logger.core import messages
 from robot_logger.core.yamlfile import YamlMap, load_yaml
 from robot_logger.dataset.ops.depth import depth_encoding
-from robot_logger.dataset.ops.fields import DEFAULT_FIELD, NAMES_ATTR, FieldError, field_spec, \
-    parse_path
+from robot_logger.dataset.ops.fields import (
+    DEFAULT_FIELD,
+    NAMES_ATTR,
+    FieldError,
+    field_spec,
+    parse_path,
+)
 from robot_logger.dataset.schema import AlignMethod, StreamKind, TimeSource
 from robot_logger.errors import ConfigError
 

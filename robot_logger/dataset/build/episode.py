@@ -1,4 +1,5 @@
-"""One episode while its bag streams past: low-dim samples collected, frames chosen and written live.
+"""One episode while its bag streams past: low-dim samples collected, frames chosen and
+written live.
 
 `EpisodeBuilder.add` takes every message inside the episode's window (its time range widened by
 the largest tolerance plus the latency margin); `finish` aligns the low-dim streams, writes them
@@ -15,8 +16,9 @@ episode publishes but the layout lacks is left out, with a warning.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -26,18 +28,30 @@ from robot_logger.dataset import schema
 from robot_logger.dataset.build.config import BuildConfig, StreamConfig
 from robot_logger.dataset.build.writer import EpisodeWriter, FrameSink, json_attr
 from robot_logger.dataset.ops import labels
-from robot_logger.dataset.ops.align import Aligned, align, align_joints, clean_order, \
-    effective_stamps
+from robot_logger.dataset.ops.align import (
+    Aligned,
+    align,
+    align_joints,
+    clean_order,
+    effective_stamps,
+)
 from robot_logger.dataset.ops.cdr import LeafBatch, parse_leaves
 from robot_logger.dataset.ops.clocks import NO_FIX, ClockFix, OffsetStats, offset_stats
 from robot_logger.dataset.ops.depth import decode_depth, resize_nearest
-from robot_logger.dataset.ops.fields import NAMES_ATTR, FieldError, field_spec, named_columns, \
-    parse_path
+from robot_logger.dataset.ops.fields import (
+    NAMES_ATTR,
+    field_spec,
+    named_columns,
+    parse_path,
+)
 from robot_logger.dataset.ops.frames import Final, FrameSelector
 from robot_logger.dataset.ops.images import decode_image, resize
 from robot_logger.dataset.ops.jointstate import FIELDS, JointBatch, parse_uniform
-from robot_logger.dataset.ops.pointcloud import downsample, points_from_laserscan, \
-    points_from_pointcloud2
+from robot_logger.dataset.ops.pointcloud import (
+    downsample,
+    points_from_laserscan,
+    points_from_pointcloud2,
+)
 from robot_logger.dataset.ops.transforms import apply
 from robot_logger.dataset.schema import StreamKind, TimeSource
 from robot_logger.errors import BagError, DatasetError
@@ -139,8 +153,8 @@ def camera_record(msg: Any) -> dict[str, Any]:
     """A sensor_msgs/CameraInfo as the JSON-ready record /meta/cameras is written from."""
     return {"width": int(msg.width), "height": int(msg.height),
             "distortion_model": str(msg.distortion_model), "frame_id": str(msg.header.frame_id),
-            "K": np.asarray(msg.k, np.float64).tolist(), "D": np.asarray(msg.d, np.float64).tolist(),
-            "R": np.asarray(msg.r, np.float64).tolist(), "P": np.asarray(msg.p, np.float64).tolist()}
+            **{key: np.asarray(getattr(msg, key.lower()), np.float64).tolist()
+               for key in ("K", "D", "R", "P")}}
 
 
 class _FrameStream:
@@ -469,7 +483,8 @@ class EpisodeBuilder:
             if samples.logs and missing:
                 warnings.append(f"{label}: no sample of joint(s) {', '.join(missing)}: stored "
                                 "as 0.0 with valid false on every frame")
-            if extra and stream.joints is None:      # with `joints:` the rest is left out on purpose
+            # with `joints:` the rest is left out on purpose
+            if extra and stream.joints is None:
                 warnings.append(f"{label}: joint(s) {', '.join(sorted(extra))} are not in the "
                                 f"dataset's columns {list(layout.columns)} and were left out "
                                 "(list them with joints: [...] to keep them)")

@@ -23,37 +23,58 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
 from robot_logger import __version__
 from robot_logger.bag.reader import STORAGE_SUFFIXES, BagReader, open_bag, storage_files
+from robot_logger.core.clockfit import unsynchronised
 from robot_logger.core.events import EventTally, episodes_from_events
 from robot_logger.core.messages import cdr_leaves, header_stamp_ns
 from robot_logger.dataset import schema
-from robot_logger.dataset.build.config import ACTIONS_SOURCE, BuildConfig, StreamConfig, \
-    camera_info_topic, config_json, discover_config, load_config, resolve_streams
-from robot_logger.dataset.build.episode import STATS_VALUES, BagStreams, EpisodeBuilder, \
-    EpisodePlan, EpisodeResult, StreamLayout, TaskContext
+from robot_logger.dataset.build.config import (
+    ACTIONS_SOURCE,
+    BuildConfig,
+    StreamConfig,
+    camera_info_topic,
+    config_json,
+    discover_config,
+    load_config,
+    resolve_streams,
+)
+from robot_logger.dataset.build.episode import (
+    STATS_VALUES,
+    BagStreams,
+    EpisodeBuilder,
+    EpisodePlan,
+    EpisodeResult,
+    StreamLayout,
+    TaskContext,
+)
 from robot_logger.dataset.build.executors import ExecutorSpec
 from robot_logger.dataset.build.labels_file import load_labels_file
-from robot_logger.dataset.build.probe import TF_MESSAGE, TF_STATIC_TOPIC, TF_TOPIC, BagProbe, \
-    probe_bag, tf_transforms
+from robot_logger.dataset.build.probe import (
+    TF_MESSAGE,
+    TF_STATIC_TOPIC,
+    TF_TOPIC,
+    BagProbe,
+    probe_bag,
+    tf_transforms,
+)
 from robot_logger.dataset.build.shards import ShardedBuild, dataset_bytes
 from robot_logger.dataset.build.writer import DatasetWriter, json_attr
 from robot_logger.dataset.ops.align import clean_order, reference_times
-from robot_logger.dataset.ops.clocks import ClockFix, OffsetStats, fit_lower_envelope, \
-    fixed_offset
+from robot_logger.dataset.ops.clocks import ClockFix, OffsetStats, fit_lower_envelope, fixed_offset
 from robot_logger.dataset.ops.depth import depth_encoding, scale_intrinsics
 from robot_logger.dataset.ops.fields import NAMES_ATTR, FieldError, field_spec
 from robot_logger.dataset.ops.stats import RunningStats
 from robot_logger.dataset.ops.transforms import FrameTree, Transform
-from robot_logger.dataset.schema import ClockMethod, StreamKind, TimeSource
+from robot_logger.dataset.schema import StreamKind, TimeSource
 from robot_logger.errors import BagError, ConfigError, DatasetError
-from robot_logger.core.clockfit import unsynchronised
 
 __all__ = ["BuildSummary", "find_bags", "build_dataset"]
 
@@ -202,7 +223,8 @@ def _read_plan(path: Path, config: BuildConfig
                       if bag.can_decode(t)}
     clocks = _clocks(config, clock_stamps, path)
     warnings += _clock_warnings(config, kinds, probe, clocks, path)
-    frame_ids = {name: str(probe.samples[config.stream(name).topic].header.frame_id).lstrip("/")
+    frame_ids = {name: _frame_id(probe.samples[config.stream(name).topic], path,
+                                 config.stream(name).topic)
                  for name, kind in kinds.items() if kind != StreamKind.LOWDIM
                  and config.stream(name).topic in probe.samples}
     lidar_tf, tf_warnings = _lidar_transforms(config, kinds, frame_ids, static_tf, probe.tf, path)
@@ -293,6 +315,18 @@ def _clock_warnings(config: BuildConfig, kinds: dict[str, StreamKind], probe: Ba
                    f"synchronised: set clock_offset_ms: auto on streams.{stream.name} "
                    "(or a measured offset in ms, or time_source: log)")
     return out
+
+
+def _frame_id(sample: Any, path: Path, topic: str) -> str:
+    """header.frame_id of a camera/LiDAR sample; DatasetError when the bag's own definition of
+    the type gave it another layout (found by the fuzzer: a flipped schema byte, no `header`)."""
+    frame_id = getattr(getattr(sample, "header", None), "frame_id", None)
+    if not isinstance(frame_id, str):
+        msgtype = type(sample).__name__.replace("__", "/")
+        raise DatasetError(f"{path}: {topic}: its messages have no header.frame_id, so they do "
+                           f"not have the layout of a ROS 2 {msgtype}; does the bag define the "
+                           "type differently?")
+    return frame_id.lstrip("/")
 
 
 def _transform(static_tf: list[Transform], moving_tf: list[Transform], target: str,

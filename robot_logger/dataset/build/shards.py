@@ -41,8 +41,12 @@ from robot_logger.dataset import schema
 from robot_logger.dataset.build.config import BuildConfig
 from robot_logger.dataset.build.episode import EpisodeResult
 from robot_logger.dataset.build.executors import ExecutorSpec, WorkerLost, run_tasks
-from robot_logger.dataset.build.fingerprint import bag_fingerprint, config_hash, inputs_key, \
-    shard_key
+from robot_logger.dataset.build.fingerprint import (
+    bag_fingerprint,
+    config_hash,
+    inputs_key,
+    shard_key,
+)
 from robot_logger.dataset.build.writer import DatasetWriter, json_attr
 from robot_logger.dataset.ops.clocks import OffsetStats
 from robot_logger.errors import DatasetError

@@ -8,8 +8,12 @@ import pytest
 import yaml
 
 from robot_logger.core import messages
-from robot_logger.dataset.build.config import config_from_dict, discover_config, load_config, \
-    resolve_streams
+from robot_logger.dataset.build.config import (
+    config_from_dict,
+    discover_config,
+    load_config,
+    resolve_streams,
+)
 from robot_logger.dataset.schema import StreamKind
 from robot_logger.errors import ConfigError
 from tests.support.paths import CONFIG

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from robot_logger.dataset.build.pipeline import build_dataset
 from robot_logger.dataset.build.executors import ExecutorSpec, WorkerLost, run_tasks
 from robot_logger.dataset.build.fingerprint import bag_fingerprint
+from robot_logger.dataset.build.pipeline import build_dataset
 from robot_logger.dataset.build.shards import CRASH_ONCE_ENV, shards_dir
 from robot_logger.errors import BagError, DatasetError
 from tests.support.dataset_compare import assert_same_dataset

@@ -11,19 +11,19 @@ import h5py
 import numpy as np
 import pytest
 import yaml
-from tests.support.bag_factory import START_NS, Msg, joint_msgs, text_msgs, write_bag
 from click.testing import CliRunner
-from tests.support.dataset_compare import assert_same_dataset
 from PIL import Image as PILImage
 
-from robot_logger.core import events, messages
 from robot_logger.cli import main
+from robot_logger.core import events, messages
+from robot_logger.core.messages import IMAGE, deserialize
 from robot_logger.dataset.build.pipeline import build_dataset, find_bags
 from robot_logger.dataset.ops.images import decode_image
 from robot_logger.dataset.read.validate import validate_dataset
 from robot_logger.errors import BagError
-from robot_logger.core.messages import IMAGE, deserialize
 from robot_logger.sim import Cell
+from tests.support.bag_factory import START_NS, Msg, joint_msgs, text_msgs, write_bag
+from tests.support.dataset_compare import assert_same_dataset
 from tests.support.paths import REAL_BAGS
 
 MS = 1_000_000

@@ -16,9 +16,9 @@ import yaml
 from click.testing import CliRunner
 
 from robot_logger.cli import main
-from robot_logger.dataset.build.pipeline import build_dataset
 from robot_logger.dataset.build.executors import WorkerLost
 from robot_logger.dataset.build.fingerprint import bag_fingerprint
+from robot_logger.dataset.build.pipeline import build_dataset
 from robot_logger.dataset.build.shards import CRASH_ONCE_ENV, shards_dir
 from robot_logger.dataset.read.validate import validate_dataset
 from robot_logger.errors import DatasetError

@@ -13,9 +13,9 @@ import pytest
 
 from robot_logger.dataset import schema
 from robot_logger.dataset.build.pipeline import build_dataset
-from robot_logger.dataset.read.loader import SequenceDataset
 from robot_logger.dataset.build.shards import shard_path, shards_dir
 from robot_logger.dataset.ops.stats import DEFAULT_BINS
+from robot_logger.dataset.read.loader import SequenceDataset
 from robot_logger.dataset.read.validate import validate_dataset
 from robot_logger.sim import Cell, CellSpec, write_bag
 from tests.support.dataset_compare import assert_same_dataset, has_manifest
