@@ -26,7 +26,7 @@ import numpy as np
 from robot_logger.bag.reader import open_bag
 from robot_logger.core.messages import cdr_leaves
 from robot_logger.dataset.build.config import config_from_dict
-from robot_logger.dataset.build.pipeline import plan_build
+from robot_logger.dataset.build.plan import plan_build
 from robot_logger.dataset.ops.cdr import parse_leaves
 from robot_logger.dataset.ops.fields import field_spec
 from robot_logger.dataset.ops.jointstate import parse_uniform

@@ -8,7 +8,7 @@ the dataset metadata need (calibrations seen, warnings). Memory: the episode's l
 (a few MB) plus the frame selectors' small buffers.
 
 Low-dim columns follow the dataset-wide `StreamLayout` the planner fixed before any episode was
-built (pipeline.plan_build), so every episode has the same columns in the same order. A joint
+built (plan.plan_build), so every episode has the same columns in the same order. A joint
 the layout lists but an episode never publishes is stored as 0.0 (never NaN, so stats and
 training losses stay finite) with valid/<stream> false on every frame, and a warning; a joint an
 episode publishes but the layout lacks is left out, with a warning.

@@ -47,6 +47,7 @@ from robot_logger.dataset.build.fingerprint import (
     inputs_key,
     shard_key,
 )
+from robot_logger.dataset.build.plan import Task
 from robot_logger.dataset.build.writer import DatasetWriter, json_attr
 from robot_logger.dataset.ops.clocks import OffsetStats
 from robot_logger.errors import DatasetError
@@ -66,7 +67,7 @@ PROVENANCE_ATTRS = (ATTR_INPUTS_KEY, ATTR_BAG_FINGERPRINTS, ATTR_SHARD_KEY)
 _SHARD_GLOB = "part-*.h5*"   # shards and their .partial files
 
 Progress = Callable[[float], None]
-RunTask = Callable[[Any, DatasetWriter, Progress | None],
+RunTask = Callable[[Task, DatasetWriter, Progress | None],
                    tuple[list[EpisodeResult], dict[str, OffsetStats]]]
 
 
@@ -86,8 +87,8 @@ class ShardJob:
 
     path: Path
     key: str
-    task: Any                      # build.Task, its episodes numbered within the shard
-    run: RunTask                   # build.run_task (module-level, so it pickles by name)
+    task: Task                     # its episodes numbered within the shard
+    run: RunTask                   # pipeline.run_task (module-level, so it pickles by name)
     crash_marker: str | None = None
 
 
@@ -184,7 +185,7 @@ def inputs_key_of(path: str | Path) -> str | None:
 class ShardedBuild:
     """The shards of one build: which are reusable, building the rest, writing the output."""
 
-    def __init__(self, output: str | Path, tasks: Sequence[Any], config: BuildConfig,
+    def __init__(self, output: str | Path, tasks: Sequence[Task], config: BuildConfig,
                  run_task: RunTask, *, overwrite: bool = False) -> None:
         self.output = Path(output).absolute()
         self.fingerprints = {str(p): bag_fingerprint(p)
@@ -206,7 +207,7 @@ class ShardedBuild:
         self.skipped = sum(s is not None for s in self.shards)
         self.done = 0
 
-    def _jobs(self, tasks: Sequence[Any], config: BuildConfig, run_task: RunTask
+    def _jobs(self, tasks: Sequence[Task], config: BuildConfig, run_task: RunTask
               ) -> list[ShardJob]:
         """Tasks with episodes numbered within their shard (stats kept for every episode)."""
         cfg, marker = config_hash(config), os.environ.get(CRASH_ONCE_ENV)

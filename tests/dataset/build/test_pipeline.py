@@ -17,7 +17,8 @@ from PIL import Image as PILImage
 from robot_logger.cli import main
 from robot_logger.core import events, messages
 from robot_logger.core.messages import IMAGE, deserialize
-from robot_logger.dataset.build.pipeline import build_dataset, find_bags
+from robot_logger.dataset.build.pipeline import build_dataset
+from robot_logger.dataset.build.plan import find_bags
 from robot_logger.dataset.ops.images import decode_image
 from robot_logger.dataset.read.validate import validate_dataset
 from robot_logger.errors import BagError

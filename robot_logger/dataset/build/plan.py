@@ -1,0 +1,422 @@
+"""Plan a build: find the bags, read what the episodes need from each, fix the dataset's columns,
+number and split the episodes, and cut them into tasks.
+
+1. Every bag (sorted by path) is opened and the first second of its stream topics probed
+   (build/probe.py: kinds, field paths, joint names, frame ids, clock offsets); the config is
+   resolved against it; the events topic (tiny) gives the episodes (a labels file wins);
+   /tf_static, the reference stream's stamps if the clock is a stream, and the stamps of
+   `clock_offset_ms: auto` streams are read in the same pass.
+2. Every low-dim stream's columns are fixed for the whole dataset (joint names in first-seen order
+   over the bags, or `joints:`); episodes are numbered by bag path and time, and split.
+3. Tasks: one per bag, or a bag's episodes cut into contiguous groups when there are fewer bags
+   than workers (`pipeline` runs them).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robot_logger.bag.reader import STORAGE_SUFFIXES, BagReader, open_bag, storage_files
+from robot_logger.core.clockfit import unsynchronised
+from robot_logger.core.events import EventTally, episodes_from_events
+from robot_logger.core.messages import header_stamp_ns
+from robot_logger.dataset.build.config import (
+    ACTIONS_SOURCE,
+    BuildConfig,
+    camera_info_topic,
+    resolve_streams,
+)
+from robot_logger.dataset.build.episode import (
+    BagStreams,
+    EpisodePlan,
+    StreamLayout,
+)
+from robot_logger.dataset.build.labels_file import load_labels_file
+from robot_logger.dataset.build.probe import (
+    TF_MESSAGE,
+    TF_STATIC_TOPIC,
+    TF_TOPIC,
+    BagProbe,
+    probe_bag,
+    tf_transforms,
+)
+from robot_logger.dataset.ops.align import clean_order, reference_times
+from robot_logger.dataset.ops.clocks import ClockFix, fit_lower_envelope, fixed_offset
+from robot_logger.dataset.ops.depth import depth_encoding
+from robot_logger.dataset.ops.fields import NAMES_ATTR, FieldError, field_spec
+from robot_logger.dataset.ops.transforms import FrameTree, Transform
+from robot_logger.dataset.schema import StreamKind, TimeSource
+from robot_logger.errors import BagError, ConfigError, DatasetError
+
+__all__ = ["BagPlan", "Task", "find_bags", "frame_transform", "make_tasks", "plan_build"]
+
+
+@dataclass(frozen=True)
+class BagPlan:
+    """One bag's part of the build."""
+
+    path: Path
+    topic_types: dict[str, str]
+    kinds: dict[str, StreamKind]
+    episodes: list[EpisodePlan]
+    streams: BagStreams = field(default_factory=BagStreams)
+    frame_ids: dict[str, str] = field(default_factory=dict)        # stream -> header.frame_id
+    static_tf: list[Transform] = field(default_factory=list)
+    moving_tf: list[Transform] = field(default_factory=list)       # /tf: first pose per frame
+
+
+@dataclass(frozen=True)
+class Task:
+    """Episodes of one bag that one worker builds in one pass."""
+
+    bag: BagPlan
+    episodes: list[EpisodePlan]
+    config: BuildConfig
+    phase_names: list[str]
+    layouts: dict[str, StreamLayout] = field(default_factory=dict)
+
+
+def find_bags(inputs: Iterable[str | Path]) -> list[Path]:
+    """Bag paths from arguments: a bag (folder or file) as is; other folders searched for bags.
+
+    In a search, a folder with metadata.yaml is one bag (its storage files belong to it) and a
+    .mcap/.db3 file anywhere else is a bag of its own, as `info` reads it. A folder without
+    metadata.yaml whose files are named `<folder>_<N>` is a recording whose recorder was killed:
+    it stays one bag, so opening it says to run `repair` instead of building part of it.
+    """
+    found: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if not path.exists():
+            raise BagError(f"{path}: no such file or directory")
+        if path.is_file() or _is_bag_dir(path) or _unfinished_recording(path):
+            found.append(path)
+            continue
+        inside = _search(path)
+        if not inside:
+            raise BagError(f"{path}: no rosbag2 bag (metadata.yaml, .mcap or .db3) inside")
+        found.extend(inside)
+    return sorted(set(found), key=lambda p: str(p))
+
+
+def _search(root: Path) -> list[Path]:
+    """Bags under a folder that is not one itself (see `find_bags`)."""
+    found: list[Path] = []
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        dirs.sort()
+        if here != root and (_is_bag_dir(here) or _unfinished_recording(here)):
+            found.append(here)
+            dirs.clear()
+            continue
+        found.extend(here / name for name in sorted(files)
+                     if Path(name).suffix in STORAGE_SUFFIXES)
+    return found
+
+
+def _is_bag_dir(path: Path) -> bool:
+    return path.is_dir() and (path / "metadata.yaml").is_file()
+
+
+def _unfinished_recording(path: Path) -> bool:
+    if not path.is_dir() or _is_bag_dir(path):
+        return False
+    files = storage_files(path)
+    split = re.compile(rf"{re.escape(path.name)}_\d+")
+    return bool(files) and all(split.fullmatch(f.stem) for f in files)
+
+
+def _read_plan(path: Path, config: BuildConfig
+               ) -> tuple[BagPlan, BagProbe, list[str]]:
+    """Probe and resolve one bag, and find its episodes, reference clocks, tf and clocks."""
+    with open_bag(path) as bag:
+        topic_types = {t: info.msgtype for t, info in bag.topics.items()}
+        if bag.message_count == 0:
+            raise BagError(f"{path}: the bag has no messages to build from")
+        probe = probe_bag(bag, [s.topic for s in config.all_streams]
+                          + ([TF_TOPIC] if config.frames.base or any(
+                              s.frame for s in config.streams) else []))
+        kinds = resolve_streams(config, topic_types, str(path), probe.samples)
+        _check_clock_keys(config, bag)
+        info_topics = {s.name: camera_info_topic(s) for s in config.streams
+                       if kinds[s.name] in (StreamKind.IMAGE, StreamKind.DEPTH)}
+        for name, topic in info_topics.items():
+            if config.stream(name).camera_info and topic not in topic_types:
+                raise ConfigError(f"{config.source}: streams.{name}.camera_info: topic {topic!r} "
+                                  f"is not in {path}")
+        info_topics = {n: t for n, t in info_topics.items()
+                       if topic_types.get(t) == "sensor_msgs/msg/CameraInfo"}
+        events_topic = config.episodes.events_topic
+        reference = _reference_topic(config)
+        auto = {s.topic for s in config.all_streams if s.clock_offset_ms == "auto"}
+        wanted = [t for t in {events_topic, reference, TF_STATIC_TOPIC, *auto}
+                  if t in topic_types]
+        events, ref_stamps, static_tf, tally = [], [], [], EventTally()
+        clock_stamps: dict[str, tuple[list[int], list[int]]] = {t: ([], []) for t in auto}
+        for topic, msgtype, log_ns, raw in bag.messages(wanted):
+            if topic == events_topic and config.episodes.labels_file is None:
+                event = tally.decode(str(bag.deserialize(raw, msgtype).data))
+                if event is not None:
+                    events.append((log_ns, event))
+            if topic == reference:
+                ref_stamps.append((header_stamp_ns(raw), log_ns))
+            if topic == TF_STATIC_TOPIC and msgtype == TF_MESSAGE:
+                static_tf += tf_transforms(bag.deserialize(raw, msgtype))
+            if topic in clock_stamps:
+                clock_stamps[topic][0].append(header_stamp_ns(raw))
+                clock_stamps[topic][1].append(log_ns)
+        if config.episodes.labels_file is not None:
+            episodes = load_labels_file(config.episodes.labels_file, bag.start_ns)
+        else:
+            episodes = episodes_from_events(events, bag.start_ns, bag.end_ns)
+        warnings = [f"{path}: {w}" for w in bag.warnings + tally.warnings(str(events_topic))]
+        has_header = {t: bag.has_header(t) for t in set(topic_types.values())
+                      if bag.can_decode(t)}
+    clocks = _clocks(config, clock_stamps, path)
+    warnings += _clock_warnings(config, kinds, probe, clocks, path)
+    frame_ids = {name: _frame_id(probe.samples[config.stream(name).topic], path,
+                                 config.stream(name).topic)
+                 for name, kind in kinds.items() if kind != StreamKind.LOWDIM
+                 and config.stream(name).topic in probe.samples}
+    lidar_tf, tf_warnings = _lidar_transforms(config, kinds, frame_ids, static_tf, probe.tf, path)
+    warnings += tf_warnings
+    plans = []
+    stamps = _reference_stamps(config, ref_stamps, clocks)
+    for episode in episodes:
+        if config.reference:
+            ref = stamps[(stamps >= episode.start_ns) & (stamps <= episode.end_ns)]
+        else:
+            ref = reference_times(episode.start_ns, episode.end_ns, config.rate_hz or 0.0)
+        if len(ref) == 0:
+            warnings.append(f"{path}: skipped an episode at {episode.start_ns} ns with no "
+                            "reference time in it")
+            continue
+        plans.append(EpisodePlan(-1, str(path), episode, ref, True))
+    depth_dtypes = {name: "float32" if depth_encoding(probe.samples[config.stream(name).topic])
+                    == "32FC1" else "uint16" for name, kind in kinds.items()
+                    if kind == StreamKind.DEPTH and config.stream(name).topic in probe.samples}
+    streams = BagStreams(clocks, lidar_tf, info_topics, has_header, depth_dtypes)
+    return BagPlan(path, topic_types, kinds, plans, streams, frame_ids, static_tf, probe.tf), \
+        probe, warnings
+
+
+def _reference_stamps(config: BuildConfig, stamps: list[tuple[int, int]],
+                      clocks: dict[str, ClockFix]) -> np.ndarray:
+    """The reference stream's times (corrected header stamps, log time where unset), sorted."""
+    if not config.reference:
+        return np.zeros(0, np.int64)
+    pairs = np.asarray(stamps, np.int64).reshape(-1, 2)
+    header, log = pairs[:, 0], pairs[:, 1]
+    if config.time_source == TimeSource.LOG:
+        times = log
+    else:
+        fixed = clocks.get(config.reference)
+        times = np.where(header > 0, fixed.apply(header) if fixed else header, log)
+    ordered: np.ndarray = times[clean_order(times)]
+    return ordered
+
+
+def _check_clock_keys(config: BuildConfig, bag: BagReader) -> None:
+    """clock_offset_ms needs a header stamp to correct."""
+    for stream in config.all_streams:
+        msgtype = bag.topics[stream.topic].msgtype
+        if stream.clock_offset_ms is not None and not bag.has_header(msgtype):
+            raise ConfigError(f"{config.source}: streams.{stream.name}.clock_offset_ms: "
+                              f"{msgtype} has no header stamp to correct")
+
+
+def _clocks(config: BuildConfig, stamps: dict[str, tuple[list[int], list[int]]],
+            path: Path) -> dict[str, ClockFix]:
+    """Clock corrections of the streams that ask for one (fixed, or fitted on this bag)."""
+    out: dict[str, ClockFix] = {}
+    for stream in config.all_streams:
+        if stream.clock_offset_ms is None:
+            continue
+        if stream.clock_offset_ms != "auto":
+            out[stream.name] = fixed_offset(float(stream.clock_offset_ms))
+            continue
+        header, log = stamps.get(stream.topic, ([], []))
+        fix = fit_lower_envelope(np.asarray(header, np.int64), np.asarray(log, np.int64))
+        if fix is None:
+            raise DatasetError(f"{path}: stream {stream.name} ({stream.topic}): "
+                               "clock_offset_ms: auto needs at least 2 stamped messages")
+        out[stream.name] = fix
+    return out
+
+
+def _clock_warnings(config: BuildConfig, kinds: dict[str, StreamKind], probe: BagProbe,
+                    clocks: dict[str, ClockFix], path: Path) -> list[str]:
+    """A loud warning for every uncorrected stream whose smallest log - header (first second)
+    says its stamps come from another clock; naming the stream and the fix."""
+    out = []
+    margin = config.latency_margin_ms
+    for stream in config.all_streams:
+        offset_ns = probe.min_offset_ns.get(stream.topic)
+        if offset_ns is None or stream.name in clocks or config.time_source == TimeSource.LOG:
+            continue
+        offset_ms = offset_ns / 1e6
+        if not unsynchronised(offset_ms):
+            continue
+        effect = (f"over latency_margin_ms ({margin:g}), so every frame of it would be invalid"
+                  if offset_ms > margin else
+                  f"so its frames are off by about {abs(offset_ms):.0f} ms against the other "
+                  "streams")
+        out.append(f"{path}: stream {stream.name} ({stream.topic}): the smallest log time minus "
+                   f"header stamp is {offset_ms:.1f} ms, {effect}; its device clock is not "
+                   f"synchronised: set clock_offset_ms: auto on streams.{stream.name} "
+                   "(or a measured offset in ms, or time_source: log)")
+    return out
+
+
+def _frame_id(sample: Any, path: Path, topic: str) -> str:
+    """header.frame_id of a camera/LiDAR sample; DatasetError when the bag's own definition of
+    the type gave it another layout (found by the fuzzer: a flipped schema byte, no `header`)."""
+    frame_id = getattr(getattr(sample, "header", None), "frame_id", None)
+    if not isinstance(frame_id, str):
+        msgtype = type(sample).__name__.replace("__", "/")
+        raise DatasetError(f"{path}: {topic}: its messages have no header.frame_id, so they do "
+                           f"not have the layout of a ROS 2 {msgtype}; does the bag define the "
+                           "type differently?")
+    return frame_id.lstrip("/")
+
+
+def frame_transform(static_tf: list[Transform], moving_tf: list[Transform], target: str,
+               source: str) -> tuple[np.ndarray | None, bool]:
+    """target_T_source from /tf_static, else with /tf's first poses too; True when /tf was
+    needed (a moving frame: the transform is its first pose)."""
+    matrix = FrameTree(static_tf).matrix(target, source)
+    if matrix is not None or not moving_tf:
+        return matrix, False
+    return FrameTree([*moving_tf, *static_tf]).matrix(target, source), True
+
+
+def _lidar_transforms(config: BuildConfig, kinds: dict[str, StreamKind], frame_ids: dict[str, str],
+                      static_tf: list[Transform], moving_tf: list[Transform], path: Path
+                      ) -> tuple[dict[str, np.ndarray], list[str]]:
+    """For LiDAR streams with `frame:`, the 4x4 from their cloud's frame into it."""
+    out: dict[str, np.ndarray] = {}
+    warnings = []
+    for stream in config.streams:
+        if kinds[stream.name] != StreamKind.LIDAR or stream.frame is None:
+            continue
+        source = frame_ids.get(stream.name)
+        if source is None:
+            continue                    # no message in this bag: nothing to transform
+        matrix, moving = frame_transform(static_tf, moving_tf, stream.frame, source)
+        if matrix is None:
+            raise ConfigError(f"{config.source}: streams.{stream.name}.frame: no /tf_static or "
+                              f"/tf path from the cloud's frame {source!r} to {stream.frame!r} "
+                              f"in {path}")
+        if moving:
+            warnings.append(f"{path}: stream {stream.name}: {source!r} reaches {stream.frame!r} "
+                            "only through /tf (a moving frame); its first pose is used for "
+                            "every cloud")
+        out[stream.name] = matrix
+    return out, warnings
+
+
+def _reference_topic(config: BuildConfig) -> str | None:
+    return config.stream(config.reference).topic if config.reference else None
+
+
+def plan_build(bags: Sequence[Path], config: BuildConfig
+               ) -> tuple[list[BagPlan], list[str], list[str], dict[str, StreamLayout]]:
+    """Bag plans with global episode indices and the split; phase vocabulary; warnings; the
+    dataset-wide columns of every low-dim stream."""
+    read = [_read_plan(path, config) for path in bags]
+    warnings = [w for _, _, ws in read for w in ws]
+    layouts = _layouts(config, [(plan, probe) for plan, probe, _ in read])
+    count = sum(len(plan.episodes) for plan, _, _ in read)
+    if count == 0:
+        raise DatasetError("no episode to build: every episode was empty")
+    valid = _valid_indices(count, config.split.valid_fraction, config.split.seed)
+    plans, index, phases = [], 0, {}
+    for plan, _, _ in read:
+        numbered = []
+        for ep in plan.episodes:
+            phases.update(dict.fromkeys(p.name for p in ep.episode.phases))
+            numbered.append(EpisodePlan(index, ep.bag, ep.episode, ep.ref_ns, index not in valid))
+            index += 1
+        plans.append(BagPlan(plan.path, plan.topic_types, plan.kinds, numbered, plan.streams,
+                             plan.frame_ids, plan.static_tf, plan.moving_tf))
+    return plans, list(phases), warnings, layouts
+
+
+def _layouts(config: BuildConfig, probed: list[tuple[BagPlan, BagProbe]]
+             ) -> dict[str, StreamLayout]:
+    """One column order per low-dim stream for the whole dataset (episode.py docstring)."""
+    out: dict[str, StreamLayout] = {}
+    for stream in config.all_streams:
+        key = f"{config.source}: " + (f"streams.{stream.name}" if stream.name != ACTIONS_SOURCE
+                                       or not config.actions.topic else "actions")
+        types = {plan.topic_types[stream.topic] for plan, _ in probed
+                 if plan.kinds.get(stream.name) == StreamKind.LOWDIM}
+        if not types:
+            continue
+        if len(types) > 1:
+            raise ConfigError(f"{key}.topic: {stream.topic} has different types in different "
+                              f"bags ({', '.join(sorted(types))})")
+        msgtype = types.pop()
+        path = stream.field_for(msgtype) or ""
+        if msgtype in NAMES_ATTR:
+            names: list[str] = list(stream.joints or ())
+            if not names:
+                for _, probe in probed:
+                    names += [n for n in probe.names.get(stream.topic, []) if n not in names]
+            if not names:
+                raise DatasetError(f"{key}: {stream.topic} publishes no joint names in any bag; "
+                                   "list them with joints: [...]")
+            out[stream.name] = StreamLayout(tuple(names), True, path)
+            continue
+        columns: tuple[str, ...] | None = None
+        for plan, probe in probed:
+            sample = probe.samples.get(stream.topic)
+            if sample is None:
+                continue
+            try:
+                found = field_spec(sample, path).columns
+            except FieldError as err:
+                raise ConfigError(f"{key}.field: {path!r} in {msgtype} ({plan.path}): "
+                                  f"{err}") from err
+            if columns is not None and len(found) != len(columns):
+                raise DatasetError(f"{key}: {path} has {len(found)} values in {plan.path}, "
+                                   f"{len(columns)} in an earlier bag")
+            columns = columns or found
+        if columns is None:
+            if stream.joints is None:
+                raise DatasetError(f"{key}: {stream.topic} has no message in any bag, so its "
+                                   "columns are unknown; list them with joints: [...]")
+            columns = stream.joints
+        if stream.joints is not None:
+            columns = stream.joints
+        out[stream.name] = StreamLayout(tuple(columns), False, path)
+    return out
+
+
+def _valid_indices(count: int, fraction: float, seed: int) -> set[int]:
+    """Episodes in the valid split: round(fraction * count), at least one if fraction > 0 and
+    there are two episodes or more, never all of them."""
+    wanted = int(round(fraction * count))
+    if fraction > 0 and count >= 2:
+        wanted = min(max(wanted, 1), count - 1)
+    elif count < 2:
+        wanted = 0
+    return {int(i) for i in np.random.default_rng(seed).permutation(count)[:wanted]}
+
+
+def make_tasks(plans: list[BagPlan], config: BuildConfig, phase_names: list[str],
+           workers: int, layouts: dict[str, StreamLayout]) -> list[Task]:
+    groups = max(1, -(-workers // len(plans))) if workers > len(plans) else 1
+    tasks = []
+    for plan in (p for p in plans if p.episodes):   # a bag whose episodes were all skipped
+        for part in np.array_split(np.arange(len(plan.episodes)), min(groups, len(plan.episodes))):
+            tasks.append(Task(plan, [plan.episodes[i] for i in part], config, phase_names,
+                              layouts))
+    return tasks
