@@ -11,8 +11,9 @@ DEMO    ?= demo_out
 
 setup: $(STAMP)
 
-$(STAMP): setup.py tools/system_deps.sh
+$(STAMP): setup.py tools/system_deps.sh tools/ros2_deps.sh
 	bash tools/system_deps.sh
+	bash tools/ros2_deps.sh || echo "note: the ROS 2 test builds' dependencies are not installed; the ros2 tests will skip, saying why"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[test]"
