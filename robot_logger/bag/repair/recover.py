@@ -3,7 +3,7 @@
 Policy: the original is never modified. The repaired bag is written beside it as
 `<BAG>.repaired` (or where `output` says), first into `<output>.partial`, and renamed into place
 only once it reads back with the expected message count. Each storage file is recovered on its
-own (`bag_repair_mcap`, `bag_repair_sqlite`), then a rosbags-compatible metadata.yaml is written
+own (`repair/mcap.py`, `repair/sqlite.py`), then a metadata.yaml rosbag2 reads is written
 from what was recovered. The report says what came back per topic and what was lost.
 """
 
