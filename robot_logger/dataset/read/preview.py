@@ -27,7 +27,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
-from matplotlib.gridspec import GridSpec
+from matplotlib.gridspec import GridSpec, SubplotSpec
 from matplotlib.patches import Patch
 
 from robot_logger.dataset import schema
@@ -92,22 +92,36 @@ def _phase_spans(phase: np.ndarray, t_s: np.ndarray) -> list[tuple[int, float, f
             for a, b in zip(starts, ends) if phase[a] >= 0]
 
 
+def _validity(demo: h5py.Group, stream: str) -> np.ndarray | None:
+    """The stream's per-frame validity (True: a sample within tolerance), None when not stored."""
+    path = f"{schema.VALID}/{stream}"
+    return demo[path][()] if path in demo else None
+
+
+def _frame_axes(fig: Figure, cell: SubplotSpec, stream: str, t_s: np.ndarray, frame: int,
+                valid: np.ndarray | None) -> Axes:
+    """An image panel for one frame of a camera or depth stream: titled with its time, in red
+    with "(missing)" when the frame has no sample within tolerance, without ticks."""
+    ax = fig.add_subplot(cell)
+    missing = valid is not None and not valid[frame]
+    ax.set_title(f"{stream}  t = {t_s[frame]:.1f} s{'  (missing)' if missing else ''}",
+                 fontsize=9, color="red" if missing else "black")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return ax
+
+
 def _draw_cameras(fig: Figure, grid: GridSpec, row: int, demo: h5py.Group, cams: list[str],
                   t_s: np.ndarray) -> int:
     frames = _frame_indices(len(t_s))
     for cam in cams:
         ds = demo[schema.OBS][cam]
-        valid = demo[f"{schema.VALID}/{cam}"][()] if f"{schema.VALID}/{cam}" in demo else None
+        valid = _validity(demo, cam)
         for col, frame in enumerate(frames):
-            ax = fig.add_subplot(grid[row, col])
+            ax = _frame_axes(fig, grid[row, col], cam, t_s, frame, valid)
             image = ds[int(frame)]
             ax.imshow(image[..., 0] if image.shape[-1] == 1 else image,
                       cmap="gray" if image.shape[-1] == 1 else None)
-            missing = valid is not None and not valid[frame]
-            ax.set_title(f"{cam}  t = {t_s[frame]:.1f} s{'  (missing)' if missing else ''}",
-                         fontsize=9, color="red" if missing else "black")
-            ax.set_xticks([])
-            ax.set_yticks([])
             if col == 0:
                 ax.set_ylabel(f"{cam}\n{image.shape[1]}x{image.shape[0]} px", fontsize=9)
         row += 1
@@ -125,16 +139,10 @@ def _draw_depth(fig: Figure, grid: GridSpec, row: int, demo: h5py.Group, streams
         seen = metres[np.isfinite(metres)]
         low, high = (float(seen.min()), float(seen.max())) if seen.size else (0.0, 1.0)
         norm = Normalize(vmin=low, vmax=high if high > low else low + 1.0)
-        valid_path = f"{schema.VALID}/{stream}"
-        valid = demo[valid_path][()] if valid_path in demo else None
+        valid = _validity(demo, stream)
         for col, frame in enumerate(frames):
-            ax = fig.add_subplot(grid[row, col])
+            ax = _frame_axes(fig, grid[row, col], stream, t_s, frame, valid)
             shown = ax.imshow(metres[col], cmap=cmap, norm=norm, interpolation="nearest")
-            missing = valid is not None and not valid[frame]
-            ax.set_title(f"{stream}  t = {t_s[frame]:.1f} s{'  (missing)' if missing else ''}",
-                         fontsize=9, color="red" if missing else "black")
-            ax.set_xticks([])
-            ax.set_yticks([])
             if col == 0:
                 ax.set_ylabel(f"{stream} (depth)\n{ds.shape[2]}x{ds.shape[1]} px", fontsize=9)
         bar = fig.colorbar(shown, cax=ax.inset_axes((1.06, 0.0, 0.07, 1.0)))
