@@ -17,13 +17,15 @@ import threading
 __all__ = ["STOP_SIGNALS", "stop_on_signals"]
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_OUR_WRITE_FDS: set[int] = set()   # the wakeup pipe this module installed (never someone else's)
 
 
 def stop_on_signals() -> threading.Event:
     """An event set by SIGINT or SIGTERM (so both end a recording or publishing cleanly).
 
     Call from the main thread (Python delivers signals there). A later call replaces the
-    earlier one's pipe; the earlier watcher then never fires again.
+    earlier one's pipe: the earlier write end is closed, so its watcher reads end-of-file, closes
+    its read end and exits (no thread or file descriptors left behind per call).
     """
     stop = threading.Event()
     read_fd, write_fd = os.pipe()
@@ -37,12 +39,17 @@ def stop_on_signals() -> threading.Event:
             except OSError:
                 return
             if not data:
+                os.close(read_fd)
                 return
             if stopping & set(data):
                 stop.set()
 
     threading.Thread(target=watch, name="stop-on-signal", daemon=True).start()
-    signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    previous = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    if previous in _OUR_WRITE_FDS:
+        _OUR_WRITE_FDS.discard(previous)
+        os.close(previous)
+    _OUR_WRITE_FDS.add(write_fd)
     for sig in STOP_SIGNALS:
         signal.signal(sig, _ignore)
     return stop

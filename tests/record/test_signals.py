@@ -85,3 +85,22 @@ def test_sigint_and_sigterm_each_set_the_stop_event():
         done = subprocess.run([sys.executable, "-c", ONE.format(name=name)], cwd=REPO,
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == 0 and done.stdout.strip() == "True", (name, done.stderr)
+
+
+REPEATED = """
+import os, signal, threading
+from robot_logger.record.signals import stop_on_signals
+before_fds, before_threads = len(os.listdir("/proc/self/fd")), threading.active_count()
+for _ in range(50):
+    stop = stop_on_signals()
+deadline = __import__("time").monotonic() + 5
+while threading.active_count() > before_threads + 1 and __import__("time").monotonic() < deadline:
+    __import__("time").sleep(0.01)
+os.kill(os.getpid(), signal.SIGTERM)
+print(len(os.listdir("/proc/self/fd")) - before_fds, threading.active_count() - before_threads,
+      stop.wait(5.0))
+"""
+
+
+def test_calling_it_again_leaves_one_pipe_and_one_watcher():
+    assert _run_with_deadline(REPEATED, 30.0) == "2 1 True"
