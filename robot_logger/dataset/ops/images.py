@@ -86,7 +86,11 @@ def _decode_compressed(msg: Any) -> np.ndarray:
 def resize(image: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
     """Resize an (H, W, C) uint8 image (C = 1, 3 or 4) to `size_hw`, keeping dtype and channels.
 
-    Shrinking averages the covered area (box filter, no aliasing); enlarging is bilinear.
+    Shrinking averages the covered area (box filter, no aliasing); enlarging is bilinear. A
+    shrink of a colour or mono image by powers of two (640x480 -> 320x240) is Pillow's `reduce`:
+    each pixel the exact mean of its block, rounded half up, in 1.0 ms where the two-pass box
+    `resize` takes 2.2 ms and rounds twice (off by one on some pixels). `reduce` is exact for
+    power-of-two factors only (by 3 it is off by one too), and premultiplies alpha for 4 channels.
     """
     height, width = (int(v) for v in size_hw)
     if height <= 0 or width <= 0:
@@ -98,8 +102,13 @@ def resize(image: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
     if image.shape[:2] == (height, width):
         return image
     shrink = height <= image.shape[0] and width <= image.shape[1]
-    resample = PILImage.Resampling.BOX if shrink else PILImage.Resampling.BILINEAR
     channels = image.shape[2]
     src = PILImage.fromarray(image[..., 0] if channels == 1 else image)
-    out = np.asarray(src.resize((width, height), resample))
+    factors = image.shape[0] // height, image.shape[1] // width
+    if shrink and channels != 4 and (factors[0] * height, factors[1] * width) == image.shape[:2] \
+            and all(f & (f - 1) == 0 for f in factors):
+        out = np.asarray(src.reduce((factors[1], factors[0])))
+    else:
+        resample = PILImage.Resampling.BOX if shrink else PILImage.Resampling.BILINEAR
+        out = np.asarray(src.resize((width, height), resample))
     return out.reshape(height, width, channels)

@@ -150,6 +150,19 @@ def test_resize_shrink_averages_area():
     np.testing.assert_array_equal(resize(flat, (61, 83)), 77)
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize(("factor_h", "factor_w"), [(2, 2), (4, 2), (1, 4), (8, 8)])
+def test_resize_by_powers_of_two_is_the_exact_block_mean(channels, factor_h, factor_w):
+    """Truth: each output pixel is the mean of its factor_h x factor_w block, rounded half up
+    (a two-pass box filter rounds twice and is off by one on some pixels)."""
+    image = RNG.integers(0, 256, size=(48, 64, channels), dtype=np.uint8)
+    height, width = 48 // factor_h, 64 // factor_w
+    blocks = image.reshape(height, factor_h, width, factor_w, channels).astype(np.int64)
+    area = factor_h * factor_w
+    truth = (blocks.sum(axis=(1, 3)) * 2 + area) // (2 * area)
+    np.testing.assert_array_equal(resize(image, (height, width)), truth)
+
+
 def test_resize_rejects_bad_input():
     with pytest.raises(DatasetError, match="two positive integers"):
         resize(RGB, (0, 4))
