@@ -24,6 +24,7 @@ EXAMPLE = yaml.safe_load((CONFIG / "dataset.yaml").read_text())
 # Keys the example only shows in comments, each with a valid value to place.
 OPTIONAL = {("streams", "arm1_pos", "joints"): ["arm1_joint1"],
             ("streams", "cam2", "clock_offset_ms"): 0.0,
+            ("streams", "arm2_vel", "time_source"): "log",
             ("frames", "base"): "base_link",
             ("episodes", "labels_file"): "labels.yaml"}
 # A value outside the allowed range (or set of choices) per leaf that has one.

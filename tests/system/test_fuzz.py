@@ -194,6 +194,8 @@ stream_bodies = st.fixed_dictionaries({"topic": st.sampled_from(TOPICS)}, option
     "voxel_size": st.one_of(st.floats(-1, 1), yaml_scalars),
     "crop": st.one_of(st.lists(st.lists(st.floats(-5, 5), min_size=3, max_size=3),
                                min_size=2, max_size=2), yaml_values),
+    "time_source": st.one_of(st.sampled_from(["header", "log"]), yaml_scalars),
+    "clock_offset_ms": st.one_of(st.floats(-500, 500), st.just("auto"), yaml_scalars),
     "colour": yaml_scalars,
 })
 build_configs = st.fixed_dictionaries(

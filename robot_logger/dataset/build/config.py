@@ -94,6 +94,7 @@ class StreamConfig:
     camera_info: str | None = None             # images/depth: CameraInfo topic (else beside)
     frame: str | None = None                   # lidar: tf frame to move the points into
     clock_offset_ms: ClockOffset = None        # device clock: a fixed offset, or "auto"
+    time_source: TimeSource | None = None      # None: the config's top-level time_source
 
     def align_for(self, kind: StreamKind, msgtype: str = "") -> AlignMethod:
         """Alignment method, with the kind's default (commands: previous) when none was given."""
@@ -196,6 +197,10 @@ class BuildConfig:
     frames: FramesConfig = field(default_factory=FramesConfig)
     source: str = "<discovered>"
 
+    def time_source_of(self, stream: StreamConfig) -> TimeSource:
+        """Which time places the stream's messages: its own `time_source`, else the top level."""
+        return stream.time_source or self.time_source
+
     def stream(self, name: str) -> StreamConfig:
         """The stream called `name` (`actions` for the hidden stream of a topic action)."""
         hidden = self.actions.source()
@@ -231,8 +236,9 @@ def config_from_dict(data: Any, source: str, *, base_dir: Path | None = None) ->
     streams_map = top.get("streams", dict, required=True)
     if not streams_map:
         raise ConfigError(f"{top.where('streams')}: needs at least one stream")
+    time_source = TimeSource(top.choice("time_source", tuple(TimeSource), "header"))
     streams = tuple(_stream(name, top.sub("streams").sub(name) if isinstance(name, str) else None,
-                            top) for name in streams_map)
+                            top, time_source) for name in streams_map)
     names = [s.name for s in streams]
     reference = top.get("reference", str)
     if reference is not None and reference not in names:
@@ -247,7 +253,7 @@ def config_from_dict(data: Any, source: str, *, base_dir: Path | None = None) ->
         raise ConfigError(f"{top.where('reference')}: give either rate_hz or reference, not both")
     return BuildConfig(
         streams=streams, rate_hz=rate_hz, reference=reference,
-        time_source=TimeSource(top.choice("time_source", tuple(TimeSource), "header")),
+        time_source=time_source,
         latency_margin_ms=top.positive("latency_margin_ms", 500.0, allow_zero=True),
         actions=_actions(top.sub("actions"), names, "actions" in top.data),
         episodes=_episodes(top.sub("episodes"), base_dir),
@@ -256,13 +262,13 @@ def config_from_dict(data: Any, source: str, *, base_dir: Path | None = None) ->
     )
 
 
-def _stream(name: Any, keys: YamlMap | None, top: YamlMap) -> StreamConfig:
+def _stream(name: Any, keys: YamlMap | None, top: YamlMap, top_time: TimeSource) -> StreamConfig:
     if keys is None or not _NAME_RE.match(name):
         raise ConfigError(f"{top.where('streams')}: stream name {name!r} must start with a letter "
                           "and use only letters, digits and _ (it becomes an HDF5 key)")
     keys.check_known(("topic", "field", "align", "tolerance_ms", "joints", "resize", "points",
                       "voxel_size", "crop", "intensity_field", "camera_info", "frame",
-                      "clock_offset_ms"))
+                      "clock_offset_ms", "time_source"))
     points = keys.get("points", int, 1024)
     if points <= 0:
         raise ConfigError(f"{keys.where('points')}: must be > 0, got {points}")
@@ -273,8 +279,13 @@ def _stream(name: Any, keys: YamlMap | None, top: YamlMap) -> StreamConfig:
         voxel_size=keys.positive("voxel_size", None), crop=_crop(keys),
         intensity_field=keys.get("intensity_field", str),
         camera_info=keys.get("camera_info", str), frame=keys.get("frame", str),
-        clock_offset_ms=_clock_offset(keys),
+        clock_offset_ms=_clock_offset(keys, top_time), time_source=_time_source(keys),
     )
+
+
+def _time_source(keys: YamlMap) -> TimeSource | None:
+    value = keys.choice("time_source", tuple(TimeSource), None)
+    return None if value is None else TimeSource(value)
 
 
 def _field(keys: YamlMap) -> str | None:
@@ -301,11 +312,19 @@ def _joints(keys: YamlMap) -> tuple[str, ...] | None:
     return tuple(joints) if joints else None
 
 
-def _clock_offset(keys: YamlMap) -> ClockOffset:
+def _clock_offset(keys: YamlMap, top_time: TimeSource) -> ClockOffset:
+    """A fixed offset in ms, `auto` or None. It corrects header stamps, so a stream aligned on
+    log (receive) time, which is already the recorder's clock, cannot take one."""
     value = keys.get("clock_offset_ms", (int, float, str))
     if isinstance(value, str) and value != "auto":
         raise ConfigError(f"{keys.where('clock_offset_ms')}: must be a number (ms to add to the "
                           f"header stamps) or auto, got {value!r}")
+    own = _time_source(keys)
+    if value is not None and (own or top_time) == TimeSource.LOG:
+        where = "its time_source" if own else "the top-level time_source"
+        raise ConfigError(f"{keys.where('clock_offset_ms')}: corrects header stamps, but {where} "
+                          "is log: receive times are already on the recorder's clock (drop "
+                          "clock_offset_ms, or set time_source: header on the stream)")
     return value if value is None or value == "auto" else float(value)
 
 

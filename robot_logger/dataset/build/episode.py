@@ -170,6 +170,7 @@ class _FrameStream:
         self.sinks: list[FrameSink] = []
         self._cache: tuple[int, list[np.ndarray]] = (-1, [])
         self.clock = ctx.clock(stream.name)
+        self.on_log = ctx.config.time_source_of(stream) == TimeSource.LOG
         self.transform = ctx.bag.lidar_transforms.get(stream.name)
         if kind == StreamKind.LIDAR:
             self._make_sinks([(stream.points, 4), (stream.points,)], [np.float32, bool])
@@ -206,7 +207,7 @@ class _FrameStream:
         """Offer a message (raw header stamp) to the selector; decode and write the frames that
         became final. The stamp is corrected for the stream's device clock first."""
         when = self.clock.apply_one(stamp_ns) if stamp_ns > 0 else stamp_ns
-        if self.ctx.config.time_source == TimeSource.LOG or when <= 0:
+        if self.on_log or when <= 0:
             when = log_ns
         self._emit_all(self.selector.add(when, log_ns, raw))
 
@@ -295,11 +296,12 @@ class _TopicSamples:
             self._msgs = [self.ctx.deserialize(raw, self.msgtype) for raw in self.raws]
         return self._msgs
 
-    def stamps(self, clock: ClockFix) -> np.ndarray:
+    def stamps(self, clock: ClockFix, source: TimeSource) -> np.ndarray:
         """Per-message times on the reference clock: corrected header stamps (log time where a
-        stamp is unset, or with time_source: log)."""
+        stamp is unset, or with time_source log). The source is the stream's, not the topic's:
+        two streams of one topic may be placed differently."""
         log_ns = np.asarray(self.logs, np.int64)
-        if self.ctx.config.time_source == TimeSource.LOG or self._header is None:
+        if source == TimeSource.LOG or self._header is None:
             return log_ns
         return effective_stamps(clock.apply(self._header), log_ns)
 
@@ -473,7 +475,8 @@ class EpisodeBuilder:
         """One low-dim stream on the reference clock, in its dataset-wide column order."""
         ref, layout = self.plan.ref_ns, self.ctx.layouts[stream.name]
         samples = self.lowdim[stream.topic]
-        stamps = samples.stamps(self.ctx.clock(stream.name))
+        stamps = samples.stamps(self.ctx.clock(stream.name),
+                                self.ctx.config.time_source_of(stream))
         method = stream.align_for(StreamKind.LOWDIM, samples.msgtype)
         tolerance = stream.tolerance_ns(StreamKind.LOWDIM)
         label = f"{where}: stream {stream.name} ({stream.topic})"

@@ -214,7 +214,7 @@ def _reference_stamps(config: BuildConfig, stamps: list[tuple[int, int]],
         return np.zeros(0, np.int64)
     pairs = np.asarray(stamps, np.int64).reshape(-1, 2)
     header, log = pairs[:, 0], pairs[:, 1]
-    if config.time_source == TimeSource.LOG:
+    if config.time_source_of(config.stream(config.reference)) == TimeSource.LOG:
         times = log
     else:
         fixed = clocks.get(config.reference)
@@ -253,13 +253,15 @@ def _clocks(config: BuildConfig, stamps: dict[str, tuple[list[int], list[int]]],
 
 def _clock_warnings(config: BuildConfig, kinds: dict[str, StreamKind], probe: BagProbe,
                     clocks: dict[str, ClockFix], path: Path) -> list[str]:
-    """A loud warning for every uncorrected stream whose smallest log - header (first second)
-    says its stamps come from another clock; naming the stream and the fix."""
+    """A loud warning for every uncorrected stream on header time whose smallest log - header
+    (first second) says its stamps come from another clock; naming the stream and the fix. A
+    stream aligned on log time does not use its stamps, so their clock does not matter."""
     out = []
     margin = config.latency_margin_ms
     for stream in config.all_streams:
         offset_ns = probe.min_offset_ns.get(stream.topic)
-        if offset_ns is None or stream.name in clocks or config.time_source == TimeSource.LOG:
+        if offset_ns is None or stream.name in clocks or \
+                config.time_source_of(stream) == TimeSource.LOG:
             continue
         offset_ms = offset_ns / 1e6
         if not unsynchronised(offset_ms):
@@ -271,7 +273,7 @@ def _clock_warnings(config: BuildConfig, kinds: dict[str, StreamKind], probe: Ba
         out.append(f"{path}: stream {stream.name} ({stream.topic}): the smallest log time minus "
                    f"header stamp is {offset_ms:.1f} ms, {effect}; its device clock is not "
                    f"synchronised: set clock_offset_ms: auto on streams.{stream.name} "
-                   "(or a measured offset in ms, or time_source: log)")
+                   f"(or a measured offset in ms, or time_source: log on streams.{stream.name})")
     return out
 
 

@@ -79,12 +79,37 @@ def test_defaults_fill_what_is_left_out(tmp_path: Path) -> None:
     ({**MINIMAL, "reference": "nope", "rate_hz": None}, "reference"),
     ({**MINIMAL, "reference": "arm1_pos", "rate_hz": 10}, "reference"),
     ({**MINIMAL, "episodes": {"labels_file": "missing.yaml"}}, "episodes.labels_file"),
+    ({"streams": {"arm": {"topic": "/a", "time_source": "gps"}}}, "streams.arm.time_source"),
+    ({"streams": {"arm": {"topic": "/a", "time_source": 5}}}, "streams.arm.time_source"),
+    ({"streams": {"arm": {"topic": "/a", "time_source": "log", "clock_offset_ms": "auto"}}},
+     "streams.arm.clock_offset_ms"),
+    ({"time_source": "log", "streams": {"arm": {"topic": "/a", "clock_offset_ms": 5}}},
+     "streams.arm.clock_offset_ms"),
 ])
 def test_every_bad_key_is_named_with_the_file(tmp_path: Path, data: dict, key: str) -> None:
     path = write(tmp_path, data)
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert str(err.value).startswith(f"{path}: {key}")
+
+
+def test_a_stream_takes_the_top_level_time_source_unless_it_names_its_own(tmp_path) -> None:
+    config = load_config(write(tmp_path, {"time_source": "log", "streams": {
+        "arm": {"topic": "/a"}, "cam": {"topic": "/c", "time_source": "header",
+                                        "clock_offset_ms": "auto"}}}))
+    assert config.time_source_of(config.stream("arm")) == "log"
+    assert config.time_source_of(config.stream("cam")) == "header"
+    plain = load_config(write(tmp_path, {"streams": {
+        "arm": {"topic": "/a"}, "drv": {"topic": "/d", "time_source": "log"}}}))
+    assert [plain.time_source_of(s) for s in plain.streams] == ["header", "log"]
+
+
+def test_a_clock_offset_on_log_time_says_why(tmp_path: Path) -> None:
+    path = write(tmp_path, {"time_source": "log", "streams": {
+        "cam": {"topic": "/c", "clock_offset_ms": "auto"}}})
+    with pytest.raises(ConfigError, match="streams.cam.clock_offset_ms: corrects header stamps, "
+                                          "but the top-level time_source is log"):
+        load_config(path)
 
 
 def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
