@@ -124,10 +124,14 @@ def _summary_text(summary: BuildSummary) -> str:
         lines.append("log time minus header stamp per topic (ms): mean [min, max]")
         lines += [f"  {topic:<32} {o['mean']:8.2f} [{o['min']:.2f}, {o['max']:.2f}]"
                   for topic, o in summary.offsets_ms.items()]
-    if summary.clocks:
+    corrected = {n: c for n, c in summary.clocks.items() if c["method"] != "none"}
+    if corrected:
         lines.append("device clocks corrected (offset at t0, drift):")
         lines += [f"  {name:<24} {c['method']:<5} {c['offset_ns'] / 1e6:9.3f} ms "
-                  f"{c['drift_ppm']:+8.2f} ppm" for name, c in summary.clocks.items()]
+                  f"{c['drift_ppm']:+8.2f} ppm" for name, c in corrected.items()]
+    on_log = [n for n, c in summary.clocks.items() if c["time_source"] == "log"]
+    if on_log and len(on_log) < len(summary.clocks):
+        lines.append(f"aligned on log (receive) time: {', '.join(on_log)}")
     lines += [f"warning: {w}" for w in summary.warnings]
     return "\n".join(lines)
 

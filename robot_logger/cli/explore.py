@@ -59,8 +59,9 @@ def _records_text(summary: dict[str, Any]) -> list[str]:
          [f"  {stream:<20} {e.get('frame_id', '?')} -> {e.get('base', '?')}: "
           f"{_numbers([row[3] for row in e['matrix'][:3]])}"
           for stream, e in summary["extrinsics"].items()]),
-        ("device clocks (method, offset ms, drift ppm):",
-         [f"  {stream:<20} {c['method']:<6} {c['offset_ms']:10.3f} {c['drift_ppm']:9.3f}"
+        ("clocks (time source, method, offset ms, drift ppm):",
+         [f"  {stream:<20} {c.get('time_source', '?'):<6} {c['method']:<6} "
+          f"{c['offset_ms']:10.3f} {c['drift_ppm']:9.3f}"
           for stream, c in summary["clocks"].items()]),
     ]
     lines = []

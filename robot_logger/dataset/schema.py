@@ -90,8 +90,11 @@ CAMERAS = "meta/cameras"           # /<stream>: attrs width, height, distortion_
 CAMERA_ATTRS = ("width", "height", "distortion_model", "frame_id")
 FRAMES = "meta/frames"             # static transforms: parent, child (S), xyz (n,3), xyzw (n,4)
 EXTRINSICS = "meta/extrinsics"     # /<stream>: (4,4) float64 sensor-to-base, attrs base, frame_id
-CLOCKS = "meta/clocks"             # /<stream>: attrs offset_ns, drift_ppm, method, t0_ns
+CLOCKS = "meta/clocks"             # /<stream>: attrs offset_ns, drift_ppm, method, t0_ns,
+                                   # time_source, per_bag; one per obs stream (method none:
+                                   # uncorrected), only corrected streams in older files
 CLOCK_ATTRS = ("offset_ns", "drift_ppm", "method", "t0_ns")
+CLOCK_TIME_SOURCE = "time_source"  # header | log; absent in files from before it was written
 STAT_NAMES = ("mean", "std", "min", "max", "q01", "q99")
 
 # Root attrs.

@@ -58,7 +58,7 @@ from robot_logger.dataset.build.probe import (
 )
 from robot_logger.dataset.build.shards import ShardedBuild, dataset_bytes
 from robot_logger.dataset.build.writer import DatasetWriter, json_attr
-from robot_logger.dataset.ops.clocks import OffsetStats
+from robot_logger.dataset.ops.clocks import NO_FIX, OffsetStats
 from robot_logger.dataset.ops.depth import scale_intrinsics
 from robot_logger.dataset.ops.stats import RunningStats
 from robot_logger.dataset.ops.transforms import Transform
@@ -340,16 +340,17 @@ def _frames(config: BuildConfig, plans: list[BagPlan]
 
 
 def _clock_records(config: BuildConfig, plans: list[BagPlan]) -> dict[str, dict[str, Any]]:
-    """Per stream with a clock setting: the first bag's correction and every bag's."""
+    """Every obs stream's clock treatment, so a reader finds each one in /meta/clocks: the time
+    source, and the correction of the first bag plus every bag's (`per_bag`); a stream without
+    a correction has method none, offset 0, drift 0 and an empty `per_bag`."""
     out: dict[str, dict[str, Any]] = {}
     for stream in config.streams:
         per_bag = {str(p.path): p.streams.clocks[stream.name] for p in plans
                    if stream.name in p.streams.clocks}
-        if not per_bag:
-            continue
-        first = next(iter(per_bag.values()))
+        first = next(iter(per_bag.values()), NO_FIX)
         out[stream.name] = {"offset_ns": first.offset_ns, "drift_ppm": first.drift_ppm,
                             "t0_ns": first.t0_ns, "method": str(first.method),
+                            "time_source": str(config.time_source_of(stream)),
                             "per_bag": {b: {"offset_ns": f.offset_ns, "drift_ppm": f.drift_ppm,
                                             "t0_ns": f.t0_ns} for b, f in per_bag.items()}}
     return out

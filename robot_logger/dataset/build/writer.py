@@ -223,7 +223,7 @@ class DatasetWriter:
                clocks: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         """Write the dataset-level attrs, masks, stats, column names and /meta records:
         cameras (K, D, R, P datasets + attrs), frames (parent, child, xyz, xyzw), extrinsics
-        ((4,4) + attrs frame_id, base), clocks (attrs; per_bag as JSON)."""
+        ((4,4) + attrs frame_id, base), clocks (attrs with time_source; per_bag as JSON)."""
         h5 = self.h5
         fixed = {schema.ATTR_FORMAT: schema.FORMAT,
                  schema.ATTR_FORMAT_VERSION: schema.FORMAT_VERSION}
@@ -264,7 +264,7 @@ class DatasetWriter:
             dset.attrs["frame_id"], dset.attrs["base"] = record["frame_id"], record["base"]
         for stream, record in (clocks or {}).items():
             group = h5.require_group(f"{schema.CLOCKS}/{stream}")
-            for key in schema.CLOCK_ATTRS:
+            for key in (*schema.CLOCK_ATTRS, schema.CLOCK_TIME_SOURCE):
                 group.attrs[key] = record[key]
             group.attrs["per_bag"] = json_attr(record.get("per_bag", {}))
 

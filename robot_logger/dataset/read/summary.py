@@ -84,13 +84,15 @@ def _extrinsics(handle: h5py.File) -> dict[str, dict[str, Any]]:
 
 
 def _clocks(handle: h5py.File) -> dict[str, dict[str, Any]]:
-    """/meta/clocks/<stream>: how the stream's device clock was corrected."""
+    """/meta/clocks/<stream>: which time places the stream (`?` in files from before it was
+    recorded) and how its device clock was corrected."""
     if schema.CLOCKS not in handle:
         return {}
     out = {}
     for stream, group in sorted(handle[schema.CLOCKS].items()):
         attrs = group.attrs
         out[stream] = {"method": _text(attrs.get("method", "none")),
+                       "time_source": _text(attrs.get(schema.CLOCK_TIME_SOURCE, "?")),
                        "offset_ms": round(float(attrs.get("offset_ns", 0)) / 1e6, 6),
                        "drift_ppm": round(float(attrs.get("drift_ppm", 0.0)), 6)}
     return out

@@ -12,8 +12,9 @@ low-dim stream shifted by one frame (the last frame held); depth obs are uint16 
 /meta/cameras/<s> belongs to an image or depth stream of that size, with K, R (3, 3), P (3, 4)
 and D; /meta/frames quaternions are unit (1e-6); /meta/extrinsics/<s> are rigid transforms
 (rotation orthonormal to 1e-6, last row 0 0 0 1) of a camera, depth or LiDAR stream;
-/meta/clocks/<s> name an obs stream and a known method; /meta/action_names has one name per
-action column.
+/meta/clocks/<s> name an obs stream, a known method and time source (method none: offset and
+drift 0; a stream on log time is not corrected), one per obs stream in files whose records carry
+a time source; /meta/action_names has one name per action column.
 """
 
 from __future__ import annotations
@@ -389,15 +390,39 @@ class _Checker:
                 self.problem(where, "is not a rigid transform (rotation, translation, 0 0 0 1)")
 
     def clocks(self) -> None:
-        """/meta/clocks/<s>: an obs stream's clock correction, with a known method."""
+        """/meta/clocks/<s>: an obs stream's clock treatment, with a known method and time
+        source; method none corrects nothing (offset and drift 0), and a stream on log time has
+        no correction. Records that carry `time_source` come from builds that write one for
+        every obs stream, so then every obs stream needs one."""
         methods = {str(m) for m in schema.ClockMethod}
-        for stream, group in self._records(schema.CLOCKS):
+        sources = {str(t) for t in schema.TimeSource}
+        records = self._records(schema.CLOCKS)
+        for stream, group in records:
             where = f"{schema.CLOCKS}/{stream}"
             if stream not in self.shapes:
                 self.problem(where, f"no obs/{stream} for it")
             self.attrs(where, schema.CLOCK_ATTRS)
-            method = group.attrs.get("method")
-            method = method.decode() if isinstance(method, bytes) else method
+            method = _text(group.attrs.get("method"))
             if method is not None and method not in methods:
                 self.problem(where, f"method is {method!r}, expected one of "
                                     f"{', '.join(sorted(methods))}")
+            source = _text(group.attrs.get(schema.CLOCK_TIME_SOURCE))
+            if source is not None and source not in sources:
+                self.problem(where, f"time_source is {source!r}, expected one of "
+                                    f"{', '.join(sorted(sources))}")
+            if source == schema.TimeSource.LOG and method in (schema.ClockMethod.FIXED,
+                                                              schema.ClockMethod.AUTO):
+                self.problem(where, f"method {method} corrects header stamps, but the stream "
+                                    "is on log time")
+            if method == schema.ClockMethod.NONE and (group.attrs.get("offset_ns", 0) != 0
+                                                      or group.attrs.get("drift_ppm", 0) != 0):
+                self.problem(where, "method none with a non-zero offset_ns or drift_ppm")
+        if any(schema.CLOCK_TIME_SOURCE in group.attrs for _, group in records):
+            for stream in sorted(set(self.shapes) - {name for name, _ in records}):
+                self.problem(schema.CLOCKS, f"no record for obs/{stream} (every obs stream "
+                                            "has one when the records carry time_source)")
+
+
+def _text(value: Any) -> Any:
+    """An HDF5 string attr as str (h5py gives bytes for fixed-length strings)."""
+    return value.decode() if isinstance(value, bytes) else value

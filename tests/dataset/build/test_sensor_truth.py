@@ -1,6 +1,7 @@
 """A real cell's sensor mix built from the simulator (`--sensors`), checked against its truth:
 commands and F/T at every frame, depth pixels, calibration (also resized), extrinsics from
-/tf_static, LiDAR moved into a tf frame, and a camera on its own drifting clock."""
+/tf_static, LiDAR moved into a tf frame, a camera on its own drifting clock, and a driver with
+broken header stamps aligned on log time while the other streams stay on header time."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from robot_logger.bag.reader import open_bag
 from robot_logger.core.messages import header_stamp_ns
 from robot_logger.dataset.build.pipeline import BuildSummary, build_dataset
 from robot_logger.dataset.read.validate import validate_dataset
-from robot_logger.sim.spec import command_topic, depth_topic, wrench_topic
+from robot_logger.sim.cell import LATENCY_MS
+from robot_logger.sim.spec import command_topic, depth_topic, joint_topic, wrench_topic
 
 MS = 1_000_000
 SENSORS = {"commands": True, "gripper": True, "wrench": True, "depth": True,
@@ -192,6 +194,51 @@ def test_an_uncorrected_device_clock_is_a_warning_naming_the_stream(clock_bags,
         build_dataset([clock_bags["device"]], tmp_path / "strict.h5", config_path=path,
                       strict=True)
     assert not list(tmp_path.glob("strict.h5*"))
+
+
+def test_one_stream_on_log_time_beside_streams_on_header_time(make_bag, tmp_path) -> None:
+    """arm2's driver stamps 400 ms ahead (a broken stamp, not a clock), the depth camera stamps
+    on a device clock 350 ms ahead (corrected by clock_offset_ms: -350). arm2 with its own
+    time_source: log is the truth at its receive time less the sim's joint latency; arm1 and the
+    depth stay on (corrected) header time exactly; /meta/clocks records each stream."""
+    faults = f"{joint_topic(2)}:offset_ms=400;{depth_topic(1)}:clock_offset_ms=350"
+    bag, cell = make_bag(duration_s=3.0, arms=2, cameras=1, lidar=False, depth=True,
+                         faults=faults)
+    joints = {"align": "nearest", "tolerance_ms": 20}
+    streams = {"arm1": {"topic": joint_topic(1), **joints},
+               "arm2": {"topic": joint_topic(2), **joints},
+               "depth": {"topic": depth_topic(1), "clock_offset_ms": -350, "tolerance_ms": 40}}
+    plain, plain_summary = build(tmp_path, bag, {"streams": streams}, "plain.h5")
+    streams["arm2"]["time_source"] = "log"
+    h5, summary = build(tmp_path, bag, {"streams": streams}, "log.h5")
+    low_ms, high_ms = LATENCY_MS["joints"]
+    with plain, h5:
+        worst_log = worst_header = 0.0
+        for demo, header_demo in zip(demos(h5), demos(plain)):
+            arm1 = cell.joint_truth(1, chosen(demo, "arm1"))[0]
+            assert np.abs(demo["obs/arm1"][()] - arm1).max() < 1e-5
+            received = chosen(demo, "arm2")         # log times: sample + latency
+            middle = received - int((low_ms + high_ms) / 2 * MS)
+            position, velocity, _ = cell.joint_truth(2, middle)
+            bound = np.abs(velocity).max() * (high_ms - low_ms) / 2e3 + 1e-5
+            assert demo["valid/arm2"][()].all()
+            worst_log = max(worst_log, float(np.abs(demo["obs/arm2"][()] - position).max()
+                                             / bound))
+            truth = cell.joint_truth(2, chosen(header_demo, "arm2"))[0]
+            worst_header = max(worst_header, float(np.abs(header_demo["obs/arm2"][()]
+                                                          - truth).max() / bound))
+            for i, stamp in enumerate(chosen(demo, "depth").tolist()):
+                np.testing.assert_array_equal(demo["obs/depth"][i], cell.depth_truth(1, stamp))
+        assert worst_log <= 1.0, worst_log
+        assert worst_header > 20.0, worst_header    # on its header stamps arm2 is 400 ms off
+        clocks = {name: dict(group.attrs) for name, group in h5["meta/clocks"].items()}
+        assert {name: (c["time_source"], c["method"], c["offset_ns"], c["drift_ppm"])
+                for name, c in clocks.items()} == {"arm1": ("header", "none", 0, 0.0),
+                                                   "arm2": ("log", "none", 0, 0.0),
+                                                   "depth": ("header", "fixed", -350 * MS, 0.0)}
+        assert plain["meta/clocks/arm2"].attrs["time_source"] == "header"
+    assert [w for w in plain_summary.warnings if "stream arm2" in w]
+    assert not [w for w in summary.warnings if "clock" in w], summary.warnings
 
 
 def test_a_bag_with_a_depth_topic_builds_by_discovery(make_bag, tmp_path) -> None:

@@ -100,6 +100,9 @@ def test_stats_lists_calibration_frames_extrinsics_and_clocks(
                                    cell.frame_pose(frame), atol=1e-6)
     clock = summary["clocks"]["depth"]
     assert clock["method"] == "auto" and -352 < clock["offset_ms"] < -340
+    assert set(summary["clocks"]) == set(summary["streams"])     # every stream has a record
+    assert summary["clocks"]["arm1_pos"] == {"method": "none", "time_source": "header",
+                                             "offset_ms": 0.0, "drift_ppm": 0.0}
 
 
 def test_stats_text_shows_the_records(sensor_built: tuple[Path, Cell],
@@ -111,7 +114,8 @@ def test_stats_text_shows_the_records(sensor_built: tuple[Path, Cell],
                      r"cam1_depth_optical_frame\n", text), text
     assert re.search(r"\n  world -> cam1_link: +0 +-4\.1 +2\.3 \|", text), text
     assert re.search(r"\n  lidar +lidar -> world: +0 +-2\.2 +2\.4\n", text), text
-    assert re.search(r"\n  depth +auto +-3\d\d\.\d{3} ", text), text
+    assert re.search(r"\n  depth +header +auto +-3\d\d\.\d{3} ", text), text
+    assert re.search(r"\n  cam1 +header +none +0\.000 +0\.000\n", text), text
     old = runner.invoke(main, ["stats", str(dataset_path)]).output
     assert "camera calibration (size, fx fy cx cy, model, frame): none" in old
-    assert "device clocks (method, offset ms, drift ppm): none" in old
+    assert "clocks (time source, method, offset ms, drift ppm):\n  arm1_pos " in old

@@ -150,6 +150,7 @@ def test_a_format_1_1_dataset_is_valid(sensor_built: tuple[Path, object]) -> Non
         assert h5["data/demo_0/obs/depth"].dtype == np.uint16
         assert {"success", "failure"} <= set(h5["mask"])
         assert {"cameras", "frames", "extrinsics", "clocks", "action_names"} <= set(h5["meta"])
+        assert set(h5["meta/clocks"]) == set(h5["data/demo_0/obs"]) - {"lidar_mask"}
 
 
 def test_a_format_1_0_dataset_is_still_valid(built: Path, tmp_path: Path) -> None:
@@ -161,6 +162,18 @@ def test_a_format_1_0_dataset_is_still_valid(built: Path, tmp_path: Path) -> Non
         for key in ("cameras", "frames", "extrinsics", "clocks", "action_names"):
             h5["meta"].pop(key, None)
     assert broken(built, tmp_path, as_1_0) == []
+
+
+def test_clock_records_of_corrected_streams_only_stay_valid(sensor_built: tuple[Path, object],
+                                                            tmp_path: Path) -> None:
+    """Files built before every stream got a record: only corrected ones, no time_source."""
+    def corrected_only(h5: h5py.File) -> None:
+        for name, group in list(h5["meta/clocks"].items()):
+            if group.attrs["method"] == "none":
+                del h5["meta/clocks"][name]
+            else:
+                del group.attrs["time_source"]
+    assert broken(sensor_built[0], tmp_path, corrected_only) == []
 
 
 def _rewrite(key: str, change: Callable[[np.ndarray], np.ndarray]) -> Callable[[h5py.File], None]:
@@ -199,6 +212,17 @@ DAMAGE_1_1 = {
                      "meta/clocks/depth: method is 'guess'"),
     "clock attr": (lambda h5: h5["meta/clocks/depth"].attrs.__delitem__("drift_ppm"),
                    "meta/clocks/depth: attr drift_ppm missing"),
+    "clock time source": (
+        lambda h5: h5["meta/clocks/cam1"].attrs.__setitem__("time_source", "gps"),
+        "meta/clocks/cam1: time_source is 'gps'"),
+    "clock corrected on log time": (
+        lambda h5: h5["meta/clocks/depth"].attrs.__setitem__("time_source", "log"),
+        "meta/clocks/depth: method auto corrects header stamps, but the stream is on log time"),
+    "clock none with an offset": (
+        lambda h5: h5["meta/clocks/cam1"].attrs.__setitem__("offset_ns", 5),
+        "meta/clocks/cam1: method none with a non-zero offset_ns"),
+    "clock record missing": (lambda h5: h5.__delitem__("meta/clocks/wrench"),
+                             "meta/clocks: no record for obs/wrench"),
 }
 
 
