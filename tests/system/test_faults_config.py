@@ -131,6 +131,15 @@ def test_every_bad_key_is_named_with_its_file(cell_bag, tmp_path, path, how):
     assert not (tmp_path / "out.h5").exists()
 
 
+def test_a_clock_offset_on_a_stream_on_log_time_is_named(cell_bag, tmp_path):
+    config = full_config()
+    config["streams"]["cam2"]["time_source"] = "log"      # cam2 has clock_offset_ms: 0.0
+    result, config_file = build_with(config, cell_bag, tmp_path)
+    assert cli_outcome(result) == "error", result.output
+    assert f"{config_file}: streams.cam2.clock_offset_ms: corrects header stamps, but its " \
+           "time_source is log" in result.stderr, result.stderr
+
+
 @pytest.mark.parametrize("text, fragment", [
     ("streams: [unclosed\n", "invalid YAML at line"),
     ("- just\n- a list\n", "must be a mapping"),
