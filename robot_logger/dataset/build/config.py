@@ -118,7 +118,8 @@ ACTIONS_SOURCE = "actions"   # the internal stream name of `actions: {topic: ...
 @dataclass(frozen=True)
 class ActionsConfig:
     """action[t] = concat(streams)[t + shift] (last frame held). `topic` is shorthand for one
-    low-dim stream that is not stored under obs/ (its own field/align/tolerance_ms/joints)."""
+    low-dim stream that is not stored under obs/ (its own field/align/tolerance_ms/joints/
+    time_source)."""
 
     streams: tuple[str, ...] = ()
     shift: int = 1
@@ -127,13 +128,15 @@ class ActionsConfig:
     align: AlignMethod | None = None
     tolerance_ms: float | None = None
     joints: tuple[str, ...] | None = None
+    time_source: TimeSource | None = None
 
     def source(self) -> StreamConfig | None:
         """The hidden stream behind `actions: {topic: ...}`, None for stream actions."""
         if self.topic is None:
             return None
         return StreamConfig(ACTIONS_SOURCE, self.topic, field=self.field, align=self.align,
-                            tolerance_ms=self.tolerance_ms, joints=self.joints)
+                            tolerance_ms=self.tolerance_ms, joints=self.joints,
+                            time_source=self.time_source)
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -357,7 +360,8 @@ def _crop(keys: YamlMap) -> tuple[tuple[float, float, float], tuple[float, float
 def _actions(keys: YamlMap, names: list[str], given: bool) -> ActionsConfig:
     """`stream` (one or a list of low-dim streams, checked per bag) or `topic`; `{}` or a
     `shift` alone is an error, `stream: []` asks for no actions."""
-    keys.check_known(("stream", "shift", "topic", "field", "align", "tolerance_ms", "joints"))
+    keys.check_known(("stream", "shift", "topic", "field", "align", "tolerance_ms", "joints",
+                      "time_source"))
     stream = keys.get("stream", (str, list))
     if isinstance(stream, list) and not all(isinstance(n, str) for n in stream):
         raise ConfigError(f"{keys.where('stream')}: must be a stream name or a list of them")
@@ -375,7 +379,7 @@ def _actions(keys: YamlMap, names: list[str], given: bool) -> ActionsConfig:
                               f"(streams: {', '.join(names)})")
     if len(set(streams)) != len(streams):
         raise ConfigError(f"{keys.where('stream')}: lists a stream twice")
-    for key in ("field", "align", "tolerance_ms", "joints"):
+    for key in ("field", "align", "tolerance_ms", "joints", "time_source"):
         if key in keys.data and topic is None:
             raise ConfigError(f"{keys.where(key)}: applies to actions.topic only (for "
                               f"actions.stream, set {key} on the stream itself)")
@@ -387,7 +391,7 @@ def _actions(keys: YamlMap, names: list[str], given: bool) -> ActionsConfig:
     return ActionsConfig(streams=streams, shift=shift, topic=topic, field=_field(keys),
                          align=_align(keys),
                          tolerance_ms=keys.positive("tolerance_ms", None, allow_zero=True),
-                         joints=_joints(keys))
+                         joints=_joints(keys), time_source=_time_source(keys))
 
 
 def _masks(keys: YamlMap) -> MasksConfig:

@@ -80,6 +80,8 @@ def test_defaults_fill_what_is_left_out(tmp_path: Path) -> None:
     ({**MINIMAL, "reference": "arm1_pos", "rate_hz": 10}, "reference"),
     ({**MINIMAL, "episodes": {"labels_file": "missing.yaml"}}, "episodes.labels_file"),
     ({"streams": {"arm": {"topic": "/a", "time_source": "gps"}}}, "streams.arm.time_source"),
+    ({**MINIMAL, "actions": {"stream": [], "time_source": "log"}}, "actions.time_source"),
+    ({**MINIMAL, "actions": {"topic": "/c", "time_source": "gps"}}, "actions.time_source"),
     ({"streams": {"arm": {"topic": "/a", "time_source": 5}}}, "streams.arm.time_source"),
     ({"streams": {"arm": {"topic": "/a", "time_source": "log", "clock_offset_ms": "auto"}}},
      "streams.arm.clock_offset_ms"),
@@ -102,6 +104,9 @@ def test_a_stream_takes_the_top_level_time_source_unless_it_names_its_own(tmp_pa
     plain = load_config(write(tmp_path, {"streams": {
         "arm": {"topic": "/a"}, "drv": {"topic": "/d", "time_source": "log"}}}))
     assert [plain.time_source_of(s) for s in plain.streams] == ["header", "log"]
+    hidden = load_config(write(tmp_path, {**MINIMAL, "actions": {"topic": "/cmd",
+                                                                 "time_source": "log"}}))
+    assert hidden.time_source_of(hidden.stream("actions")) == "log"
 
 
 def test_a_clock_offset_on_log_time_says_why(tmp_path: Path) -> None:

@@ -199,8 +199,9 @@ def test_an_uncorrected_device_clock_is_a_warning_naming_the_stream(clock_bags,
 def test_one_stream_on_log_time_beside_streams_on_header_time(make_bag, tmp_path) -> None:
     """arm2's driver stamps 400 ms ahead (a broken stamp, not a clock), the depth camera stamps
     on a device clock 350 ms ahead (corrected by clock_offset_ms: -350). arm2 with its own
-    time_source: log is the truth at its receive time less the sim's joint latency; arm1 and the
-    depth stay on (corrected) header time exactly; /meta/clocks records each stream."""
+    time_source: log is the truth at its receive time less the sim's joint latency (so are
+    actions from its topic on log time); arm1 and the depth stay on (corrected) header time
+    exactly; /meta/clocks records each stream."""
     faults = f"{joint_topic(2)}:offset_ms=400;{depth_topic(1)}:clock_offset_ms=350"
     bag, cell = make_bag(duration_s=3.0, arms=2, cameras=1, lidar=False, depth=True,
                          faults=faults)
@@ -210,7 +211,8 @@ def test_one_stream_on_log_time_beside_streams_on_header_time(make_bag, tmp_path
                "depth": {"topic": depth_topic(1), "clock_offset_ms": -350, "tolerance_ms": 40}}
     plain, plain_summary = build(tmp_path, bag, {"streams": streams}, "plain.h5")
     streams["arm2"]["time_source"] = "log"
-    h5, summary = build(tmp_path, bag, {"streams": streams}, "log.h5")
+    actions = {"topic": joint_topic(2), **joints, "time_source": "log", "shift": 0}
+    h5, summary = build(tmp_path, bag, {"streams": streams, "actions": actions}, "log.h5")
     low_ms, high_ms = LATENCY_MS["joints"]
     with plain, h5:
         worst_log = worst_header = 0.0
@@ -222,6 +224,7 @@ def test_one_stream_on_log_time_beside_streams_on_header_time(make_bag, tmp_path
             position, velocity, _ = cell.joint_truth(2, middle)
             bound = np.abs(velocity).max() * (high_ms - low_ms) / 2e3 + 1e-5
             assert demo["valid/arm2"][()].all()
+            np.testing.assert_array_equal(demo["actions"][()], demo["obs/arm2"][()])
             worst_log = max(worst_log, float(np.abs(demo["obs/arm2"][()] - position).max()
                                              / bound))
             truth = cell.joint_truth(2, chosen(header_demo, "arm2"))[0]
