@@ -367,6 +367,26 @@ def test_a_stream_as_reference_clock_and_actions_from_a_shift(make_bag, tmp_path
             np.testing.assert_array_equal(actions[-2:], pos[[-1, -1]])
 
 
+def test_a_reference_stream_on_log_time_clocks_the_frames_by_receive_time(make_bag,
+                                                                           tmp_path) -> None:
+    """cam1 stamps 300 ms ahead; on its own time_source: log its receive times are the frames,
+    while arm1 stays on header time (exact truth at the header stamp it used)."""
+    bag, cell = make_bag(duration_s=2.0, arms=1, cameras=1, lidar=False,
+                         faults=f"{CAM}:offset_ms=300")
+    config = write_config(tmp_path, rate_hz=None, reference="cam1", streams={
+        "cam1": {"topic": CAM, "time_source": "log"},
+        "arm1_pos": {"topic": ARM, "align": "nearest", "tolerance_ms": 20}})
+    logs = np.array(sorted(m.log_ns for m in cell.messages() if m.topic == CAM))
+    with build(tmp_path, bag, config_path=config) as h5:
+        for demo in demos(h5):
+            ref = demo["timestamps"][()]
+            assert ref.tolist() == logs[(logs >= ref[0]) & (logs <= ref[-1])].tolist()
+            assert len(ref) > 20 and not demo["age_ns/cam1"][()].any()
+            used = ref + demo["age_ns/arm1_pos"][()]
+            np.testing.assert_allclose(demo["obs/arm1_pos"][()], cell.joint_truth(1, used)[0],
+                                       atol=1e-5, rtol=0)
+
+
 def test_a_killed_recording_is_a_clear_error(make_bag, tmp_path) -> None:
     bag, _ = make_bag(duration_s=2.0, cameras=0, lidar=False, faults="truncate=0.5")
     result = run_cli("build", bag, "-o", tmp_path / "x.h5")
