@@ -349,12 +349,17 @@ def ros2(ros2_install: Ros2Install) -> Iterator[Ros2]:
 
 
 def _daemon_running(domain: int) -> bool:
-    """True when a `ros2` daemon for `domain` runs (a verb without --no-daemon started one)."""
+    """True when a `ros2` daemon for `domain` runs (a verb without --no-daemon started one). Its
+    command line is `python3 -c "from ros2cli.daemon.daemonize import main; main()" --name
+    ros2-daemon --ros-domain-id N ...` on Humble and Jazzy."""
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             args = cmdline.read_bytes().split(b"\0")
         except OSError:
             continue
-        if any(a.endswith(b"_ros2_daemon") for a in args[:2]) and str(domain).encode() in args:
+        if b"ros2cli.daemon.daemonize" in b" ".join(args[:3]) and any(
+            flag == b"--ros-domain-id" and value == str(domain).encode()
+            for flag, value in zip(args, args[1:])
+        ):
             return True
     return False
