@@ -20,11 +20,13 @@ reason naming the missing thing and the fix (`bash tools/ros2_deps.sh`).
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import random
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -38,10 +40,11 @@ from robot_logger.transport.dds import LOOPBACK_CONFIG
 from robot_logger.transport.dds_raw import pad4
 from tests.support.paths import REPO
 
-__all__ = ["DISTROS", "Ros2", "Ros2Install", "bag_payloads", "find_tarball", "install", "ros2",
-           "ros2_install"]
+__all__ = ["DISTROS", "Ros2", "Ros2Install", "bag_payloads", "final_status", "find_tarball",
+           "install", "ros2", "ros2_install", "start_recorder", "wait_written"]
 
 DISTROS = ("humble", "jazzy")
+RECORD = [sys.executable, "-c", "from robot_logger.cli import main; main()", "record", "--json"]
 TARBALLS_ENV = "ROBOT_LOGGER_ROS2_TARBALLS"
 CACHE_ENV = "ROBOT_LOGGER_ROS2_CACHE"
 # Variables a sourced setup.bash sets or extends; taken from the sourced shell, never inherited.
@@ -317,7 +320,8 @@ class Ros2:
 
     def wait_for_message(self, topic: str, msgtype: str, timeout_s: float = 60) -> None:
         """Block until one message on `topic` arrives (e.g. a recorder's first status)."""
-        self.run(["ros2", "topic", "echo", "--once", topic, msgtype], timeout=timeout_s)
+        self.run(["ros2", "topic", "echo", "--no-daemon", "--once", topic, msgtype],
+                 timeout=timeout_s)
 
     def close(self) -> None:
         """Stop everything still running and remove the logs."""
@@ -326,6 +330,30 @@ class Ros2:
                 self.stop(proc, timeout=5)
             log.unlink(missing_ok=True)
         self._started.clear()
+
+
+def start_recorder(ros2: Ros2, out: Path, *args: str) -> subprocess.Popen[str]:
+    """Start `robot-logger record --json -o OUT ARGS` and wait for its first status line (stderr,
+    once a second): its transport is up, its status is published, it is in its discovery loop.
+    That line comes ~1.5 s sooner than a `ros2 topic echo --once` of the status (a second ROS
+    process, its imports and discovery), which is what the tests waited for before."""
+    proc = ros2.start([*RECORD, "-o", str(out), *args])
+    if not ros2.wait_for_output(proc, " written="):
+        pytest.fail(f"the recorder printed no status on {ros2.distro}:\n{ros2.output(proc)}")
+    return proc
+
+
+def wait_written(ros2: Ros2, recorder: subprocess.Popen[str], total: int) -> None:
+    """Until the recorder's status line says `total` messages are written, all topics (a
+    publisher that exited had them acknowledged: the recorder takes them within 50 ms and
+    prints its status once a second). A timeout is no failure: the test's asserts then say
+    what was recorded."""
+    ros2.wait_for_output(recorder, f" written={total} msgs", timeout_s=10)
+
+
+def final_status(output: str) -> dict:
+    """The JSON a `record --json` run prints last (its status lines come before it)."""
+    return json.loads(output[output.index("\n{") + 1 if not output.startswith("{") else 0:])
 
 
 @pytest.fixture(scope="session", params=DISTROS)

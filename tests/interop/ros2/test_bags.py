@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import time
 from pathlib import Path
 
@@ -19,11 +18,10 @@ from robot_logger.core import events
 from robot_logger.core import messages as m
 from robot_logger.record.bagsink import BagSink, SinkOptions
 from robot_logger.sim import Cell, CellSpec, parse_faults, write_bag
-from tests.support.ros2 import Ros2, bag_payloads
+from tests.support.ros2 import Ros2, bag_payloads, final_status, start_recorder
 
 pytestmark = pytest.mark.ros2
 
-CLI = [sys.executable, "-c", "from robot_logger.cli import main; main()"]
 SMALL = {"duration_s": 1.0, "image_height": 24, "image_width": 32, "lidar_points": 64}
 JOINTS = "/cell/arm1/joint_states"
 TOPIC_LINE = re.compile(r"Topic: (\S+) \| Type: (\S+) \| Count: (\d+)")
@@ -129,11 +127,7 @@ def test_ros2_bag_play_replays_every_message_byte_for_byte_with_transient_local_
     overrides = tmp_path / "reliable.yaml"
     overrides.write_text("".join(f"{t}: {{history: keep_all, reliability: reliable}}\n"
                                  for t in our_counts(bag) if t != m.EVENTS_TOPIC))
-    recorder = ros2.start(
-        CLI
-        + ["record", "--transport", "dds", "--all", "--json", "-q", "-o", str(tmp_path / "rec")]
-    )
-    ros2.wait_for_message(m.STATUS_TOPIC, m.STRING)   # the recorder is up
+    recorder = start_recorder(ros2, tmp_path / "rec", "--transport", "dds", "--all")
     play = ros2.start(["ros2", "bag", "play", str(bag), "--delay", "3",
                        "--qos-profile-overrides-path", str(overrides)])
     info = ros2.endpoint(m.EVENTS_TOPIC)  # while the player waits its 3 s
@@ -142,7 +136,7 @@ def test_ros2_bag_play_replays_every_message_byte_for_byte_with_transient_local_
     rc, out = ros2.stop(recorder)
     assert rc == 0, out
     assert "Durability: TRANSIENT_LOCAL" in info, info
-    status = json.loads(out[out.index("{"):])
+    status = final_status(out)
     assert status["unmatched"] == {}
     sent = bag_payloads(bag)
     got = {t: v for t, v in bag_payloads(tmp_path / "rec").items() if t in sent}  # not /rosout

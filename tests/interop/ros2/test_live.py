@@ -18,24 +18,19 @@ from mcap.reader import make_reader
 from robot_logger.core import events
 from robot_logger.core import messages as m
 from robot_logger.transport import open_transport, qos
-from tests.support.ros2 import Ros2, bag_payloads
+from tests.support.ros2 import (
+    Ros2,
+    bag_payloads,
+    final_status,
+    start_recorder,
+    wait_written,
+)
 
 pytestmark = pytest.mark.ros2
 
 CLI = [sys.executable, "-c", "from robot_logger.cli import main; main()"]
 SMALL = ["--duration", "1", "--image-size", "32x24", "--lidar-points", "64", "--cameras", "1"]
 CHATTER = "/chatter"
-
-
-def final_status(output: str) -> dict:
-    """The JSON a `record --json` run prints last (its log lines come before it)."""
-    return json.loads(output[output.index("\n{") + 1 if not output.startswith("{") else 0:])
-
-
-def record(ros2: Ros2, out: Path, *args: str) -> object:
-    proc = ros2.start(CLI + ["record", "--json", "-q", "-o", str(out), *args])
-    ros2.wait_for_message(m.STATUS_TOPIC, m.STRING)  # subscribed and publishing its status
-    return proc
 
 
 def test_ros2_bag_record_and_our_recorder_get_the_same_sim_publish_run(
@@ -52,7 +47,7 @@ def test_ros2_bag_record_and_our_recorder_get_the_same_sim_publish_run(
     keep_all.write_text("".join(
         f"{t}: {{reliability: reliable, durability: transient_local, history: keep_all}}\n"
         for t in topics))
-    ours = record(ros2, tmp_path / "ours", "--transport", "dds", "--all")
+    ours = start_recorder(ros2, tmp_path / "ours", "--transport", "dds", "--all")
     theirs = ros2.start(["ros2", "bag", "record", "-o", str(tmp_path / "theirs"),
                          "--qos-profile-overrides-path", str(keep_all), *topics, m.EVENTS_TOPIC])
     done = ros2.run(CLI + ["sim", "--publish", "--transport", "dds", "--json", "--qos",
@@ -73,14 +68,15 @@ def test_our_recorder_records_ros2_topic_pub(ros2: Ros2, tmp_path: Path, transpo
     publisher's offered QoS in the bag; each message's send time kept beside its receive time
     (rclpy too on Humble, whose executor hands callbacks no message info: it was 0 there).
     `--all` skips a topic that only has a subscriber (`ros2 topic echo`) and hidden topics."""
-    listener = ros2.start(["ros2", "topic", "echo", "/listen_only", "std_msgs/msg/String"])
-    rec = record(ros2, tmp_path / "bag", "--transport", transport, "--all",
+    listener = ros2.start(["ros2", "topic", "echo", "--no-daemon", "/listen_only",
+                           "std_msgs/msg/String"])
+    rec = start_recorder(ros2, tmp_path / "bag", "--transport", transport, "--all",
                  "--exclude", "^/(rosout|parameter_events)$")
     ros2.endpoint("/listen_only", "SUBSCRIPTION")   # the listener's topic exists on the graph
     ros2.run(["ros2", "topic", "pub", "-r", "20", "-t", "30", "--qos-reliability", "reliable",
               "--qos-durability", "transient_local", "--qos-depth", "50", CHATTER,
               "std_msgs/msg/String", "{data: hello}"], timeout=60)
-    time.sleep(1.0)
+    wait_written(ros2, rec, 30)
     rc, log = ros2.stop(rec)
     assert rc == 0, log
     ros2.stop(listener)
@@ -110,13 +106,13 @@ def test_ros2_tools_see_our_endpoints_and_a_qos_mismatch_is_named(
     against a reliable override is reported as a QoS mismatch in the recorder's status."""
     overrides = tmp_path / "qos.yaml"
     overrides.write_text(f"{CHATTER}: {{reliability: reliable, depth: 7}}\n")
-    rec = record(ros2, tmp_path / "bag", "--transport", "dds", "--topics", CHATTER,
+    rec = start_recorder(ros2, tmp_path / "bag", "--transport", "dds", "--topics", CHATTER,
                  "--qos", str(overrides))
     pub = ros2.start(["ros2", "topic", "pub", "-r", "20", "--qos-reliability", "best_effort",
                       CHATTER, "std_msgs/msg/String", "{data: x}"])
-    sub = ros2.endpoint(CHATTER, "SUBSCRIPTION")
-    events_pub = ros2.endpoint(m.STATUS_TOPIC, "PUBLISHER")
-    time.sleep(3.0)   # the recorder's unmatched check allows 2 s for matching
+    events_pub = ros2.endpoint(m.STATUS_TOPIC, "PUBLISHER")   # first: it is there already,
+    sub = ros2.endpoint(CHATTER, "SUBSCRIPTION")   # and meanwhile the recorder found the pub
+    ros2.wait_for_output(rec, f"{CHATTER}: never matched: QoS mismatch")   # its status line
     rc, log = ros2.stop(rec)
     ros2.stop(pub)
     assert rc == 0, log
@@ -143,7 +139,8 @@ def test_transient_local_keeps_the_whole_history_depth(
         pub = transport.publisher(m.EVENTS_TOPIC, m.STRING, qos.EVENTS)
         for text in texts:
             pub.publish(m.serialize(m.string(text), m.STRING))
-        echo = ros2.start(["ros2", "topic", "echo", "--qos-durability", "transient_local",
+        echo = ros2.start(["ros2", "topic", "echo", "--no-daemon",
+                           "--qos-durability", "transient_local",
                            "--qos-reliability", "reliable", "--qos-depth", "100",
                            m.EVENTS_TOPIC, m.STRING])
         deadline = time.monotonic() + 30
@@ -157,7 +154,7 @@ def test_events_from_a_volatile_publisher_are_recorded(ros2: Ros2, tmp_path: Pat
     """A node on default QoS (reliable, volatile) publishing episode events: the recorder, which
     asks transient-local for events, subscribes again adapted and records them (it reported
     'never matched: QoS mismatch' before)."""
-    rec = record(ros2, tmp_path / "bag", "--transport", "dds", "--topics", CHATTER)
+    rec = start_recorder(ros2, tmp_path / "bag", "--transport", "dds", "--topics", CHATTER)
     text = events.episode_start("volatile node")
     ros2.run(["ros2", "topic", "pub", "-r", "10", "-t", "30", "--qos-durability", "volatile",
               "--qos-reliability", "reliable", m.EVENTS_TOPIC,
@@ -176,11 +173,11 @@ def test_types_outside_humbles_set_are_recorded_from_their_installed_definitions
     """control_msgs/msg/JointJog is not among rosbags' built-in types: the recorder reads its
     definition from the sourced ROS 2 (AMENT_PREFIX_PATH share/), records it and writes the
     definition into the bag, which rosbag2 then reads (it was skipped as unknown before)."""
-    rec = record(ros2, tmp_path / "bag", "--transport", transport, "--topics", "/jog")
+    rec = start_recorder(ros2, tmp_path / "bag", "--transport", transport, "--topics", "/jog")
     ros2.run(["ros2", "topic", "pub", "-r", "20", "-t", "10", "--qos-durability",
               "transient_local", "--qos-depth", "20", "/jog", "control_msgs/msg/JointJog",
               "{joint_names: [j1], displacements: [0.5]}"], timeout=60)
-    time.sleep(1.0)
+    wait_written(ros2, rec, 10)
     rc, log = ros2.stop(rec)
     assert rc == 0, log
     status = final_status(log)
@@ -199,7 +196,7 @@ def test_ros_discovery_variables_are_honoured(ros2: Ros2, tmp_path: Path) -> Non
     env = {k: v for k, v in ros2.env.items() if k != "CYCLONEDDS_URI"}
     lone = Ros2(ros2.distro, ros2.prefix, {**env, **local}, ros2.domain_id)
     try:
-        rec = record(lone, tmp_path / "bag", "--transport", "dds", "--topics", CHATTER)
+        rec = start_recorder(lone, tmp_path / "bag", "--transport", "dds", "--topics", CHATTER)
         lone.run(["ros2", "topic", "pub", "-r", "20", "-t", "20", "--qos-durability",
                   "transient_local", "--qos-depth", "50", CHATTER, "std_msgs/msg/String",
                   "{data: local}"], timeout=60)
