@@ -15,6 +15,8 @@ from robot_logger.dataset.ops.pointcloud import (
     points_from_pointcloud2,
 )
 from robot_logger.errors import DatasetError
+from robot_logger.sim import Cell, CellSpec
+from robot_logger.sim.lidar import Lidar
 from tests.support.paths import REAL_BAGS
 
 F32, F64, U8, U16, I32 = 7, 8, 2, 4, 5
@@ -199,6 +201,34 @@ def test_farthest_point_sampling_keeps_input_rows_and_reaches_outliers():
     assert (out[:, 0] >= 10).sum() == 4, "FPS must pick every far point before the dense cluster"
     rows = {tuple(p) for p in points}
     assert all(tuple(p) in rows for p in out), "sampled rows (with intensity) come from the input"
+
+
+def brute_force_fps(points, count, start):
+    """Farthest-point sampling by its definition: distances in float64, the first of equal
+    maxima wins; indices in the order chosen."""
+    xyz = points[:, :3].astype(np.float64)
+    nearest = np.full(len(xyz), np.inf)
+    chosen = [start]
+    for _ in range(count - 1):
+        nearest = np.minimum(nearest, ((xyz - xyz[chosen[-1]]) ** 2).sum(axis=1))
+        chosen.append(int(np.argmax(nearest)))
+    return np.array(chosen)
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_farthest_point_sampling_is_exact_on_a_simulated_scan(seed):
+    """The default config's LiDAR path on the simulated cell's 30k-point scan: the 1024 rows are
+    exactly the brute-force FPS of the voxel centroids from the seed's start point, in input
+    order (any faster sampler must reproduce this, ties and rounding included)."""
+    cell = Cell(CellSpec(duration_s=1.0))
+    scan = Lidar(30000, 2, seed).points(cell.skeletons(np.array([seed * 10**8]))[0])
+    crop = [[-3.9, -2.7, -2.3], [3.9, 5.1, 0.5]]
+    voxels = pointcloud._voxelize(pointcloud._crop(scan, crop), 0.05)
+    assert len(voxels) > 1024
+    out, mask = downsample(scan, crop=crop, voxel_size=0.05, n_points=1024, seed=seed)
+    start = int(np.random.default_rng(seed).integers(len(voxels)))
+    np.testing.assert_array_equal(out, voxels[np.sort(brute_force_fps(voxels, 1024, start))])
+    assert mask.all()
 
 
 def test_downsample_is_deterministic_per_seed():
