@@ -2,8 +2,8 @@
 machine, a head without CPUs and two worker nodes of one CPU each.
 
 Starting the three nodes takes ~30 s here (31 s measured at load 10 on 2 cores), so the module is
-slow only: `pytest -m slow tests/dataset/build/test_ray_cluster.py`. The default suite's Ray
-build (test_executors.py) covers the single-node path.
+slow only: `pytest -m slow tests/dataset/build/test_ray_cluster.py`. Its fast version is in
+test_executors.py: two nodes of one CPU each, tasks reach both, a build equals the local one.
 """
 
 from __future__ import annotations
