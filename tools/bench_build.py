@@ -24,7 +24,9 @@ Measured, each in a fresh child process (time and peak RSS of that process and i
    second, and the RTF that alone allows; the exact FPS and the rest of the LiDAR path alone on
    the same frames; and the marginal RTF (a second copy of the bag built in the same process,
    so imports and one-off set-up such as open3d's 0.35 s cancel: the steady state of a long
-   recording). Median of --repeats runs (`--rtf-only`: just this).
+   recording); and what checking chunk CRCs over the whole bag costs (rosbag2's writer sets
+   them; the sim's bags have none), zlib vs ISA-L. Median of --repeats runs (`--rtf-only`:
+   just this).
 Machines are noisy: compare the ratios of one run, not absolute times across runs.
 """
 
@@ -265,9 +267,32 @@ def job_lidar(bag: str, config_path: str, frames: int) -> dict[str, Any]:
     return {"prep_cpu": prep / clouds * frames, "fps_cpu": fps / clouds * frames}
 
 
+def job_crc(bag: str) -> dict[str, Any]:
+    """CPU seconds to CRC-32 every byte of the bag's MCAP files in 1 MiB pieces (what checking
+    rosbag2-written chunk CRCs costs; sim bags carry none): zlib's crc32 against ISA-L's."""
+    import mmap
+    import zlib
+
+    from isal import isal_zlib
+
+    seconds = {"zlib": 0.0, "isal": 0.0}
+    total = 0
+    for path in sorted(Path(bag).glob("*.mcap")):
+        with path.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            view = memoryview(m)
+            total += len(view)
+            for name, crc32 in (("zlib", zlib.crc32), ("isal", isal_zlib.crc32)):
+                started = cpu_seconds()
+                for at in range(0, len(view), 1 << 20):
+                    crc32(view[at:at + (1 << 20)])
+                seconds[name] += cpu_seconds() - started
+            view.release()
+    return {"bytes": total, **seconds}
+
+
 JOBS = {"raw": job_raw_read, "build": job_build, "naive": job_naive, "sim": job_sim,
         "marginal": job_marginal, "raw_reads": job_raw_reads, "floor": job_floor,
-        "lidar": job_lidar}
+        "lidar": job_lidar, "crc": job_crc}
 
 
 def child(job: str, *args: Any) -> dict[str, Any]:
@@ -408,6 +433,7 @@ def rtf_rows(work: Path, bag: Path, repeats: int) -> list[tuple[str, str, str, s
     default = median_build(bag, out, str(ROOT / "config" / "dataset.yaml"), repeats)
     floor = child("floor", out, level)
     lidar = child("lidar", str(bag), str(ROOT / "config" / "dataset.yaml"), default["frames"])
+    crc = child("crc", str(bag))
     copy = linked_copy(bag, work / f"{bag.name}_copy")
     marginal = child("marginal", [str(bag), str(copy)], out, str(ROOT / "config" / "dataset.yaml"))
     remove_output(Path(out))
@@ -442,6 +468,10 @@ def rtf_rows(work: Path, bag: Path, repeats: int) -> list[tuple[str, str, str, s
          f"{lidar['prep_cpu'] / default['frames'] * 1e3:.2f} ms/frame", ""),
         ("  the rest: build CPU minus all the above", f"{rest:.2f} s",
          f"{rest / bag_s:.3f} s/bag s", "reading, resize, HDF5, Python, start-up"),
+        (f"  chunk CRCs of all {crc['bytes'] / 1e9:.1f} GB, zlib (rosbag2 bags)",
+         f"{crc['zlib']:.2f} s", f"{crc['bytes'] / crc['zlib'] / 1e9:.1f} GB/s", "baseline"),
+        ("  the same with ISA-L (what the reader uses)", f"{crc['isal']:.2f} s",
+         f"{crc['bytes'] / crc['isal'] / 1e9:.1f} GB/s", f"{crc['zlib'] / crc['isal']:.1f}x"),
     ]
 
 
