@@ -11,6 +11,13 @@
   at the end). At most `workers` tasks are in flight. Ray re-runs a task whose worker process died
   (`RAY_RETRIES` times). Ray is imported only here and only when asked for.
 
+What Ray adds (tools/bench_scale.py, 2.4 GB of bags, 2-core VM): with Ray running, a build
+takes 0.94-1.10x the local pool's time at the same worker count. A task is a whole shard and
+returns only its path (the shard goes to the shared file system, never the object store);
+submitting and collecting one costs ~2.5 ms. Per build, the first task waits ~0.5 s for a worker
+process and each worker imports the build modules once (~1 s; the pool's fork server imports them
+once for all). A local instance costs 4-6 s to start and ~1.4 s to stop, Ray's own processes.
+
 `fn` must be a module-level function and items picklable. A task's RobotLoggerError reaches the
 caller as itself; a worker that dies (SIGKILL, out of memory) raises `WorkerLost`.
 """
