@@ -3,12 +3,17 @@ node while the node builds a shard."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 
 from robot_logger.dataset.build.executors import ExecutorSpec, WorkerLost, run_tasks
 from robot_logger.dataset.build.pipeline import BuildSummary, build_dataset
@@ -18,6 +23,21 @@ NODE_WAIT_S = 60.0
 BUILD_WAIT_S = 300.0
 # Ray titles a worker process `ray::<function>` while it runs a task (`ray::IDLE` between).
 TASK_TITLE = "ray::build_shard"
+
+
+@contextmanager
+def private_ray_dir() -> Iterator[Path]:
+    """RAY_TMPDIR set to a new folder while the block runs, removed after. A Cluster writes
+    `<ray dir>/ray_current_cluster`, and while that file exists every `ray.init(num_cpus=...)`
+    on the machine fails (ValueError: it joins the cluster instead); in a private folder it
+    disturbs no other process. Short, under /tmp: Ray's Unix sockets live in it (107 bytes)."""
+    folder = Path(tempfile.mkdtemp(prefix="rl-ray-", dir="/tmp"))
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("RAY_TMPDIR", str(folder))
+            yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def node_id(seconds: float) -> str:

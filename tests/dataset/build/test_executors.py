@@ -26,7 +26,12 @@ from robot_logger.dataset.build.pipeline import build_dataset
 from robot_logger.dataset.build.shards import CRASH_ONCE_ENV, shards_dir
 from robot_logger.errors import BagError, DatasetError
 from tests.support.dataset_compare import assert_same_dataset
-from tests.support.ray_nodes import build_losing_a_node, node_id, wait_until_used
+from tests.support.ray_nodes import (
+    build_losing_a_node,
+    node_id,
+    private_ray_dir,
+    wait_until_used,
+)
 
 SMALL = {"duration_s": 1.5, "cameras": 1, "image_height": 24, "image_width": 32,
          "lidar_points": 256}
@@ -42,15 +47,16 @@ def ray_nodes():
     ray = pytest.importorskip("ray")
     from ray.cluster_utils import Cluster
 
-    nodes = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 1, "object_store_memory": NODE_STORE_BYTES, "include_dashboard": False,
-        "no_monitor": True, "include_log_monitor": False})
-    nodes.add_node(num_cpus=1, object_store_memory=NODE_STORE_BYTES)
-    nodes.wait_for_nodes()
-    ray.init(address=nodes.address, logging_level=logging.ERROR, log_to_driver=False)
-    yield ray, nodes
-    ray.shutdown()
-    nodes.shutdown()
+    with private_ray_dir():
+        nodes = Cluster(initialize_head=True, head_node_args={
+            "num_cpus": 1, "object_store_memory": NODE_STORE_BYTES, "include_dashboard": False,
+            "no_monitor": True, "include_log_monitor": False})
+        nodes.add_node(num_cpus=1, object_store_memory=NODE_STORE_BYTES)
+        nodes.wait_for_nodes()
+        ray.init(address=nodes.address, logging_level=logging.ERROR, log_to_driver=False)
+        yield ray, nodes
+        ray.shutdown()
+        nodes.shutdown()
 
 
 def some_files(root: Path, count: int) -> list[Path]:

@@ -17,7 +17,7 @@ import pytest
 from robot_logger.dataset.build.executors import ExecutorSpec, run_tasks
 from robot_logger.dataset.build.pipeline import build_dataset
 from tests.support.dataset_compare import assert_same_dataset
-from tests.support.ray_nodes import build_losing_a_node, node_id
+from tests.support.ray_nodes import build_losing_a_node, node_id, private_ray_dir
 
 pytestmark = pytest.mark.slow
 
@@ -30,13 +30,14 @@ def cluster():
     ray = pytest.importorskip("ray")
     from ray.cluster_utils import Cluster
 
-    nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
-    workers = [nodes.add_node(num_cpus=1) for _ in range(2)]
-    nodes.wait_for_nodes()
-    ray.init(address=nodes.address, logging_level=logging.ERROR, log_to_driver=False)
-    yield ray, nodes, workers
-    ray.shutdown()
-    nodes.shutdown()
+    with private_ray_dir():
+        nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+        workers = [nodes.add_node(num_cpus=1) for _ in range(2)]
+        nodes.wait_for_nodes()
+        ray.init(address=nodes.address, logging_level=logging.ERROR, log_to_driver=False)
+        yield ray, nodes, workers
+        ray.shutdown()
+        nodes.shutdown()
 
 
 def test_tasks_spread_over_the_worker_nodes(cluster) -> None:
