@@ -71,9 +71,11 @@ def test_our_recorder_records_ros2_topic_pub(ros2: Ros2, tmp_path: Path, transpo
     listener = ros2.start(["ros2", "topic", "echo", "--no-daemon", "/listen_only",
                            "std_msgs/msg/String"])
     rec = start_recorder(ros2, tmp_path / "bag", "--transport", transport, "--all",
-                 "--exclude", "^/(rosout|parameter_events)$")
+                         "--exclude", "^/(rosout|parameter_events)$")
     ros2.endpoint("/listen_only", "SUBSCRIPTION")   # the listener's topic exists on the graph
-    ros2.run(["ros2", "topic", "pub", "-r", "20", "-t", "30", "--qos-reliability", "reliable",
+    # with -t, `ros2 topic pub` waits for a matching subscription (Humble and Jazzy), then sends
+    # reliably from a history of 50: the rate only decides how long that takes
+    ros2.run(["ros2", "topic", "pub", "-r", "100", "-t", "30", "--qos-reliability", "reliable",
               "--qos-durability", "transient_local", "--qos-depth", "50", CHATTER,
               "std_msgs/msg/String", "{data: hello}"], timeout=60)
     wait_written(ros2, rec, 30)
@@ -107,7 +109,7 @@ def test_ros2_tools_see_our_endpoints_and_a_qos_mismatch_is_named(
     overrides = tmp_path / "qos.yaml"
     overrides.write_text(f"{CHATTER}: {{reliability: reliable, depth: 7}}\n")
     rec = start_recorder(ros2, tmp_path / "bag", "--transport", "dds", "--topics", CHATTER,
-                 "--qos", str(overrides))
+                         "--qos", str(overrides))
     pub = ros2.start(["ros2", "topic", "pub", "-r", "20", "--qos-reliability", "best_effort",
                       CHATTER, "std_msgs/msg/String", "{data: x}"])
     events_pub = ros2.endpoint(m.STATUS_TOPIC, "PUBLISHER")   # first: it is there already,
@@ -156,9 +158,11 @@ def test_events_from_a_volatile_publisher_are_recorded(ros2: Ros2, tmp_path: Pat
     'never matched: QoS mismatch' before)."""
     rec = start_recorder(ros2, tmp_path / "bag", "--transport", "dds", "--topics", CHATTER)
     text = events.episode_start("volatile node")
-    ros2.run(["ros2", "topic", "pub", "-r", "10", "-t", "30", "--qos-durability", "volatile",
+    # it waits for a match: the recorder's re-subscription
+    ros2.run(["ros2", "topic", "pub", "-r", "100", "-t", "30", "--qos-durability", "volatile",
               "--qos-reliability", "reliable", m.EVENTS_TOPIC,
               "std_msgs/msg/String", json.dumps({"data": text})], timeout=40)
+    wait_written(ros2, rec, 30)
     rc, log = ros2.stop(rec)
     assert rc == 0, log
     status = final_status(log)
@@ -174,7 +178,7 @@ def test_types_outside_humbles_set_are_recorded_from_their_installed_definitions
     definition from the sourced ROS 2 (AMENT_PREFIX_PATH share/), records it and writes the
     definition into the bag, which rosbag2 then reads (it was skipped as unknown before)."""
     rec = start_recorder(ros2, tmp_path / "bag", "--transport", transport, "--topics", "/jog")
-    ros2.run(["ros2", "topic", "pub", "-r", "20", "-t", "10", "--qos-durability",
+    ros2.run(["ros2", "topic", "pub", "-r", "100", "-t", "10", "--qos-durability",
               "transient_local", "--qos-depth", "20", "/jog", "control_msgs/msg/JointJog",
               "{joint_names: [j1], displacements: [0.5]}"], timeout=60)
     wait_written(ros2, rec, 10)
