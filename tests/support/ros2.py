@@ -41,8 +41,8 @@ from robot_logger.transport.dds_raw import pad4
 from tests.support.paths import REPO
 from tests.support.ros2_forkserver import Forked, ForkServer, start_server
 
-__all__ = ["DISTROS", "Ros2", "Ros2Install", "bag_payloads", "final_status", "find_tarball",
-           "install", "ros2", "ros2_install", "start_recorder", "wait_written"]
+__all__ = ["DISTROS", "RECORD", "Ros2", "Ros2Install", "bag_payloads", "final_status",
+           "find_tarball", "install", "ros2", "ros2_install", "start_recorder", "wait_written"]
 
 DISTROS = ("humble", "jazzy")
 RECORD = [sys.executable, "-c", "from robot_logger.cli import main; main()", "record", "--json"]
@@ -358,8 +358,7 @@ class Ros2:
 
     def wait_for_message(self, topic: str, msgtype: str, timeout_s: float = 60) -> None:
         """Block until one message on `topic` arrives (e.g. a recorder's first status)."""
-        self.run(["ros2", "topic", "echo", "--no-daemon", "--once", topic, msgtype],
-                 timeout=timeout_s)
+        self.run(["ros2", "topic", "echo", "--once", topic, msgtype], timeout=timeout_s)
 
     def close(self) -> None:
         """Stop everything still running and remove the logs."""

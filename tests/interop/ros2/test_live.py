@@ -19,6 +19,7 @@ from robot_logger.core import events
 from robot_logger.core import messages as m
 from robot_logger.transport import open_transport, qos
 from tests.support.ros2 import (
+    RECORD,
     Ros2,
     bag_payloads,
     final_status,
@@ -200,7 +201,12 @@ def test_ros_discovery_variables_are_honoured(ros2: Ros2, tmp_path: Path) -> Non
     env = {k: v for k, v in ros2.env.items() if k != "CYCLONEDDS_URI"}
     lone = Ros2(ros2.distro, ros2.prefix, {**env, **local}, ros2.domain_id)
     try:
-        rec = start_recorder(lone, tmp_path / "bag", "--transport", "dds", "--topics", CHATTER)
+        # started before the recorder is up, a ROS node (`ros2 topic echo` and the daemon it
+        # spawns) hears its status: on Jazzy, one started after the recorder heard nothing in
+        # 60 s (seen twice), and `ros2 topic pub` below matches only after ~30 s
+        rec = lone.start([*RECORD, "-o", str(tmp_path / "bag"), "--transport", "dds",
+                          "--topics", CHATTER])
+        lone.wait_for_message(m.STATUS_TOPIC, m.STRING)
         lone.run(["ros2", "topic", "pub", "-r", "20", "-t", "20", "--qos-durability",
                   "transient_local", "--qos-depth", "50", CHATTER, "std_msgs/msg/String",
                   "{data: local}"], timeout=60)
