@@ -11,7 +11,7 @@ DEMO    ?= demo_out
 
 setup: $(STAMP)
 
-$(STAMP): setup.py tools/system_deps.sh tools/ros2_deps.sh
+$(STAMP): setup.py pyproject.toml tools/system_deps.sh tools/ros2_deps.sh
 	bash tools/system_deps.sh
 	bash tools/ros2_deps.sh || echo "note: the ROS 2 test builds' dependencies are not installed; the ros2 tests will skip, saying why"
 	$(PYTHON) -m venv $(VENV)

@@ -32,7 +32,7 @@ def workspace(ros2_install: Ros2Install, tmp_path_factory: pytest.TempPathFactor
                            check=True).stdout.split()
     for name in files:
         if name.startswith(("robot_logger/", "launch/", "config/", "resource/")) or name in (
-                "setup.py", "setup.cfg", "package.xml", "README.md"):
+                "setup.py", "setup.cfg", "pyproject.toml", "package.xml", "README.md"):
             (ws / "src" / "robot_logger" / name).parent.mkdir(parents=True, exist_ok=True)
             (ws / "src" / "robot_logger" / name).write_bytes((REPO / name).read_bytes())
     done = subprocess.run(["colcon", "build"], cwd=ws, env=ros2_install.env,
