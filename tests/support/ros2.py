@@ -42,7 +42,8 @@ from tests.support.paths import REPO
 from tests.support.ros2_forkserver import Forked, ForkServer, start_server
 
 __all__ = ["DISTROS", "RECORD", "Ros2", "Ros2Install", "bag_payloads", "final_status",
-           "find_tarball", "install", "ros2", "ros2_install", "start_recorder", "wait_written"]
+           "find_tarball", "install", "ros2", "ros2_install", "start_recorder", "wait_recorder",
+           "wait_written"]
 
 DISTROS = ("humble", "jazzy")
 RECORD = [sys.executable, "-c", "from robot_logger.cli import main; main()", "record", "--json"]
@@ -369,15 +370,21 @@ class Ros2:
         self._started.clear()
 
 
-def start_recorder(ros2: Ros2, out: Path, *args: str) -> Process:
-    """Start `robot-logger record --json -o OUT ARGS` and wait for its first status line (stderr,
-    once a second): its transport is up, its status is published, it is in its discovery loop.
-    That line comes ~1.5 s sooner than a `ros2 topic echo --once` of the status (a second ROS
-    process, its imports and discovery), which is what the tests waited for before."""
+def start_recorder(ros2: Ros2, out: Path, *args: str, wait: bool = True) -> Process:
+    """Start `robot-logger record --json -o OUT ARGS` and (`wait`) `wait_recorder` for it."""
     proc = ros2.start([*RECORD, "-o", str(out), *args])
-    if not ros2.wait_for_output(proc, " written="):
-        pytest.fail(f"the recorder printed no status on {ros2.distro}:\n{ros2.output(proc)}")
+    if wait:
+        wait_recorder(ros2, proc)
     return proc
+
+
+def wait_recorder(ros2: Ros2, recorder: Process) -> None:
+    """Until the recorder's first status line (stderr, once a second): its transport is up, its
+    status is published, it is in its discovery loop. That line comes ~1.5 s sooner than a
+    `ros2 topic echo --once` of the status (a second ROS process, its imports and discovery),
+    which is what the tests waited for before."""
+    if not ros2.wait_for_output(recorder, " written="):
+        pytest.fail(f"the recorder printed no status on {ros2.distro}:\n{ros2.output(recorder)}")
 
 
 def wait_written(ros2: Ros2, recorder: Process, total: int) -> None:

@@ -24,6 +24,7 @@ from tests.support.ros2 import (
     bag_payloads,
     final_status,
     start_recorder,
+    wait_recorder,
     wait_written,
 )
 
@@ -48,9 +49,10 @@ def test_ros2_bag_record_and_our_recorder_get_the_same_sim_publish_run(
     keep_all.write_text("".join(
         f"{t}: {{reliability: reliable, durability: transient_local, history: keep_all}}\n"
         for t in topics))
-    ours = start_recorder(ros2, tmp_path / "ours", "--transport", "dds", "--all")
+    ours = start_recorder(ros2, tmp_path / "ours", "--transport", "dds", "--all", wait=False)
     theirs = ros2.start(["ros2", "bag", "record", "-o", str(tmp_path / "theirs"),
                          "--qos-profile-overrides-path", str(keep_all), *topics, m.EVENTS_TOPIC])
+    wait_recorder(ros2, ours)   # both start at once
     done = ros2.run(CLI + ["sim", "--publish", "--transport", "dds", "--json", "--qos",
                            str(keep_all), "--wait-subscribers", "20", *SMALL], timeout=120)
     sent = json.loads(done.stdout)["published"]
@@ -72,8 +74,9 @@ def test_our_recorder_records_ros2_topic_pub(ros2: Ros2, tmp_path: Path, transpo
     listener = ros2.start(["ros2", "topic", "echo", "--no-daemon", "/listen_only",
                            "std_msgs/msg/String"])
     rec = start_recorder(ros2, tmp_path / "bag", "--transport", transport, "--all",
-                         "--exclude", "^/(rosout|parameter_events)$")
+                         "--exclude", "^/(rosout|parameter_events)$", wait=False)
     ros2.endpoint("/listen_only", "SUBSCRIPTION")   # the listener's topic exists on the graph
+    wait_recorder(ros2, rec)   # it started meanwhile
     # with -t, `ros2 topic pub` waits for a matching subscription (Humble and Jazzy), then sends
     # reliably from a history of 50: the rate only decides how long that takes
     ros2.run(["ros2", "topic", "pub", "-r", "100", "-t", "30", "--qos-reliability", "reliable",
