@@ -404,10 +404,13 @@ _FORK_SERVERS: dict[str, ForkServer | None] = {}
 
 
 def _ros2_python(env: dict[str, str]) -> str:
-    """The interpreter the distro's `ros2` program names in its #! line."""
-    program = shutil.which("ros2", path=env["PATH"])
-    with open(program or "ros2") as script:
-        return script.readline().removeprefix("#!").strip()
+    """The interpreter the distro's `ros2` program names in its #! line (else `python3`)."""
+    program = shutil.which("ros2", path=env.get("PATH"))
+    if program is None:
+        return "python3"
+    with open(program) as script:
+        line = script.readline()
+    return line.removeprefix("#!").strip() if line.startswith("#!/") else "python3"
 
 
 @pytest.fixture(scope="session", params=DISTROS)

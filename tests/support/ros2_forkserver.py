@@ -34,6 +34,7 @@ from typing import Any
 
 __all__ = ["ForkServer", "Forked"]
 
+START_TIMEOUT_S = 120   # for the server's imports (~1 s idle)
 # Imported once by the server before any fork: numpy is the biggest part (ROS message modules
 # import it), then rclpy, ros2cli and the verbs the tests run.
 WARM = ("numpy", "rclpy", "rclpy.executors", "ros2cli.cli", "ros2cli.node.daemon",
@@ -86,8 +87,12 @@ class ForkServer:
         )
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._stdin, self._stdout = self._proc.stdin, self._proc.stdout
-        if json.loads(self._stdout.readline() or "{}").get("ready") is not True:
+        started = select.select([self._stdout], [], [], START_TIMEOUT_S)[0]
+        if not started or json.loads(self._stdout.readline() or "{}").get("ready") is not True:
+            self._proc.kill()
             self._proc.wait(30)
+            self._stdin.close()
+            self._stdout.close()
             raise RuntimeError(f"the ros2 fork server did not start ({self._proc.returncode})")
         self._request = threading.Lock()
         self._pids: queue.Queue[int] = queue.Queue()
