@@ -67,12 +67,16 @@ class MonitorStatus(NamedTuple):
     warnings: tuple[str, ...]
 
 
+FINAL_ONLY = ("stop_reason", "dropped_at_stop")  # RecorderStatus fields of the final status
+
+
 @dataclass(frozen=True)
 class RecorderStatus:
     """The recorder's health: monitor, writer and discovery facts (`/robot_logger/status`).
 
-    `to_json()` is the wire format (keys as the fields, `topics` as objects, `stop_reason` only
-    in the final status); `from_json` reads it back, for tools that subscribe to the topic.
+    `to_json()` is the wire format (keys as the fields, `topics` as objects, `stop_reason` and
+    `dropped_at_stop` only in the final status); `from_json` reads it back, for tools that
+    subscribe to the topic.
     """
 
     time_ns: int
@@ -92,6 +96,8 @@ class RecorderStatus:
     transport: str
     domain_id: int
     stop_reason: str | None = None  # set on the final status only
+    # final status only: per topic, what still arrived when the stop's drain ran out of time
+    dropped_at_stop: Mapping[str, int] | None = None
 
     @property
     def messages_written(self) -> int:
@@ -109,7 +115,7 @@ class RecorderStatus:
                 value = dict(value)
             elif isinstance(value, tuple):
                 value = list(value)
-            if f.name != "stop_reason" or value is not None:
+            if f.name not in FINAL_ONLY or value is not None:
                 out[f.name] = value
         return out
 

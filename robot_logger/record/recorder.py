@@ -52,6 +52,12 @@ log = logging.getLogger(__name__)
 NS = 1_000_000_000
 TAKE_TIMEOUT_S = 0.05
 DISCOVERY_PERIOD_S = 0.5
+# A stop's final drain (`Recorder._drain`): done once nothing more arrives within DRAIN_WAIT_S
+# (20 ms: on loopback Cyclone hands an acknowledged sample to the reader within a few ms, and a
+# stop should not feel slow), and never longer than DRAIN_LIMIT_S (0.5 s, half the loss bound
+# of a kill), so a publisher that keeps flooding cannot keep the recorder from stopping.
+DRAIN_WAIT_S = 0.02
+DRAIN_LIMIT_S = 0.5
 
 
 def _compile(pattern: str | None, what: str) -> re.Pattern[str] | None:
@@ -121,7 +127,10 @@ class RecordOptions:
 
 
 class Recorder:
-    """Records until `stop` is set, `duration_s` passes or the bag writer stops (disk ~full)."""
+    """Records until `stop` is set, `duration_s` passes or the bag writer stops (disk ~full).
+
+    On `stop` or the duration, what the readers already hold is taken and written before the bag
+    closes (`_drain`); the writer stopping by itself stops at once (it must write no more)."""
 
     def __init__(
         self,
@@ -142,6 +151,8 @@ class Recorder:
         self._qos: dict[str, QosProfile] = {}  # topic -> the profile it is subscribed with
         self._offered_known: set[str] = set()  # topics whose offered QoS went to the sink
         self._seen: set[str] = set()  # every topic discovered on the domain
+        self._dropped_at_stop: dict[str, int] = {}  # topic -> left when the drain's time ran out
+        self._left_uncounted = False  # the count of what was left ran out of time too
         self._started = time.monotonic()
         self._status_pub = transport.publisher(STATUS_TOPIC, STRING, STATUS)
         self._subscribe(EVENTS_TOPIC, STRING)
@@ -172,9 +183,51 @@ class Recorder:
                 if now >= next_status:
                     self._publish(self.status())
                     next_status += self.options.status_period_s
+            if not self.sink.stopped:
+                self._drain()
         finally:
             self.sink.close()
-        return replace(self.status(), stop_reason=self.sink.stop_reason or reason)
+        final = self.status()
+        left = {t: n for t, n in self._dropped_at_stop.items() if n}
+        warning = (
+            (f"{'at least ' if self._left_uncounted else ''}{sum(left.values())} messages still "
+             f"arriving when the {DRAIN_LIMIT_S:g} s stop drain ended were not written: "
+             + ", ".join(f"{t} {n}" for t, n in sorted(left.items())),)
+            if left else ()
+        )
+        return replace(final, warnings=final.warnings + warning,
+                       dropped_at_stop={t: self._dropped_at_stop.get(t, 0) for t in final.written},
+                       stop_reason=self.sink.stop_reason or reason)
+
+    def _drain(self) -> None:
+        """Take and write what the readers hold when recording stops: samples delivered after
+        the loop's last take are not lost to a SIGINT right after a publisher finished. Ends
+        when a take finds nothing for DRAIN_WAIT_S, or after DRAIN_LIMIT_S (a publisher still
+        flooding); then what the readers still hold is taken, for at most another DRAIN_LIMIT_S,
+        and counted per topic (`dropped_at_stop`), not written."""
+        limit = time.monotonic() + DRAIN_LIMIT_S
+        while not self.sink.stopped:
+            batches = self.transport.take(DRAIN_WAIT_S)
+            if not batches:
+                return
+            for batch in batches:
+                self._accept(batch)
+            if time.monotonic() >= limit:
+                self._count_left()
+                return
+
+    def _count_left(self) -> None:
+        """Take what the readers hold and count it per topic, until they are empty or
+        DRAIN_LIMIT_S passes (then `_left_uncounted`: the count is a lower bound)."""
+        limit = time.monotonic() + DRAIN_LIMIT_S
+        while batches := self.transport.take(0.0):
+            for batch in batches:
+                self._dropped_at_stop[batch.topic] = (
+                    self._dropped_at_stop.get(batch.topic, 0) + len(batch.samples)
+                )
+            if time.monotonic() >= limit:
+                self._left_uncounted = True
+                return
 
     def status(self) -> RecorderStatus:
         """Monitor status plus queue, writer and discovery facts."""

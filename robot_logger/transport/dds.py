@@ -53,6 +53,9 @@ __all__ = ["DdsTransport", "LOOPBACK_CONFIG", "RECEIVE_BUFFER_BYTES", "discovery
            "from_dds_qos", "receive_buffer_warning", "to_dds_qos", "type_hash_user_data"]
 
 TAKE_CHUNK = 512
+# per take call, so one flooded topic cannot starve the others or keep a take from returning
+# (as the rclpy transport's MAX_TAKE_PER_TOPIC)
+MAX_TAKE_PER_TOPIC = 8 * TAKE_CHUNK
 RELIABLE_BLOCK_S = 5  # how long a reliable keep-all write may wait for a slow reader
 MATCH_GRACE_S = 2.0  # a discovered publication unmatched for longer than this is reported
 # DDS QoS policy ids reported by the requested-incompatible-QoS status.
@@ -365,7 +368,7 @@ class DdsTransport(Transport):
         self._open()[2].wait(duration(seconds=timeout_s))
         batches = []
         for sub in self._subs.values():
-            while True:
+            for _ in range(MAX_TAKE_PER_TOPIC // TAKE_CHUNK):
                 samples = dds_raw.take(sub.reader, TAKE_CHUNK)
                 if samples:
                     batches.append(Batch(sub.topic, time.time_ns(), samples))

@@ -142,7 +142,8 @@ def _recorder_status(monitor: SyncMonitor, now_ns: int) -> RecorderStatus:
 
 
 def test_status_json_keeps_the_wire_format_and_reads_back():
-    """The /robot_logger/status keys subscribers rely on; stop_reason only in the final one."""
+    """The /robot_logger/status keys subscribers rely on; stop_reason and dropped_at_stop only
+    in the final one."""
     monitor = SyncMonitor({"/js": 100.0}, start_ns=T0)
     feed_stream(monitor, "/js", T0 + np.arange(100) * 10_000_000, latency_ns=2_000_000)
     status = replace(_recorder_status(monitor, T0 + NS), written={"/js": 100}, bags=("b",))
@@ -158,7 +159,8 @@ def test_status_json_keeps_the_wire_format_and_reads_back():
     }
     assert wire["written"] == {"/js": 100} and wire["bags"] == ["b"] and wire["warnings"] == []
     assert RecorderStatus.from_json(status.to_json()) == status
-    final = replace(status, stop_reason="stopped")
+    final = replace(status, stop_reason="stopped", dropped_at_stop={"/js": 0})
     assert json.loads(final.to_json())["stop_reason"] == "stopped"
+    assert json.loads(final.to_json())["dropped_at_stop"] == {"/js": 0}
     assert RecorderStatus.from_json(final.to_json()) == final
     assert final.messages_written == 100
