@@ -13,7 +13,9 @@ What rmw_cyclonedds does and this module does too, so ROS 2 nodes see our endpoi
   history; Cyclone's default keeps 1 sample).
 - Discovery follows ROS_AUTOMATIC_DISCOVERY_RANGE / ROS_STATIC_PEERS (Jazzy) and
   ROS_LOCALHOST_ONLY (Humble) with the configuration fragment rmw_cyclonedds puts in front of
-  CYCLONEDDS_URI (`discovery_config`), put there before the first participant.
+  CYCLONEDDS_URI (`discovery_config`), put there before the first participant; with the
+  LOCALHOST range it also selects the loopback interface, where ROS nodes announce themselves
+  (Cyclone 11 ignores discovery over interfaces it does not use; ROS's 0.10.5 does not).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import socket
 import sys
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from cyclonedds.builtin import BuiltinDataReader, BuiltinTopicDcpsPublication
@@ -203,6 +206,10 @@ def _duration_ns(value: int | None) -> int:
     return INFINITE_NS if value is None or value <= 0 or value >= INFINITE_NS else int(value)
 
 
+LOOPBACK_INTERFACE = '<NetworkInterface address="127.0.0.1"/>'
+LOOPBACK_PEERS = ("localhost", "127.0.0.1", "::1")
+
+
 def discovery_config(environ: Mapping[str, str] | None = None) -> str | None:
     """The Cyclone configuration fragment rmw_cyclonedds puts before CYCLONEDDS_URI for the ROS
     discovery variables, or None when they ask for Cyclone's own defaults.
@@ -211,7 +218,17 @@ def discovery_config(environ: Mapping[str, str] | None = None) -> str | None:
     LOCALHOST (no multicast; localhost and the static peers as unicast peers), OFF (no
     multicast, a discovery tag of this process so nobody matches), SYSTEM_DEFAULT (untouched).
     Humble: ROS_LOCALHOST_ONLY=1 binds to the loopback interface without multicast; on Jazzy the
-    same variable means the LOCALHOST range (deprecated there)."""
+    same variable means the LOCALHOST range (deprecated there).
+
+    One addition to rmw_cyclonedds's LOCALHOST fragment (rmw_node.cpp, jazzy, check_create_domain):
+    the loopback interface is selected too, unless CYCLONEDDS_URI selects interfaces itself. A ROS
+    node announces itself (SPDP) to the `localhost` peer, 127.0.0.1, which arrives over `lo`.
+    Cyclone 0.10.5 (ROS's) takes discovery from any interface; Cyclone 11 (our Python binding)
+    drops SPDP that arrives over an interface it does not use ("Ignore SPDP from non-selected
+    interfaces", cyclonedds a4937a96f), and it uses only the machine's best interface, e.g. eth0.
+    A ROS node started after us then matched only at our next periodic SPDP, 30 s later. With no
+    static peers `lo` alone is selected (what Humble's localhost-only does); a static peer off this
+    machine needs a real interface too, so Cyclone's own pick is kept beside `lo`."""
     env = os.environ if environ is None else environ
     distro = env.get("ROS_DISTRO", "").strip().lower()
     range_ = env.get("ROS_AUTOMATIC_DISCOVERY_RANGE", "").strip().upper()
@@ -219,7 +236,7 @@ def discovery_config(environ: Mapping[str, str] | None = None) -> str | None:
     localhost_only = env.get("ROS_LOCALHOST_ONLY", "").strip() == "1"
     if localhost_only and not range_ and distro in ("", "humble"):
         return ("<CycloneDDS><Domain><General><Interfaces>"
-                "<NetworkInterface address=\"127.0.0.1\"/></Interfaces>"
+                f"{LOOPBACK_INTERFACE}</Interfaces>"
                 "<AllowMulticast>false</AllowMulticast></General></Domain></CycloneDDS>")
     if not range_:
         range_ = "LOCALHOST" if localhost_only else "SUBNET"
@@ -228,7 +245,14 @@ def discovery_config(environ: Mapping[str, str] | None = None) -> str | None:
     no_multicast = range_ in ("LOCALHOST", "OFF")
     config = "<CycloneDDS><Domain>"
     if no_multicast:
-        config += "<General><AllowMulticast>false</AllowMulticast></General>"
+        interfaces = ""
+        if range_ == "LOCALHOST" and not _selects_interfaces(env.get("CYCLONEDDS_URI", "")):
+            remote = [p for p in peers if p.lower() not in LOOPBACK_PEERS
+                      and not p.startswith("127.")]
+            interfaces = ("<Interfaces>"
+                          + ('<NetworkInterface autodetermine="true"/>' if remote else "")
+                          + f"{LOOPBACK_INTERFACE}</Interfaces>")
+        config += f"<General>{interfaces}<AllowMulticast>false</AllowMulticast></General>"
     if range_ == "OFF":
         config += (f"<Discovery><ParticipantIndex>none</ParticipantIndex>"
                    f"<Tag>ros_discovery_off_{os.getpid()}</Tag>")
@@ -239,6 +263,22 @@ def discovery_config(environ: Mapping[str, str] | None = None) -> str | None:
         if listed:
             config += "<Peers>" + "".join(f'<Peer address="{p}"/>' for p in listed) + "</Peers>"
     return config + "</Discovery></Domain></CycloneDDS>"
+
+
+def _selects_interfaces(uri: str) -> bool:
+    """Whether a CYCLONEDDS_URI (inline XML and/or files, comma-separated) names network
+    interfaces: Cyclone adds the interfaces of all its parts together and refuses one named
+    twice, so ours would break a configuration naming `lo`."""
+    for part in uri.split(","):
+        part = part.strip()
+        if part and not part.startswith("<"):
+            try:
+                part = Path(part.removeprefix("file://")).read_text(errors="replace")
+            except OSError:
+                continue
+        if "NetworkInterface" in part:
+            return True
+    return False
 
 
 def _ask_for_discovery_range() -> None:

@@ -318,20 +318,34 @@ def test_dds_sockets_get_the_large_receive_buffer_or_the_rmem_max_cap(monkeypatc
         assert warnings == []
 
 
-def test_discovery_config_is_what_rmw_cyclonedds_puts_before_cyclonedds_uri():
-    from robot_logger.transport.dds import discovery_config
+def test_discovery_config_is_what_rmw_cyclonedds_puts_before_cyclonedds_uri(tmp_path):
+    from robot_logger.transport.dds import LOOPBACK_CONFIG, discovery_config
 
     assert discovery_config({}) is None   # Jazzy's default SUBNET: Cyclone's own settings
     assert discovery_config({"ROS_AUTOMATIC_DISCOVERY_RANGE": "SYSTEM_DEFAULT",
                              "ROS_STATIC_PEERS": "10.0.0.2"}) is None
     local = discovery_config({"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
                               "ROS_STATIC_PEERS": "192.168.1.7;host-b"})
-    assert local == (
-        "<CycloneDDS><Domain><General><AllowMulticast>false</AllowMulticast></General>"
+    assert local == (   # rmw's, plus the loopback interface beside Cyclone's own pick
+        '<CycloneDDS><Domain><General><Interfaces><NetworkInterface autodetermine="true"/>'
+        '<NetworkInterface address="127.0.0.1"/></Interfaces>'
+        "<AllowMulticast>false</AllowMulticast></General>"
         "<Discovery><ParticipantIndex>auto</ParticipantIndex><MaxAutoParticipantIndex>32"
         '</MaxAutoParticipantIndex><Peers><Peer address="localhost"/>'
         '<Peer address="192.168.1.7"/><Peer address="host-b"/></Peers></Discovery>'
         "</Domain></CycloneDDS>")
+    alone = discovery_config({"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+                              "ROS_STATIC_PEERS": "127.0.0.1"})
+    assert '<Interfaces><NetworkInterface address="127.0.0.1"/></Interfaces>' in alone
+    # the user's CYCLONEDDS_URI names interfaces (inline or in a file): none added, as rmw's
+    inline = discovery_config({"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+                               "CYCLONEDDS_URI": LOOPBACK_CONFIG})
+    assert "<Interfaces>" not in inline and '<Peer address="localhost"/>' in inline
+    config_file = tmp_path / "cyclonedds.xml"
+    config_file.write_text(LOOPBACK_CONFIG)
+    from_file = discovery_config({"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+                                  "CYCLONEDDS_URI": f"file://{config_file}"})
+    assert "<Interfaces>" not in from_file
     subnet = discovery_config({"ROS_STATIC_PEERS": "10.0.0.2"})
     assert "<AllowMulticast>" not in subnet and '<Peer address="10.0.0.2"/>' in subnet
     off = discovery_config({"ROS_AUTOMATIC_DISCOVERY_RANGE": "OFF", "ROS_STATIC_PEERS": "x"})
