@@ -42,8 +42,7 @@ from tests.support.paths import REPO
 from tests.support.ros2_forkserver import Forked, ForkServer, start_server
 
 __all__ = ["DISTROS", "RECORD", "Ros2", "Ros2Install", "bag_payloads", "final_status",
-           "find_tarball", "install", "ros2", "ros2_install", "start_recorder", "wait_recorder",
-           "wait_written"]
+           "find_tarball", "install", "ros2", "ros2_install", "start_recorder", "wait_recorder"]
 
 DISTROS = ("humble", "jazzy")
 RECORD = [sys.executable, "-c", "from robot_logger.cli import main; main()", "record", "--json"]
@@ -385,14 +384,6 @@ def wait_recorder(ros2: Ros2, recorder: Process) -> None:
     which is what the tests waited for before."""
     if not ros2.wait_for_output(recorder, " written="):
         pytest.fail(f"the recorder printed no status on {ros2.distro}:\n{ros2.output(recorder)}")
-
-
-def wait_written(ros2: Ros2, recorder: Process, total: int) -> None:
-    """Until the recorder's status line says `total` messages are written, all topics (a
-    publisher that exited had them acknowledged: the recorder takes them within 50 ms and
-    prints its status once a second). A timeout is no failure: the test's asserts then say
-    what was recorded."""
-    ros2.wait_for_output(recorder, f" written={total} msgs", timeout_s=10)
 
 
 def final_status(output: str) -> dict:

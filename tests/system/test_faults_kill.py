@@ -115,7 +115,6 @@ def record_and_kill(env: dict[str, str], tmp_path: Path, seed: int,
         publisher.send_signal(signal.SIGINT)
         _out, err = publisher.communicate(timeout=60)
         assert publisher.returncode == 0, err          # a dead reader must not break the publisher
-        time.sleep(0.5)
         reference.send_signal(signal.SIGINT)
         _out, err = reference.communicate(timeout=60)
         assert reference.returncode == 0, err

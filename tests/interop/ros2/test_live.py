@@ -19,6 +19,7 @@ from mcap.reader import make_reader
 from robot_logger.core import events
 from robot_logger.core import messages as m
 from robot_logger.transport import open_transport, qos
+from robot_logger.transport.dds_raw import pad4
 from tests.support.ros2 import (
     RECORD,
     Ros2,
@@ -26,7 +27,6 @@ from tests.support.ros2 import (
     final_status,
     start_recorder,
     wait_recorder,
-    wait_written,
 )
 
 pytestmark = pytest.mark.ros2
@@ -83,8 +83,7 @@ def test_our_recorder_records_ros2_topic_pub(ros2: Ros2, tmp_path: Path, transpo
     ros2.run(["ros2", "topic", "pub", "-r", "100", "-t", "30", "--qos-reliability", "reliable",
               "--qos-durability", "transient_local", "--qos-depth", "50", CHATTER,
               "std_msgs/msg/String", "{data: hello}"], timeout=60)
-    wait_written(ros2, rec, 30)
-    rc, log = ros2.stop(rec)
+    rc, log = ros2.stop(rec)   # at once: the stop's drain takes what had arrived
     assert rc == 0, log
     ros2.stop(listener)
     written = final_status(log)["written"]
@@ -132,6 +131,37 @@ def test_ros2_tools_see_our_endpoints_and_a_qos_mismatch_is_named(
         assert "Failed to parse type hash" not in warnings, warnings
 
 
+def test_a_sigint_right_after_the_data_arrived_loses_none_of_it(
+    ros2: Ros2, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """5000 messages from a reliable keep-all writer, every one acknowledged by the rclpy
+    recorder's reader (rmw_cyclonedds), then SIGINT at once with no settling wait: the stop's
+    final drain takes and writes all of them, each exactly once. Before the drain, 4117-4554
+    were written in 4 of 5 runs (one distro or the other); the dds transport's version is
+    tests/record/test_recorder.py's (in-process, where it failed 8 of 12 runs)."""
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(ros2.domain_id))
+    monkeypatch.setenv("CYCLONEDDS_URI", ros2.env["CYCLONEDDS_URI"])
+    reliable_all = qos.QosProfile("reliable", "volatile", "keep_all", 1)
+    qos_file = tmp_path / "qos.yaml"
+    qos_file.write_text(f"{CHATTER}: {{reliability: reliable, history: keep_all}}\n")
+    rec = start_recorder(ros2, tmp_path / "bag", "--transport", "rclpy", "--topics", CHATTER,
+                         "--qos", str(qos_file))
+    sent = [m.serialize(m.string(f"message {i}"), m.STRING) for i in range(5000)]
+    with open_transport("dds") as ours:
+        pub = ours.publisher(CHATTER, m.STRING, reliable_all)
+        deadline = time.monotonic() + 20
+        while pub.subscriber_count() == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for cdr in sent:
+            pub.publish(cdr)
+        assert pub.wait_for_acks(20.0)
+        rc, log = ros2.stop(rec)
+    assert rc == 0, log
+    status = final_status(log)
+    assert status["written"][CHATTER] == len(sent)
+    assert sorted(bag_payloads(tmp_path / "bag")[CHATTER]) == sorted(map(pad4, sent))
+
+
 def test_transient_local_keeps_the_whole_history_depth(
     ros2: Ros2, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -167,8 +197,7 @@ def test_events_from_a_volatile_publisher_are_recorded(ros2: Ros2, tmp_path: Pat
     ros2.run(["ros2", "topic", "pub", "-r", "100", "-t", "30", "--qos-durability", "volatile",
               "--qos-reliability", "reliable", m.EVENTS_TOPIC,
               "std_msgs/msg/String", json.dumps({"data": text})], timeout=40)
-    wait_written(ros2, rec, 30)
-    rc, log = ros2.stop(rec)
+    rc, log = ros2.stop(rec)   # at once: the stop's drain takes what had arrived
     assert rc == 0, log
     status = final_status(log)
     assert status["unmatched"] == {}
@@ -186,8 +215,7 @@ def test_types_outside_humbles_set_are_recorded_from_their_installed_definitions
     ros2.run(["ros2", "topic", "pub", "-r", "100", "-t", "10", "--qos-durability",
               "transient_local", "--qos-depth", "20", "/jog", "control_msgs/msg/JointJog",
               "{joint_names: [j1], displacements: [0.5]}"], timeout=60)
-    wait_written(ros2, rec, 10)
-    rc, log = ros2.stop(rec)
+    rc, log = ros2.stop(rec)   # at once: the stop's drain takes what had arrived
     assert rc == 0, log
     status = final_status(log)
     assert status["skipped"] == {} and status["written"]["/jog"] == 10
