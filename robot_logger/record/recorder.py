@@ -53,9 +53,9 @@ NS = 1_000_000_000
 TAKE_TIMEOUT_S = 0.05
 DISCOVERY_PERIOD_S = 0.5
 # A stop's final drain (`Recorder._drain`): done once nothing more arrives within DRAIN_WAIT_S
-# (20 ms: on loopback Cyclone hands an acknowledged sample to the reader within a few ms, and a
-# stop should not feel slow), and never longer than DRAIN_LIMIT_S (0.5 s, half the loss bound
-# of a kill), so a publisher that keeps flooding cannot keep the recorder from stopping.
+# (20 ms: room for samples still passing through the middleware's receive and delivery threads,
+# yet a stop stays quick), and never longer than DRAIN_LIMIT_S (0.5 s, half the loss bound of a
+# kill), so a publisher that keeps flooding cannot keep the recorder from stopping.
 DRAIN_WAIT_S = 0.02
 DRAIN_LIMIT_S = 0.5
 
@@ -188,16 +188,18 @@ class Recorder:
         finally:
             self.sink.close()
         final = self.status()
-        left = {t: n for t, n in self._dropped_at_stop.items() if n}
-        warning = (
-            (f"{'at least ' if self._left_uncounted else ''}{sum(left.values())} messages still "
-             f"arriving when the {DRAIN_LIMIT_S:g} s stop drain ended were not written: "
-             + ", ".join(f"{t} {n}" for t, n in sorted(left.items())),)
-            if left else ()
-        )
-        return replace(final, warnings=final.warnings + warning,
+        return replace(final, warnings=final.warnings + self._stop_warnings(),
                        dropped_at_stop={t: self._dropped_at_stop.get(t, 0) for t in final.written},
                        stop_reason=self.sink.stop_reason or reason)
+
+    def _stop_warnings(self) -> tuple[str, ...]:
+        """The warning naming what the stop's drain had to leave unwritten, if anything."""
+        left = {t: n for t, n in sorted(self._dropped_at_stop.items()) if n}
+        if not left:
+            return ()
+        return (f"{'at least ' if self._left_uncounted else ''}{sum(left.values())} messages "
+                f"still arriving when the {DRAIN_LIMIT_S:g} s stop drain ended were not written: "
+                + ", ".join(f"{t} {n}" for t, n in left.items()),)
 
     def _drain(self) -> None:
         """Take and write what the readers hold when recording stops: samples delivered after
