@@ -3,10 +3,13 @@ parameters, and a live recording over Cyclone DDS with a topic that appears late
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -26,6 +29,7 @@ from robot_logger.record.monitor import RecorderStatus, SyncMonitor, TopicProble
 from robot_logger.record.params import RECORD_PARAMS, parse_expect, record_options
 from robot_logger.record.recorder import Recorder, RecordOptions, TopicSelector
 from robot_logger.transport import open_transport, qos
+from robot_logger.transport.base import RawPublisher, Transport
 from tests.support.dds_env import private_domain, wait_until
 from tests.support.paths import CONFIG
 
@@ -452,30 +456,50 @@ def test_a_bug_in_the_writer_thread_stops_the_sink_loudly(tmp_path):
 RELIABLE_ALL = qos.QosProfile("reliable", "volatile", "keep_all", 1)
 
 
+class _LiveRecording(NamedTuple):
+    rec_transport: Transport
+    pub: RawPublisher
+    stop: threading.Event
+    thread: threading.Thread
+    result: dict[str, RecorderStatus]
+
+
+@contextlib.contextmanager
+def _recording_joints(monkeypatch: pytest.MonkeyPatch, bag: Path) -> Iterator[_LiveRecording]:
+    """A recorder of JOINTS (reliable keep-all) running in a thread on a private domain, and a
+    matched publisher on a transport of its own; `result["final"]` is set when the run ends."""
+    private_domain(monkeypatch)
+    options = RecordOptions(selector=TopicSelector((JOINTS,)), sink=SinkOptions(min_free_bytes=0),
+                            qos_overrides={JOINTS: RELIABLE_ALL})
+    with open_transport("dds") as rec_transport, open_transport("dds") as pub_transport:
+        pub = pub_transport.publisher(JOINTS, m.JOINT_STATE, RELIABLE_ALL)
+        recorder = Recorder(rec_transport, bag, options)
+        stop = threading.Event()
+        result: dict[str, RecorderStatus] = {}
+        thread = threading.Thread(target=lambda: result.update(final=recorder.run(stop)))
+        thread.start()
+        try:
+            assert wait_until(lambda: pub.subscriber_count() == 1, 4.0)
+            yield _LiveRecording(rec_transport, pub, stop, thread, result)
+        finally:
+            stop.set()
+            thread.join(10)
+
+
 def test_a_stop_right_after_the_data_arrived_still_writes_all_of_it(monkeypatch, tmp_path):
     """Stop (as SIGINT does) the moment the publisher's reliable keep-all writer has every
     message acknowledged, with no settling wait: everything already in the recorder's reader
     cache is taken and written before the bag closes. Before the final drain the loop left at
     the next `stop` check and the samples delivered after its last take were lost."""
-    private_domain(monkeypatch)
-    options = RecordOptions(selector=TopicSelector((JOINTS,)), sink=SinkOptions(min_free_bytes=0),
-                            qos_overrides={JOINTS: RELIABLE_ALL})
     sent = 3000
     frames = [joint_cdr(i) for i in range(sent)]
-    stop = threading.Event()
-    with open_transport("dds") as rec_transport, open_transport("dds") as pub_transport:
-        pub = pub_transport.publisher(JOINTS, m.JOINT_STATE, RELIABLE_ALL)
-        recorder = Recorder(rec_transport, tmp_path / "bag", options)
-        result: dict[str, RecorderStatus] = {}
-        thread = threading.Thread(target=lambda: result.update(final=recorder.run(stop)))
-        thread.start()
-        assert wait_until(lambda: pub.subscriber_count() == 1, 4.0)
+    with _recording_joints(monkeypatch, tmp_path / "bag") as live:
         for frame in frames:
-            pub.publish(frame)
-        assert pub.wait_for_acks(5.0)
-        stop.set()
-        thread.join(10)
-    final = result["final"]
+            live.pub.publish(frame)
+        assert live.pub.wait_for_acks(5.0)
+        live.stop.set()
+        live.thread.join(10)
+    final = live.result["final"]
     assert final.stop_reason == "stopped"
     assert final.written[JOINTS] == sent
     assert count_messages(tmp_path / "bag")[JOINTS] == sent
@@ -492,39 +516,30 @@ def test_a_publisher_that_keeps_flooding_cannot_hold_up_the_stop_and_nothing_goe
     flood did not return for seconds."""
     from robot_logger.record.recorder import DRAIN_LIMIT_S
 
-    private_domain(monkeypatch)
-    options = RecordOptions(selector=TopicSelector((JOINTS,)), sink=SinkOptions(min_free_bytes=0),
-                            qos_overrides={JOINTS: RELIABLE_ALL})
     frame = joint_cdr(0)
-    stop, flooding = threading.Event(), threading.Event()
+    flooding = threading.Event()
     sent = [0]
 
-    def flood() -> None:
+    def flood(pub: RawPublisher) -> None:
         while not flooding.is_set():
             pub.publish(frame)
             sent[0] += 1
 
-    with open_transport("dds") as rec_transport, open_transport("dds") as pub_transport:
-        pub = pub_transport.publisher(JOINTS, m.JOINT_STATE, RELIABLE_ALL)
-        recorder = Recorder(rec_transport, tmp_path / "bag", options)
-        result: dict[str, RecorderStatus] = {}
-        thread = threading.Thread(target=lambda: result.update(final=recorder.run(stop)))
-        thread.start()
-        assert wait_until(lambda: pub.subscriber_count() == 1, 4.0)
-        flooder = threading.Thread(target=flood)
+    with _recording_joints(monkeypatch, tmp_path / "bag") as live:
+        flooder = threading.Thread(target=flood, args=(live.pub,))
         flooder.start()
         assert wait_until(lambda: sent[0] >= 2000, 4.0)
-        stop.set()
+        live.stop.set()
         stopping = time.monotonic()
-        thread.join(10)
+        live.thread.join(10)
         took = time.monotonic() - stopping
         flooding.set()
         flooder.join(10)
-        assert pub.wait_for_acks(5.0)
+        assert live.pub.wait_for_acks(5.0)
         after = 0
-        while batches := rec_transport.take(0.05):
+        while batches := live.rec_transport.take(0.05):
             after += sum(len(b.samples) for b in batches)
-    final = result["final"]
+    final = live.result["final"]
     assert took < 2 * DRAIN_LIMIT_S + 1.0, took
     assert final.written[JOINTS] == count_messages(tmp_path / "bag")[JOINTS] > 0
     assert final.dropped_queue[JOINTS] == 0
