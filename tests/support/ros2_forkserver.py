@@ -105,6 +105,8 @@ class ForkServer:
         for line in self._stdout:
             message = json.loads(line)
             if "pid" in message:
+                with self._changed:   # a pid used again: its old child's exit came before
+                    self._exits.pop(message["pid"], None)
                 self._pids.put(message["pid"])
                 continue
             with self._changed:
@@ -123,8 +125,6 @@ class ForkServer:
             self._stdin.write(json.dumps(request) + "\n")
             self._stdin.flush()
             pid = self._pids.get(timeout=60)
-        with self._changed:   # a pid used again: the old child's exit was reported before
-            self._exits.pop(pid, None)
         return Forked(self, pid, argv)
 
     def exit_code(self, pid: int, timeout: float | None) -> int | None:
