@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.paths import REPO
+from tests.support.paths import REPO, package_sources
 
 ROOT = REPO
 
@@ -45,14 +45,7 @@ def test_version_agrees_between_package_xml_setup_and_module() -> None:
 )
 def test_colcon_build_installs_nodes_launch_files_and_configs(tmp_path: Path) -> None:
     colcon = shutil.which("colcon", path=str(Path(sys.executable).parent))
-    (tmp_path / "src").mkdir()
-    shutil.copytree(
-        ROOT,
-        tmp_path / "src" / "robot_logger",
-        ignore=shutil.ignore_patterns(
-            ".venv", ".git", "*.egg-info", "__pycache__", "build", "install", "log", "demo_out"
-        ),
-    )
+    package_sources(tmp_path / "src" / "robot_logger")
     result = subprocess.run(
         [colcon, "build", "--packages-select", "robot_logger"],
         cwd=tmp_path,

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.paths import CONFIG, REPO
+from tests.support.paths import CONFIG, REPO, package_sources
 
 VERSIONS = ("3.10", "3.12")
 
@@ -39,13 +39,6 @@ def _python(version: str) -> Path:
             return Path(candidate)
     pytest.skip(f"no Python {version} with venv/ensurepip on this machine (looked for "
                 f"python{version} on PATH and ~/.pyenv/versions/{version}.*)")
-
-
-def _source_copy(dest: Path) -> Path:
-    """The package sources without build artefacts, so an install never writes into the repo."""
-    return Path(shutil.copytree(REPO, dest, ignore=shutil.ignore_patterns(
-        ".venv", ".git", "*.egg-info", "__pycache__", "build", "install", "log", "tests",
-        "demo_out", ".mypy_cache", ".ruff_cache")))
 
 
 def _venv(python: Path, where: Path) -> Path:
@@ -78,7 +71,7 @@ def test_every_module_compiles_without_warnings(version: str, tmp_path: Path) ->
 @pytest.mark.parametrize("version", VERSIONS)
 def test_pip_install_puts_the_cli_on_the_venvs_path(version: str, tmp_path: Path) -> None:
     bin_dir = _venv(_python(version), tmp_path / "venv")
-    _pip_install(bin_dir, _source_copy(tmp_path / "src"), "--no-deps")
+    _pip_install(bin_dir, package_sources(tmp_path / "src"), "--no-deps")
     cli = bin_dir / "robot-logger"
     assert cli.is_file(), (f"pip put no robot-logger in {bin_dir}: "
                            f"{sorted(p.name for p in bin_dir.iterdir())}")
@@ -91,7 +84,7 @@ def test_pip_install_puts_the_cli_on_the_venvs_path(version: str, tmp_path: Path
 @pytest.mark.parametrize("version", VERSIONS)
 def test_sim_info_build_validate_on_that_python(version: str, tmp_path: Path) -> None:
     bin_dir = _venv(_python(version), tmp_path / "venv")
-    _pip_install(bin_dir, _source_copy(tmp_path / "src"))
+    _pip_install(bin_dir, package_sources(tmp_path / "src"))
 
     def cli(*args: str) -> str:
         done = subprocess.run([str(bin_dir / "robot-logger"), *args], cwd=tmp_path,

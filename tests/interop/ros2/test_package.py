@@ -16,7 +16,7 @@ import yaml
 from robot_logger.bag.reader import open_bag
 from robot_logger.core import events
 from robot_logger.core import messages as m
-from tests.support.paths import REPO
+from tests.support.paths import REPO, package_sources
 from tests.support.ros2 import Ros2, Ros2Install
 
 pytestmark = [pytest.mark.ros2, pytest.mark.slow]   # colcon build + launch: ~30 s a distro
@@ -28,13 +28,7 @@ CLI = [sys.executable, "-c", "from robot_logger.cli import main; main()"]
 def workspace(ros2_install: Ros2Install, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """This repository's tracked files in `ws/src/robot_logger`, built with `colcon build`."""
     ws = tmp_path_factory.mktemp(f"ws_{ros2_install.distro}")
-    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True,
-                           check=True).stdout.split()
-    for name in files:
-        if name.startswith(("robot_logger/", "launch/", "config/", "resource/")) or name in (
-                "setup.py", "setup.cfg", "pyproject.toml", "package.xml", "README.md"):
-            (ws / "src" / "robot_logger" / name).parent.mkdir(parents=True, exist_ok=True)
-            (ws / "src" / "robot_logger" / name).write_bytes((REPO / name).read_bytes())
+    package_sources(ws / "src" / "robot_logger")
     done = subprocess.run(["colcon", "build"], cwd=ws, env=ros2_install.env,
                           capture_output=True, text=True, timeout=600)
     if done.returncode == 127 or "No module named" in done.stderr and "colcon" in done.stderr:
