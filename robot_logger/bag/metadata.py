@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
-__all__ = ["merge_splits", "read_metadata", "write_metadata"]
+__all__ = ["METADATA_VERSION", "merge_splits", "read_metadata", "write_metadata"]
 
 METADATA = "metadata.yaml"
 KEY = "rosbag2_bagfile_information"
+# the metadata version every bag we write carries: Humble's rosbag2 reads versions <= 8
+# (9 fails "bad conversion"); Jazzy reads 8 and 9
+METADATA_VERSION: Literal[8] = 8
 
 
 def read_metadata(folder: Path) -> dict[str, Any]:

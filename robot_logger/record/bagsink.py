@@ -29,7 +29,6 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from rosbags.interfaces import Connection, Qos
 from rosbags.rosbag2 import WriterError
@@ -37,7 +36,12 @@ from rosbags.rosbag2.enums import CompressionFormat, CompressionMode, StoragePlu
 from rosbags.rosbag2.storage_sqlite3 import Sqlite3Writer
 
 from robot_logger.bag.mcap_writer import McapStorage, SendTimeWriter
-from robot_logger.bag.metadata import merge_splits, read_metadata, write_metadata
+from robot_logger.bag.metadata import (
+    METADATA_VERSION,
+    merge_splits,
+    read_metadata,
+    write_metadata,
+)
 from robot_logger.bag.reader import STORAGES, Storage
 from robot_logger.core.messages import typestore
 from robot_logger.errors import BagError, ConfigError, reason
@@ -47,8 +51,6 @@ __all__ = ["SinkOptions", "SinkStats", "BagSink", "LOSS_BOUND_S"]
 log = logging.getLogger(__name__)
 LOSS_BOUND_S = 1.0  # documented: a killed recorder loses at most what it received in the last 1 s
 # What a failing disk raises through the storage plugins (sqlite3: "database or disk is full").
-# Humble's rosbag2 reads metadata versions <= 8 (9 fails "bad conversion"); Jazzy reads 8 and 9
-METADATA_VERSION: Literal[8] = 8
 WRITE_ERRORS = (OSError, WriterError, sqlite3.Error)
 MIB = 1 << 20
 

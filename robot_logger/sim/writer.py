@@ -10,13 +10,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
 
 from mcap.opcode import Opcode
 from mcap.writer import MCAP0_MAGIC
 from rosbags.interfaces import Qos
 from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
 
+from robot_logger.bag.metadata import METADATA_VERSION
 from robot_logger.bag.reader import STORAGES, Storage
 from robot_logger.bag.repair.mcap import RECORD_HEAD
 from robot_logger.core.messages import typestore
@@ -27,8 +27,6 @@ from robot_logger.transport.qos import default_profile, to_rosbags_qos
 __all__ = ["write_bag"]
 
 PROGRESS_STEP_NS = 100_000_000
-# Humble's rosbag2 reads versions <= 8 (9 fails "bad conversion"); Jazzy reads 8 too
-METADATA_VERSION: Literal[8] = 8
 
 
 def write_bag(path: str | Path, cell: Cell, *, storage: Storage = "mcap",

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from robot_logger.bag.metadata import METADATA_VERSION
 from robot_logger.bag.reader import STORAGE_SUFFIXES, Storage, open_bag, storage_files
 from robot_logger.bag.repair.mcap import recover_mcap
 from robot_logger.bag.repair.recovery import FileRecovery, RecoveredTopic
@@ -26,7 +27,6 @@ from robot_logger.errors import BagError, disk_full
 
 __all__ = ["RepairReport", "default_output", "repair_bag"]
 
-METADATA_VERSION = 8
 REPAIR_ERRORS = (ValueError, OSError, struct.error, sqlite3.Error, EOFError, IndexError)
 
 
