@@ -131,13 +131,13 @@ def receive_buffer_warning(nbytes: int) -> str | None:
             f"`sudo sysctl -w net.core.rmem_max={nbytes}`")
 
 
-def _ask_for_receive_buffer(nbytes: int) -> None:
-    """Put our buffer request first in CYCLONEDDS_URI (later entries, the user's, override it).
-    Cyclone reads the variable when a domain's first participant is created in the process;
-    a Domain created with an explicit config instead would delete its participants with it."""
+def _put_first_in_uri(fragment: str | None) -> None:
+    """Put a configuration fragment (if any) first in CYCLONEDDS_URI, once; later entries, the
+    user's, override it. Cyclone reads the variable when a domain's first participant is created
+    in the process; a Domain created with an explicit config instead would delete its
+    participants with it."""
     uri = os.environ.get("CYCLONEDDS_URI", "")
-    fragment = receive_buffer_config(nbytes)
-    if nbytes and fragment not in uri:
+    if fragment and fragment not in uri:
         os.environ["CYCLONEDDS_URI"] = ",".join(part for part in (fragment, uri) if part)
 
 
@@ -281,15 +281,6 @@ def _selects_interfaces(uri: str) -> bool:
     return False
 
 
-def _ask_for_discovery_range() -> None:
-    """Put the ROS discovery fragment (`discovery_config`) first in CYCLONEDDS_URI, where
-    rmw_cyclonedds puts it; read by Cyclone when the process's first participant is created."""
-    fragment = discovery_config()
-    uri = os.environ.get("CYCLONEDDS_URI", "")
-    if fragment and fragment not in uri:
-        os.environ["CYCLONEDDS_URI"] = ",".join(part for part in (fragment, uri) if part)
-
-
 class _Subscription:
     def __init__(self, topic: str, msgtype: str, qos: QosProfile, reader: DataReader[Any],
                  condition: ReadCondition) -> None:
@@ -329,8 +320,8 @@ class DdsTransport(Transport):
     def __init__(self, domain: int) -> None:
         self.domain_id = domain
         buffer_bytes = receive_buffer_bytes()
-        _ask_for_receive_buffer(buffer_bytes)
-        _ask_for_discovery_range()
+        _put_first_in_uri(receive_buffer_config(buffer_bytes) if buffer_bytes else None)
+        _put_first_in_uri(discovery_config())   # first, where rmw_cyclonedds puts it
         warning = receive_buffer_warning(buffer_bytes)
         self._warnings = [warning] if warning else []
         try:
