@@ -32,6 +32,7 @@ from robot_logger.core.yamlfile import YamlMap, load_yaml
 from robot_logger.dataset.ops.depth import depth_encoding
 from robot_logger.dataset.ops.fields import (
     DEFAULT_FIELD,
+    FLOAT64_MULTI_ARRAY,
     NAMES_ATTR,
     FieldError,
     field_spec,
@@ -59,11 +60,11 @@ KIND_BY_TYPE = {
     messages.LASER_SCAN: StreamKind.LIDAR,
 }
 # Types that are never a dataset stream (they describe other streams, or are text).
-NOT_STREAMS = frozenset({messages.STRING, "sensor_msgs/msg/CameraInfo", "tf2_msgs/msg/TFMessage"})
+NOT_STREAMS = frozenset({messages.STRING, messages.CAMERA_INFO, messages.TF_MESSAGE})
 DEFAULT_ALIGN = {StreamKind.LOWDIM: AlignMethod.INTERPOLATE, StreamKind.IMAGE: AlignMethod.NEAREST,
                  StreamKind.DEPTH: AlignMethod.NEAREST, StreamKind.LIDAR: AlignMethod.NEAREST}
 # Commands hold until the next one arrives: sample-and-hold, never interpolated across.
-HELD_TYPES = frozenset({"trajectory_msgs/msg/JointTrajectory", "std_msgs/msg/Float64MultiArray",
+HELD_TYPES = frozenset({messages.JOINT_TRAJECTORY, FLOAT64_MULTI_ARRAY,
                         "std_msgs/msg/Bool"})
 DEFAULT_TOLERANCE_MS = {StreamKind.LOWDIM: 20.0, StreamKind.IMAGE: 50.0, StreamKind.DEPTH: 50.0,
                         StreamKind.LIDAR: 100.0}

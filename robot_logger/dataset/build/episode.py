@@ -23,7 +23,13 @@ from typing import Any
 import numpy as np
 
 from robot_logger.core.events import Episode
-from robot_logger.core.messages import JOINT_STATE, LASER_SCAN, header_stamp_ns, stamp_to_ns
+from robot_logger.core.messages import (
+    CAMERA_INFO,
+    JOINT_STATE,
+    LASER_SCAN,
+    header_stamp_ns,
+    stamp_to_ns,
+)
 from robot_logger.dataset import schema
 from robot_logger.dataset.build.config import BuildConfig, StreamConfig
 from robot_logger.dataset.build.writer import EpisodeWriter, FrameSink, json_attr
@@ -524,14 +530,12 @@ class EpisodeBuilder:
         out: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         for stream, topic in self.ctx.bag.camera_info.items():
             seen = sorted(self.calibrations.get(topic, {}).values())
-            records = [(log_ns, camera_record(self.ctx.deserialize(raw, _CAMERA_INFO)))
+            records = [(log_ns, camera_record(self.ctx.deserialize(raw, CAMERA_INFO)))
                        for log_ns, raw in seen]
             if records:
                 out[stream] = records
         return out
 
-
-_CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
 
 
 def _shifted(values: np.ndarray, shift: int) -> np.ndarray:

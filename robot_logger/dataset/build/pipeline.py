@@ -25,7 +25,7 @@ import numpy as np
 
 from robot_logger import __version__
 from robot_logger.bag.reader import open_bag
-from robot_logger.core.messages import cdr_leaves
+from robot_logger.core.messages import COMPRESSED_IMAGE, IMAGE, cdr_leaves
 from robot_logger.dataset import schema
 from robot_logger.dataset.build.config import (
     ACTIONS_SOURCE,
@@ -203,8 +203,8 @@ def _union_topics(bags: Sequence[Path]) -> tuple[dict[str, str], dict[str, Any]]
         with open_bag(path) as bag:
             types = {t: info.msgtype for t, info in bag.topics.items()}
             topics.update(types)
-            images = [t for t, m in types.items() if m in (
-                "sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage") and t not in samples]
+            images = [t for t, m in types.items()
+                      if m in (IMAGE, COMPRESSED_IMAGE) and t not in samples]
             samples.update(probe_bag(bag, images).samples)
     return topics, samples
 

@@ -26,7 +26,13 @@ import numpy as np
 from robot_logger.bag.reader import STORAGE_SUFFIXES, BagReader, open_bag, storage_files
 from robot_logger.core.clockfit import unsynchronised
 from robot_logger.core.events import EventTally, episodes_from_events
-from robot_logger.core.messages import header_stamp_ns
+from robot_logger.core.messages import (
+    CAMERA_INFO,
+    TF_MESSAGE,
+    TF_STATIC_TOPIC,
+    TF_TOPIC,
+    header_stamp_ns,
+)
 from robot_logger.dataset.build.config import (
     ACTIONS_SOURCE,
     BuildConfig,
@@ -39,14 +45,7 @@ from robot_logger.dataset.build.episode import (
     StreamLayout,
 )
 from robot_logger.dataset.build.labels_file import load_labels_file
-from robot_logger.dataset.build.probe import (
-    TF_MESSAGE,
-    TF_STATIC_TOPIC,
-    TF_TOPIC,
-    BagProbe,
-    probe_bag,
-    tf_transforms,
-)
+from robot_logger.dataset.build.probe import BagProbe, probe_bag, tf_transforms
 from robot_logger.dataset.ops.align import clean_order, reference_times
 from robot_logger.dataset.ops.clocks import ClockFix, fit_lower_envelope, fixed_offset
 from robot_logger.dataset.ops.depth import depth_encoding
@@ -152,7 +151,7 @@ def _read_plan(path: Path, config: BuildConfig
                 raise ConfigError(f"{config.source}: streams.{name}.camera_info: topic {topic!r} "
                                   f"is not in {path}")
         info_topics = {n: t for n, t in info_topics.items()
-                       if topic_types.get(t) == "sensor_msgs/msg/CameraInfo"}
+                       if topic_types.get(t) == CAMERA_INFO}
         events_topic = config.episodes.events_topic
         reference = _reference_topic(config)
         auto = {s.topic for s in config.all_streams if s.clock_offset_ms == "auto"}

@@ -20,18 +20,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from robot_logger.bag.reader import BagReader
-from robot_logger.core.messages import header_stamp_ns
+from robot_logger.core.messages import TF_MESSAGE, TF_TOPIC, header_stamp_ns
 from robot_logger.dataset.ops.fields import NAMES_ATTR
 from robot_logger.dataset.ops.transforms import Transform
 
-__all__ = ["PROBE_MESSAGES", "PROBE_WINDOW_NS", "BagProbe", "probe_bag", "tf_transforms",
-           "TF_STATIC_TOPIC", "TF_TOPIC", "TF_MESSAGE"]
+__all__ = ["PROBE_MESSAGES", "PROBE_WINDOW_NS", "BagProbe", "probe_bag", "tf_transforms"]
 
 PROBE_MESSAGES = 200
 PROBE_WINDOW_NS = 1_000_000_000
-TF_STATIC_TOPIC = "/tf_static"
-TF_TOPIC = "/tf"
-TF_MESSAGE = "tf2_msgs/msg/TFMessage"
 
 
 @dataclass

@@ -23,13 +23,12 @@ from typing import Any
 import numpy as np
 from PIL import Image as PILImage
 
+from robot_logger.core.messages import COMPRESSED_IMAGE, IMAGE
 from robot_logger.errors import DatasetError
 
 __all__ = ["DEPTH_ENCODINGS", "depth_encoding", "decode_depth", "resize_nearest",
            "scale_intrinsics"]
 
-IMAGE = "sensor_msgs/msg/Image"
-COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
 # encoding -> numpy dtype of one pixel (little endian)
 DEPTH_ENCODINGS = {"16uc1": "<u2", "mono16": "<u2", "32fc1": "<f4"}
 _CANONICAL = {"16uc1": "16UC1", "mono16": "16UC1", "32fc1": "32FC1"}

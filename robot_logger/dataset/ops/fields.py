@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from robot_logger.core.messages import FLOAT64, JOINT_STATE, JOINT_TRAJECTORY, WRENCH_STAMPED
+
 __all__ = ["FieldError", "FieldSpec", "NAMES_ATTR", "DEFAULT_FIELD", "parse_path", "resolve",
            "field_spec", "named_columns"]
 
-JOINT_STATE = "sensor_msgs/msg/JointState"
-JOINT_TRAJECTORY = "trajectory_msgs/msg/JointTrajectory"
 JTC_STATE = "control_msgs/msg/JointTrajectoryControllerState"
 FLOAT64_MULTI_ARRAY = "std_msgs/msg/Float64MultiArray"
 
@@ -39,10 +39,10 @@ DEFAULT_FIELD = {
     JOINT_STATE: "position",
     JOINT_TRAJECTORY: "points.0.positions",
     FLOAT64_MULTI_ARRAY: "data",
-    "std_msgs/msg/Float64": "data",
+    FLOAT64: "data",
     "std_msgs/msg/Float32": "data",
     "std_msgs/msg/Bool": "data",
-    "geometry_msgs/msg/WrenchStamped": "wrench",
+    WRENCH_STAMPED: "wrench",
     "geometry_msgs/msg/PoseStamped": "pose",
     "sensor_msgs/msg/Imu": "linear_acceleration",
     "nav_msgs/msg/Odometry": "pose.pose",
