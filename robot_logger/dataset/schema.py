@@ -28,6 +28,7 @@ __all__ = [
     "demo_index",
     "sorted_demos",
     "demo_paths",
+    "depth_shaped",
     "StreamKind",
     "AlignMethod",
     "TimeSource",
@@ -186,3 +187,9 @@ OBS_KINDS = {
 DEPTH_DTYPES = ("uint16", "float32")  # (T, H, W), chunks (1, H, W): millimetres or metres
 POINT_MASK = ("bool", 2)
 LOWDIM_KINDS = (StreamKind.LOWDIM,)  # keys with /meta/stats, next_obs and /meta/joint_names
+
+
+def depth_shaped(dtype: str, shape: tuple[int, ...]) -> bool:
+    """Whether a rank-3 obs array is depth, not LiDAR: uint16 always (millimetres), any other
+    dtype when its last dimension is not LiDAR's 4 (x, y, z, intensity)."""
+    return len(shape) == 3 and (dtype == "uint16" or shape[-1] != OBS_KINDS[StreamKind.LIDAR][2])

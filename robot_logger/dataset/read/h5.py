@@ -71,8 +71,7 @@ def obs_kinds(demo: h5py.Group) -> dict[str, str]:
             continue
         if ds.dtype == np.uint8 and ds.ndim == 4:
             kinds[name] = IMAGE
-        elif ds.ndim == 3 and (ds.dtype == np.uint16
-                               or ds.shape[-1] != schema.OBS_KINDS[schema.StreamKind.LIDAR][2]):
+        elif schema.depth_shaped(str(ds.dtype), ds.shape):
             kinds[name] = DEPTH
         elif ds.ndim == 3:
             kinds[name] = LIDAR

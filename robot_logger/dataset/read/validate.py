@@ -246,9 +246,8 @@ class _Checker:
             return
         kind = next((k for k, (dtype, rank, _) in schema.OBS_KINDS.items()
                      if dset.dtype == np.dtype(dtype) and dset.ndim == rank), None)
-        lidar_width = schema.OBS_KINDS[schema.StreamKind.LIDAR][2]
-        if dset.ndim == 3 and str(dset.dtype) in schema.DEPTH_DTYPES and \
-                (dset.dtype == np.uint16 or dset.shape[-1] != lidar_width):
+        if str(dset.dtype) in schema.DEPTH_DTYPES and \
+                schema.depth_shaped(str(dset.dtype), dset.shape):
             kind = schema.StreamKind.DEPTH
         if kind is None:
             self.problem(where, f"{dset.dtype} with {dset.ndim} dims is no obs kind "
