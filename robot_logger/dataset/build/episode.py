@@ -212,7 +212,7 @@ class _FrameStream:
     def add(self, stamp_ns: int, log_ns: int, raw: Any) -> None:
         """Offer a message (raw header stamp) to the selector; decode and write the frames that
         became final. The stamp is corrected for the stream's device clock first."""
-        when = self.clock.apply_one(stamp_ns) if stamp_ns > 0 else stamp_ns
+        when = self.clock.apply_one(stamp_ns)    # an unset stamp (<= 0) stays as it is
         if self.on_log or when <= 0:
             when = log_ns
         self._emit_all(self.selector.add(when, log_ns, raw))
