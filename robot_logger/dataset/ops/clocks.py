@@ -61,7 +61,7 @@ def fit_lower_envelope(header_ns: np.ndarray, log_ns: np.ndarray) -> ClockFix | 
 
 
 class OffsetStats(NamedTuple):
-    """log - header of a topic's stamped messages: count, sum, min, max (ns); merge with `+`."""
+    """log - header of a topic's stamped messages: count, sum, min, max (ns); `merge` sums two."""
 
     n: int = 0
     total_ns: int = 0
