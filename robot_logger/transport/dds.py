@@ -50,7 +50,7 @@ from robot_logger.errors import ConfigError, TransportError
 from robot_logger.transport import dds_raw
 from robot_logger.transport.base import Batch, RawPublisher, Transport
 from robot_logger.transport.dds_types import idl_struct
-from robot_logger.transport.qos import INFINITE_NS, QosProfile, incompatibility
+from robot_logger.transport.qos import QosProfile, incompatibility, or_infinite
 
 __all__ = ["DdsTransport", "LOOPBACK_CONFIG", "RECEIVE_BUFFER_BYTES", "discovery_config",
            "from_dds_qos", "receive_buffer_warning", "to_dds_qos", "type_hash_user_data"]
@@ -194,16 +194,12 @@ def from_dds_qos(qos: Qos) -> QosProfile:
         "volatile" if volatile else "transient_local",
         "keep_last" if isinstance(history, Policy.History.KeepLast) else "keep_all",
         history.depth if isinstance(history, Policy.History.KeepLast) else 1,
-        deadline_ns=_duration_ns(deadline.deadline if deadline else None),
-        lifespan_ns=_duration_ns(lifespan.lifespan if lifespan else None),
+        deadline_ns=or_infinite(deadline.deadline if deadline else None),
+        lifespan_ns=or_infinite(lifespan.lifespan if lifespan else None),
         liveliness="manual_by_topic" if isinstance(liveliness, Policy.Liveliness.ManualByTopic)
         else "automatic",
-        liveliness_lease_ns=_duration_ns(liveliness.lease_duration if liveliness else None),
+        liveliness_lease_ns=or_infinite(liveliness.lease_duration if liveliness else None),
     )
-
-
-def _duration_ns(value: int | None) -> int:
-    return INFINITE_NS if value is None or value <= 0 or value >= INFINITE_NS else int(value)
 
 
 LOOPBACK_INTERFACE = '<NetworkInterface address="127.0.0.1"/>'

@@ -50,6 +50,7 @@ __all__ = [
     "STATUS",
     "TF_STATIC",
     "adapt",
+    "or_infinite",
     "default_profile",
     "incompatibility",
     "load_overrides",
@@ -236,6 +237,12 @@ def load_overrides(path: str | Path) -> dict[str, QosProfile]:
         except ConfigError as err:
             raise ConfigError(f"{top.where(topic)}: {err}") from err
     return profiles
+
+
+def or_infinite(ns: int | None) -> int:
+    """A discovered endpoint's duration policy in ns: rmw's unset (None, 0 or less) and anything
+    at or past DDS infinity are INFINITE_NS (what QosProfile holds for "no limit")."""
+    return INFINITE_NS if ns is None or ns <= 0 or ns >= INFINITE_NS else int(ns)
 
 
 def _qos_time(ns: int) -> QosTime:

@@ -41,6 +41,7 @@ from robot_logger.transport.qos import (
     QosProfile,
     from_ros_policy_names,
     incompatibility,
+    or_infinite,
     ros_policy_names,
 )
 
@@ -51,11 +52,6 @@ MAX_TAKE_PER_TOPIC = 4096   # per take call, so one flooded topic cannot starve 
 
 def _duration(ns: int) -> Duration:
     return Duration(nanoseconds=0 if ns >= INFINITE_NS else ns)   # rmw: 0 = infinite/default
-
-
-def _ns(duration: Any) -> int:
-    ns = int(duration.nanoseconds)
-    return INFINITE_NS if ns <= 0 or ns >= INFINITE_NS else ns
 
 
 def to_rclpy_qos(profile: QosProfile) -> QoSProfile:
@@ -80,9 +76,10 @@ def from_rclpy_qos(qos: QoSProfile) -> QosProfile:
                                  int(qos.depth))
     return QosProfile(
         base.reliability, base.durability, base.history, base.depth,
-        deadline_ns=_ns(qos.deadline), lifespan_ns=_ns(qos.lifespan),
+        deadline_ns=or_infinite(qos.deadline.nanoseconds),
+        lifespan_ns=or_infinite(qos.lifespan.nanoseconds),
         liveliness="manual_by_topic" if qos.liveliness.name == "MANUAL_BY_TOPIC" else "automatic",
-        liveliness_lease_ns=_ns(qos.liveliness_lease_duration),
+        liveliness_lease_ns=or_infinite(qos.liveliness_lease_duration.nanoseconds),
         avoid_ros_namespace_conventions=bool(qos.avoid_ros_namespace_conventions),
     )
 
