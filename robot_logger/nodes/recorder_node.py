@@ -102,9 +102,8 @@ def main(args: list[str] | None = None) -> None:
         f"recorded {final.messages_written} messages into {', '.join(final.bags)} "
         f"({final.stop_reason}); {len(services)} episode services closed"
     )
-    left = {t: n for t, n in (final.dropped_at_stop or {}).items() if n}
-    if left:
-        log.warning(f"not written: messages still arriving when the stop drain ended: {left}")
+    for warning in recorder.stop_warnings():
+        log.warning(warning)
     if recorder.sink.stop_reason:
         exit_with_error(transport, recorder.sink.stop_reason)
     transport.close()

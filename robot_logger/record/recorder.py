@@ -188,12 +188,13 @@ class Recorder:
         finally:
             self.sink.close()
         final = self.status()
-        return replace(final, warnings=final.warnings + self._stop_warnings(),
+        return replace(final, warnings=final.warnings + self.stop_warnings(),
                        dropped_at_stop={t: self._dropped_at_stop.get(t, 0) for t in final.written},
                        stop_reason=self.sink.stop_reason or reason)
 
-    def _stop_warnings(self) -> tuple[str, ...]:
-        """The warning naming what the stop's drain had to leave unwritten, if anything."""
+    def stop_warnings(self) -> tuple[str, ...]:
+        """The warning naming what the stop's drain had to leave unwritten, if anything (also in
+        the final status's warnings)."""
         left = {t: n for t, n in sorted(self._dropped_at_stop.items()) if n}
         if not left:
             return ()
