@@ -87,8 +87,9 @@ def find_bags(inputs: Iterable[str | Path]) -> list[Path]:
 
     In a search, a folder with metadata.yaml is one bag (its storage files belong to it) and a
     .mcap/.db3 file anywhere else is a bag of its own, as `info` reads it. A folder without
-    metadata.yaml whose files are named `<folder>_<N>` is a recording whose recorder was killed:
-    it stays one bag, so opening it says to run `repair` instead of building part of it.
+    metadata.yaml whose files are named `<folder>` or `<folder>_<N>` (what the recorder writes,
+    unsplit or split) is a recording whose recorder was killed: it stays one bag, so opening it
+    says to run `repair`, as `info` does, instead of building it as bare files without a word.
     """
     found: list[Path] = []
     for item in inputs:
@@ -128,7 +129,7 @@ def _unfinished_recording(path: Path) -> bool:
     if not path.is_dir() or _is_bag_dir(path):
         return False
     files = storage_files(path)
-    split = re.compile(rf"{re.escape(path.name)}_\d+")
+    split = re.compile(rf"{re.escape(path.name)}(_\d+)?")
     return bool(files) and all(split.fullmatch(f.stem) for f in files)
 
 

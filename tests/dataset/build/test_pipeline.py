@@ -246,6 +246,20 @@ def test_bare_bag_files_in_a_folder_are_found_and_built(make_bag, tmp_path) -> N
         build_dataset([killed.parent], tmp_path / "killed.h5")
 
 
+def test_an_unsplit_recording_without_metadata_is_sent_to_repair(make_bag, tmp_path) -> None:
+    """A recorder killed between two sqlite3 commits leaves OUT/OUT.db3 whole, with no journal and
+    no metadata.yaml: `info OUT` asks for a repair, so `build` of OUT or its parent must too,
+    instead of building the .db3 as a bare file (a CI run of test_faults_kill found this)."""
+    db3_bag, _ = make_bag("src/d", duration_s=1.0, cameras=0, lidar=False, storage="sqlite3")
+    killed = tmp_path / "killed" / "rec"
+    killed.mkdir(parents=True)
+    (killed / "rec.db3").write_bytes(next(db3_bag.glob("*.db3")).read_bytes())
+    assert find_bags([killed.parent]) == [killed] and find_bags([killed]) == [killed]
+    for given in (killed, killed.parent):
+        with pytest.raises(BagError, match="robot-logger repair"):
+            build_dataset([given], tmp_path / "killed.h5")
+
+
 def test_malformed_events_and_unknown_outcomes_are_reported_and_strict_fails(tmp_path) -> None:
     texts = [events.episode_start("a"), "{not json", '{"type": "episode_end", "outcome": '
              '"succeeded"}', events.episode_start("b"), events.episode_end("success")]
