@@ -303,13 +303,13 @@ class _TopicSamples:
         return self._msgs
 
     def stamps(self, clock: ClockFix, source: TimeSource) -> np.ndarray:
-        """Per-message times on the reference clock: corrected header stamps (log time where a
-        stamp is unset, or with time_source log). The source is the stream's, not the topic's:
-        two streams of one topic may be placed differently."""
+        """Per-message times on the reference clock (effective_stamps: corrected header stamps,
+        log time where a corrected stamp is <= 0, or with time_source log). The source is the
+        stream's, not the topic's: two streams of one topic may be placed differently."""
         log_ns = np.asarray(self.logs, np.int64)
-        if source == TimeSource.LOG or self._header is None:
+        if self._header is None:
             return log_ns
-        return effective_stamps(clock.apply(self._header), log_ns)
+        return effective_stamps(self._header, log_ns, clock, source)
 
     def _leaf_columns(self, path: tuple[str | int, ...], count: int) -> list[int] | None:
         """Leaf columns under `path` in definition order, when there are `count` of them."""

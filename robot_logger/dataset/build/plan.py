@@ -46,8 +46,8 @@ from robot_logger.dataset.build.episode import (
 )
 from robot_logger.dataset.build.labels_file import load_labels_file
 from robot_logger.dataset.build.probe import BagProbe, probe_bag, tf_transforms
-from robot_logger.dataset.ops.align import clean_order, reference_times
-from robot_logger.dataset.ops.clocks import ClockFix, fit_lower_envelope, fixed_offset
+from robot_logger.dataset.ops.align import clean_order, effective_stamps, reference_times
+from robot_logger.dataset.ops.clocks import NO_FIX, ClockFix, fit_lower_envelope, fixed_offset
 from robot_logger.dataset.ops.depth import depth_encoding
 from robot_logger.dataset.ops.fields import NAMES_ATTR, FieldError, field_spec
 from robot_logger.dataset.ops.transforms import FrameTree, Transform
@@ -209,16 +209,13 @@ def _read_plan(path: Path, config: BuildConfig
 
 def _reference_stamps(config: BuildConfig, stamps: list[tuple[int, int]],
                       clocks: dict[str, ClockFix]) -> np.ndarray:
-    """The reference stream's times (corrected header stamps, log time where unset), sorted."""
+    """The reference stream's times, sorted: placed as its own samples are (effective_stamps:
+    corrected header stamps, log time where a corrected stamp is <= 0)."""
     if not config.reference:
         return np.zeros(0, np.int64)
     pairs = np.asarray(stamps, np.int64).reshape(-1, 2)
-    header, log = pairs[:, 0], pairs[:, 1]
-    if config.time_source_of(config.stream(config.reference)) == TimeSource.LOG:
-        times = log
-    else:
-        fixed = clocks.get(config.reference)
-        times = np.where(header > 0, fixed.apply(header) if fixed else header, log)
+    times = effective_stamps(pairs[:, 0], pairs[:, 1], clocks.get(config.reference, NO_FIX),
+                             config.time_source_of(config.stream(config.reference)))
     ordered: np.ndarray = times[clean_order(times)]
     return ordered
 

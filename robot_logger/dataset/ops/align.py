@@ -21,6 +21,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from robot_logger.dataset.ops.clocks import NO_FIX, ClockFix
+from robot_logger.dataset.schema import TimeSource
+
 __all__ = ["Aligned", "rate_fraction", "reference_times", "effective_stamps", "clean_order",
            "choose", "align", "align_joints"]
 
@@ -62,10 +65,20 @@ def reference_times(start_ns: int, end_ns: int, rate_hz: float) -> np.ndarray:
     return int(start_ns) + k * whole + (2 * k * part + num) // (2 * num)
 
 
-def effective_stamps(header_ns: np.ndarray, log_ns: np.ndarray) -> np.ndarray:
-    """Header stamps, falling back to the log time where a stamp is zero (unset)."""
-    header_ns = np.asarray(header_ns, np.int64)
-    return np.where(header_ns > 0, header_ns, np.asarray(log_ns, np.int64))
+def effective_stamps(header_ns: np.ndarray, log_ns: np.ndarray, fix: ClockFix = NO_FIX,
+                     source: TimeSource = TimeSource.HEADER) -> np.ndarray:
+    """Where messages lie on the reference (log) clock: header stamps corrected by `fix` (the
+    stream's device clock), falling back to the log time where a corrected stamp is <= 0 (unset,
+    or corrected to before the epoch: not a time); all log times with `source` log.
+
+    The one rule for the reference stream's clock (build/plan.py) and the low-dim streams placed
+    on it (build/episode.py); frame streams apply it a message at a time as they stream past.
+    """
+    log_ns = np.asarray(log_ns, np.int64)
+    if source == TimeSource.LOG:
+        return log_ns
+    fixed = fix.apply(header_ns)
+    return np.where(fixed > 0, fixed, log_ns)
 
 
 def clean_order(stamps_ns: np.ndarray) -> np.ndarray:

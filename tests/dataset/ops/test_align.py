@@ -13,7 +13,9 @@ from robot_logger.dataset.ops.align import (
     effective_stamps,
     reference_times,
 )
+from robot_logger.dataset.ops.clocks import fixed_offset
 from robot_logger.dataset.ops.frames import FrameSelector
+from robot_logger.dataset.schema import TimeSource
 
 MS = 1_000_000
 
@@ -46,6 +48,14 @@ def test_clean_order_sorts_and_drops_duplicate_stamps() -> None:
 
 def test_effective_stamps_fall_back_to_log_time_for_zero_stamps() -> None:
     assert effective_stamps(np.array([0, 5, 0]), np.array([7, 8, 9])).tolist() == [7, 5, 9]
+
+
+def test_effective_stamps_correct_the_clock_and_fall_back_where_the_result_is_not_a_time() -> None:
+    """A stamp the correction puts at or before 0 is no time either: log time, as for unset."""
+    header, log = np.array([0, 2 * MS, 3 * MS, 9 * MS]), np.array([7, 8, 9, 10]) * MS
+    fix = fixed_offset(-3.0)
+    assert effective_stamps(header, log, fix).tolist() == [7 * MS, 8 * MS, 9 * MS, 6 * MS]
+    assert effective_stamps(header, log, fix, TimeSource.LOG).tolist() == log.tolist()
 
 
 @pytest.mark.parametrize("seed", range(5))

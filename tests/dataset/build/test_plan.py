@@ -1,0 +1,80 @@
+"""The planner's reference clock (`reference: <stream>`) placed by the same rule as the streams.
+
+A device that stamps with a clock counting from its boot, corrected by a fixed clock_offset_ms,
+gives corrected stamps <= 0 for the messages stamped before the offset's span: those are not
+times, so the reference clock, the low-dim streams and the frame streams all place such a
+message at its log time, and every other message at its corrected stamp.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import yaml
+
+from robot_logger.core import messages
+from robot_logger.dataset.build.pipeline import build_dataset
+from tests.support.bag_factory import START_NS, Msg, event_msgs, write_bag
+
+MS = 1_000_000
+PERIOD_NS = 50 * MS
+COUNT = 60                      # 3 s at 20 Hz; the one episode is START + 0.5 s .. + 2.5 s
+BOOTED = 30                     # messages 0..29 stamped on the boot clock, the rest set
+OFFSET_MS = -1000
+LATENCY_NS = MS
+
+
+def sample_ns(i: int) -> int:
+    return START_NS + i * PERIOD_NS
+
+
+def header_ns(i: int) -> int:
+    """Message i's raw stamp: 1 ms + i ms since boot (corrected: <= 0), then the sample time
+    on a clock 1000 ms ahead (corrected: the sample time)."""
+    return (i + 1) * MS if i < BOOTED else sample_ns(i) - OFFSET_MS * MS
+
+
+def expected_ns(i: int) -> int:
+    """Where message i belongs: its log time when its corrected stamp is not a time."""
+    return sample_ns(i) + LATENCY_NS if i < BOOTED else sample_ns(i)
+
+
+def device_bag(tmp_path: Path) -> Path:
+    msgs = event_msgs([("pick", "success")], period_ns=1000 * MS, start_ns=START_NS + 500 * MS)
+    for i in range(COUNT):
+        log_ns = sample_ns(i) + LATENCY_NS
+        joints = messages.joint_state(header_ns(i), ["a"], [float(i)], [0.0], [0.0])
+        image = messages.image(header_ns(i), np.full((4, 6, 3), i, np.uint8))
+        msgs += [Msg("/arm/joint_states", messages.JOINT_STATE, log_ns,
+                     messages.serialize(joints, messages.JOINT_STATE)),
+                 Msg("/cam/image_raw", messages.IMAGE, log_ns,
+                     messages.serialize(image, messages.IMAGE))]
+    return write_bag(tmp_path / "bag", msgs)
+
+
+def test_a_corrected_stamp_at_or_before_zero_is_log_time_for_the_reference_and_streams(
+        tmp_path: Path) -> None:
+    """Seen failing before the reference clock shared the streams' rule: it kept the
+    corrected stamps <= 0, so its first 20 frames were outside the episode and left out."""
+    exact = {"align": "nearest", "tolerance_ms": 0, "clock_offset_ms": OFFSET_MS}
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        "reference": "clock", "latency_margin_ms": 0, "split": {"valid_fraction": 0.0},
+        "streams": {"clock": {"topic": "/arm/joint_states", **exact},
+                    "arm": {"topic": "/arm/joint_states", **exact},
+                    "cam": {"topic": "/cam/image_raw", **exact}}}))
+    out = tmp_path / "out.h5"
+    build_dataset([device_bag(tmp_path)], out, config_path=config)
+    inside = [i for i in range(COUNT)
+              if START_NS + 500 * MS <= expected_ns(i) <= START_NS + 2500 * MS]
+    assert inside == list(range(10, 51))         # 20 on log time, then 21 on their stamps
+    with h5py.File(out, "r") as h5:
+        [demo] = h5["data"].values()
+        assert demo["timestamps"][()].tolist() == [expected_ns(i) for i in inside]
+        for name in ("arm", "cam"):
+            assert demo[f"valid/{name}"][()].all(), name
+            assert not demo[f"age_ns/{name}"][()].any(), name
+        assert demo["obs/arm"][()][:, 0].tolist() == [float(i) for i in inside]
+        assert demo["obs/cam"][()][:, 0, 0, 0].tolist() == inside
