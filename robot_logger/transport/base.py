@@ -53,7 +53,8 @@ class RawPublisher(ABC):
 
     @abstractmethod
     def wait_for_acks(self, timeout_s: float) -> bool:
-        """Block until reliable readers acknowledged everything sent; False on timeout."""
+        """Block until reliable readers acknowledged everything sent; False on timeout. The way
+        to have samples still in flight delivered: closing a dds transport does not wait."""
 
 
 class Transport(ABC):

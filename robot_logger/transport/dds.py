@@ -131,6 +131,20 @@ def receive_buffer_warning(nbytes: int) -> str | None:
             f"`sudo sysctl -w net.core.rmem_max={nbytes}`")
 
 
+# Cyclone keeps a deleted reliable writer with unacknowledged samples alive for
+# Internal/WriterLingerDuration (1 s by default), and deleting it (dds_delete, i.e. dropping a
+# DdsPublisher) blocks until it is gone (dds_writer_close waits for the DDSI writer), one writer
+# after the other. A reader that was SIGKILLed never acknowledges and stays matched until its
+# lease runs out (10 s), so each writer it was matched to lingered the full second: `sim --publish`
+# exited 7 s after Ctrl-C (its 2 s ack wait, then 5 sensor writers x 1 s). Here a writer is deleted
+# at once; a caller that needs its samples delivered flushes first with RawPublisher.wait_for_acks,
+# one bounded wait for all writers together (publish_cell, send_event do). A user's
+# CYCLONEDDS_URI setting WriterLingerDuration still wins (it comes later in the variable).
+WRITER_LINGER_CONFIG = ('<CycloneDDS><Domain id="any"><Internal>'
+                        "<WriterLingerDuration>0s</WriterLingerDuration>"
+                        "</Internal></Domain></CycloneDDS>")
+
+
 def _put_first_in_uri(fragment: str | None) -> None:
     """Put a configuration fragment (if any) first in CYCLONEDDS_URI, once; later entries, the
     user's, override it. Cyclone reads the variable when a domain's first participant is created
@@ -317,6 +331,7 @@ class DdsTransport(Transport):
         self.domain_id = domain
         buffer_bytes = receive_buffer_bytes()
         _put_first_in_uri(receive_buffer_config(buffer_bytes) if buffer_bytes else None)
+        _put_first_in_uri(WRITER_LINGER_CONFIG)
         _put_first_in_uri(discovery_config())   # first, where rmw_cyclonedds puts it
         warning = receive_buffer_warning(buffer_bytes)
         self._warnings = [warning] if warning else []
@@ -445,7 +460,8 @@ class DdsTransport(Transport):
         return DdsPublisher(topic, writer)
 
     def close(self) -> None:
-        """Drop every entity; cyclonedds deletes an entity when its last reference goes."""
+        """Drop every entity; cyclonedds deletes an entity when its last reference goes (a
+        writer at once, unacknowledged samples or not: WRITER_LINGER_CONFIG)."""
         self._subs.clear()
         self._topics.clear()
         self._waitset = self._pubs_reader = self._participant = None
