@@ -2,8 +2,10 @@
 
 A recorder's JointState messages nearly always share one layout: the same frame_id, joint names
 and array lengths, so every message has the same bytes except stamp and values. `parse_uniform`
-checks that on the stacked bytes and reads stamps and arrays as strided views; messages that
-differ (names changing order, subsets, big-endian CDR) return None and take the deserialize path.
+finds the first message's layout, checks the others share it on the stacked bytes
+(ops.cdr.uniform_rows, the check of any type's fast path too) and reads stamps and arrays as
+strided views; messages that differ (names changing order, subsets, big-endian CDR) return None
+and take the deserialize path.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
+
+from robot_logger.dataset.ops.cdr import header_stamps, uniform_rows
 
 __all__ = ["JointBatch", "parse_uniform"]
 
@@ -62,29 +66,19 @@ def _layout(raw: bytes) -> tuple[list[str], list[tuple[int, int]]] | None:
 
 def parse_uniform(raws: Sequence[bytes]) -> JointBatch | None:
     """Parse messages sharing one layout; None when they do not (use deserialize instead)."""
-    if not raws:
-        return None
-    layout = _layout(raws[0])
-    length = len(raws[0])
-    if layout is None or any(len(r) != length for r in raws):
+    layout = _layout(raws[0]) if raws else None
+    if layout is None:
         return None
     names, arrays = layout
-    rows = np.frombuffer(b"".join(raws), np.uint8).reshape(len(raws), length)
-    fixed = rows[:, 12:]                          # everything after the stamp ...
-    values = np.zeros(length - 12, bool)          # ... except the array values
-    fields: dict[str, tuple[int, int]] = {}
-    for name, (count_at, size) in zip(FIELDS, arrays):
-        if size:
-            start = _BODY + ((count_at + 4 - _BODY + 7) & ~7)
-            values[start - 12:start - 12 + 8 * size] = True
-            fields[name] = (start, size)
-    if not (fixed[:, ~values] == fixed[0, ~values]).all():
+    fields = {name: (_BODY + ((count_at + 4 - _BODY + 7) & ~7), size)   # values, 8-aligned
+              for name, (count_at, size) in zip(FIELDS, arrays) if size}
+    rows = uniform_rows(raws, [(start, start + 8 * size) for start, size in fields.values()],
+                        header=True)
+    if rows is None:
         return None
-    stamps = rows[:, 4:8].copy().view("<i4")[:, 0].astype(np.int64) * 1_000_000_000 + \
-        rows[:, 8:12].copy().view("<u4")[:, 0]
     out = {}
     for name in FIELDS:
         start, size = fields.get(name, (0, 0))
         out[name] = rows[:, start:start + 8 * size].copy().view("<f8") if size == len(names) \
             else np.zeros((len(raws), 0))
-    return JointBatch(names, stamps, out)
+    return JointBatch(names, header_stamps(rows), out)
