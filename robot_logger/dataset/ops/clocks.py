@@ -82,9 +82,13 @@ class OffsetStats(NamedTuple):
 
 
 def offset_stats(header_ns: np.ndarray, log_ns: np.ndarray) -> OffsetStats:
-    """OffsetStats of the messages with a set stamp."""
+    """OffsetStats of the messages with a set stamp. The sum is exact: a stream on sim time (header
+    stamps seconds after the sim started, log times on the wall clock, as in a real Gazebo bag)
+    has offsets near 1.7e18 ns, and 6 of them already pass int64's 9.2e18, so the int64 sum is
+    taken of the high and low 32 bits apart (each fits for up to 2**31 messages)."""
     header_ns = np.asarray(header_ns, np.int64)
     delta = (np.asarray(log_ns, np.int64) - header_ns)[header_ns > 0]
     if len(delta) == 0:
         return OffsetStats()
-    return OffsetStats(len(delta), int(delta.sum()), int(delta.min()), int(delta.max()))
+    total = (int((delta >> 32).sum()) << 32) + int((delta & 0xFFFFFFFF).sum())
+    return OffsetStats(len(delta), total, int(delta.min()), int(delta.max()))

@@ -40,3 +40,16 @@ def test_fixed_and_no_correction_and_offset_stats() -> None:
     assert fit_lower_envelope(header[:2], header[:2]) is None
     stats = offset_stats(header, header + 5 * MS).merge(OffsetStats())
     assert stats == OffsetStats(2, 10 * MS, 5 * MS, 5 * MS) and stats.mean_ns == 5 * MS
+
+
+def test_offset_stats_mean_of_sim_time_stamps_does_not_overflow() -> None:
+    # A real `ros2 bag record` of a Gazebo sim (tests/data/real-bags/tb3_walker_gazebo_humble):
+    # header stamps on sim time (seconds since the sim started), log times on the wall clock, so
+    # log - header is ~1.7e18 ns; 598 of them sum past int64 (9.2e18), which wrapped the mean
+    # below the minimum in the build summary.
+    header = (100 + np.arange(598) * 34) * MS
+    log = T0 + header + 2 * MS
+    stats = offset_stats(header, log)
+    assert stats.min_ns == stats.max_ns == T0 + 2 * MS
+    assert stats.total_ns == 598 * (T0 + 2 * MS)
+    assert stats.mean_ns == float(T0 + 2 * MS)
