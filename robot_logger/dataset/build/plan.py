@@ -69,6 +69,7 @@ class BagPlan:
     frame_ids: dict[str, str] = field(default_factory=dict)        # stream -> header.frame_id
     static_tf: list[Transform] = field(default_factory=list)
     moving_tf: list[Transform] = field(default_factory=list)       # /tf: first pose per frame
+    skipped: list[str] = field(default_factory=list)    # why episodes were left out (warnings)
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,7 @@ def _read_plan(path: Path, config: BuildConfig
                  and config.stream(name).topic in probe.samples}
     lidar_tf, tf_warnings = _lidar_transforms(config, kinds, frame_ids, static_tf, probe.tf, path)
     warnings += tf_warnings
-    plans = []
+    plans, skipped = [], []
     stamps = _reference_stamps(config, ref_stamps, clocks)
     for episode in episodes:
         if config.reference:
@@ -195,16 +196,27 @@ def _read_plan(path: Path, config: BuildConfig
         else:
             ref = reference_times(episode.start_ns, episode.end_ns, config.rate_hz or 0.0)
         if len(ref) == 0:
-            warnings.append(f"{path}: skipped an episode at {episode.start_ns} ns with no "
-                            "reference time in it")
+            skipped.append(f"{path}: skipped the episode {episode.start_ns}..{episode.end_ns} "
+                           f"ns: {_no_reference_time(config, stamps)}")
             continue
         plans.append(EpisodePlan(-1, str(path), episode, ref, True))
+    warnings += skipped
     depth_dtypes = {name: "float32" if depth_encoding(probe.samples[config.stream(name).topic])
                     == "32FC1" else "uint16" for name, kind in kinds.items()
                     if kind == StreamKind.DEPTH and config.stream(name).topic in probe.samples}
     streams = BagStreams(clocks, lidar_tf, info_topics, has_header, depth_dtypes)
-    return BagPlan(path, topic_types, kinds, plans, streams, frame_ids, static_tf, probe.tf), \
-        probe, warnings
+    return BagPlan(path, topic_types, kinds, plans, streams, frame_ids, static_tf, probe.tf,
+                   skipped), probe, warnings
+
+
+def _no_reference_time(config: BuildConfig, stamps: np.ndarray) -> str:
+    """Why an episode has no frame: the reference stream's times lie elsewhere, with their span,
+    so a stream on another clock (sim time, a device's boot clock) is seen at once."""
+    stream = config.stream(str(config.reference))
+    where = (f"has its {len(stamps)} times at {stamps[0]}..{stamps[-1]} ns"
+             if len(stamps) else "has no message in the bag")
+    return (f"no reference time in it: stream {stream.name} ({stream.topic}, "
+            f"{str(config.time_source_of(stream))} time) {where}")
 
 
 def _reference_stamps(config: BuildConfig, stamps: list[tuple[int, int]],
@@ -334,7 +346,10 @@ def plan_build(bags: Sequence[Path], config: BuildConfig
     layouts = _layouts(config, [(plan, probe) for plan, probe, _ in read])
     count = sum(len(plan.episodes) for plan, _, _ in read)
     if count == 0:
-        raise DatasetError("no episode to build: every episode was empty")
+        skipped = [reason for plan, _, _ in read for reason in plan.skipped]
+        more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
+        raise DatasetError(f"no episode to build: {skipped[0]}{more}" if skipped
+                           else "no episode to build: every episode was empty")
     valid = _valid_indices(count, config.split.valid_fraction, config.split.seed)
     plans, index, phases = [], 0, {}
     for plan, _, _ in read:

@@ -12,11 +12,14 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pytest
 import yaml
 
 from robot_logger.core import messages
 from robot_logger.dataset.build.pipeline import build_dataset
+from robot_logger.errors import DatasetError
 from tests.support.bag_factory import START_NS, Msg, event_msgs, write_bag
+from tests.support.paths import REAL_BAGS
 
 MS = 1_000_000
 PERIOD_NS = 50 * MS
@@ -78,3 +81,23 @@ def test_a_corrected_stamp_at_or_before_zero_is_log_time_for_the_reference_and_s
             assert not demo[f"age_ns/{name}"][()].any(), name
         assert demo["obs/arm"][()][:, 0].tolist() == [float(i) for i in inside]
         assert demo["obs/cam"][()][:, 0, 0, 0].tolist() == inside
+
+
+def test_no_episode_left_names_the_reference_stream_and_where_its_times_lie(
+        tmp_path: Path) -> None:
+    """A real `ros2 bag record -a` of a Gazebo sim: /joint_states is stamped on sim time
+    (~1396-1417 s) while the bag, so the one whole-bag episode, is on the wall clock (2023).
+    As the reference clock it puts no frame in the episode. Seen failing before: the error was
+    `no episode to build: every episode was empty`, and the warning that said why was lost."""
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"reference": "wheels",
+                                      "streams": {"wheels": {"topic": "/joint_states"}}}))
+    bag = REAL_BAGS / "tb3_walker_gazebo_humble"
+    with pytest.raises(DatasetError) as error:
+        build_dataset([bag], tmp_path / "out.h5", config_path=config)
+    message = str(error.value)
+    assert message == (f"no episode to build: {bag}: skipped the episode "
+                       "1701316731782245423..1701316759564757755 ns: no reference time in it: "
+                       "stream wheels (/joint_states, header time) has its 598 times at "
+                       "1396450000000..1416748000000 ns")
+    assert not (tmp_path / "out.h5").exists()
