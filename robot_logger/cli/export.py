@@ -47,12 +47,13 @@ def export(dataset: Path, fmt: str, output: Path, vcodec: str, crf: int | None,
            strict: bool, quiet: bool, as_json: bool) -> None:
     """Write a dataset built by `robot-logger build` as a LeRobot v3.0 dataset.
 
-    Cameras become one MP4 per camera (PyAV), joint streams `observation.state` (and
-    `streams.<name>` each), actions `action`, rewards/dones `next.reward`/`next.done`, episode
-    tasks the task index; validity, sample age, phase labels and header stamps stay per-frame
-    columns, point clouds go to extras/<stream>/*.npz, and provenance, splits, outcomes,
-    calibration and clocks to meta/robot_logger.json. Sharded datasets export the same way.
-    Load it with lerobot 0.6 (Python >= 3.12): LeRobotDataset(REPO_ID, root=DIR).
+    Cameras become one MP4 per camera (PyAV), every low-dim stream (joints, commands,
+    forces, ...) part of `observation.state` (and `streams.<name>` each), actions `action`,
+    rewards/dones `next.reward`/`next.done`, episode tasks the task index; validity, sample
+    age, phase labels and header stamps stay per-frame columns, point clouds go to
+    extras/<stream>/*.npz, and provenance, splits, outcomes, calibration and clocks to
+    meta/robot_logger.json. Sharded datasets export the same way. Load it with lerobot 0.6
+    (Python >= 3.12): LeRobotDataset(REPO_ID, root=DIR).
 
     \b
     Example:

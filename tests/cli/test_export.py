@@ -45,7 +45,7 @@ def test_export_json_and_text(dataset: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("args, fragment", [
     (("missing.h5", "-o", "{tmp}/o"), "cannot open dataset missing.h5: no such file"),
-    (("{dataset}", "-o", "{tmp}"), "already exists"),
+    (("{dataset}", "-o", "{tmp}"), "already exists (pass --overwrite to replace it)"),
 ])
 def test_bad_input_is_one_error_line(dataset: Path, tmp_path: Path, args: tuple[str, ...],
                                      fragment: str) -> None:

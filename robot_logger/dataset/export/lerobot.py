@@ -265,7 +265,7 @@ def export_lerobot(dataset: str | os.PathLike[str], output: str | os.PathLike[st
     options = options or VideoOptions()
     dataset, output = Path(dataset), Path(output)
     if output.exists() and not overwrite:
-        raise DatasetError(f"{output}: already exists (pass overwrite to replace it)")
+        raise DatasetError(f"{output}: already exists (pass --overwrite to replace it)")
     with open_dataset(dataset) as handle:
         layout = inspect(handle, dataset)
     skipped = [p for p in layout.placements if p.kind is Kind.SKIPPED
