@@ -72,6 +72,19 @@ class TopicInfo:
     count: int
 
 
+def _stored_spans(reader: Reader) -> list[tuple[int, int]]:
+    """(first, last + 1) log time of each storage file that says it holds messages, from the
+    file's own index (sqlite3: MIN/MAX of the messages table; mcap: its statistics), not from
+    metadata.yaml: the yaml's starting_time and duration can disagree with the files (rosbag2's
+    own reindex fixtures list 60 s of the 191 s they hold), and a build's whole-bag episode
+    would silently leave out every message outside them. A reader whose files say nothing
+    (an mcap without statistics) keeps the yaml's range."""
+    storages = getattr(reader.storage, "storages", None) or []
+    spans = [(s.metadata.start_time, s.metadata.end_time) for s in storages
+             if s.metadata.message_count and s.metadata.start_time < s.metadata.end_time]
+    return spans or [(reader.start_time, reader.end_time)]
+
+
 def repair_hint(path: Path | str) -> str:
     """The sentence that tells a user how to recover a bag a killed recorder left behind."""
     return f"if its recorder was killed or the file is damaged, run `robot-logger repair {path}`"
@@ -100,9 +113,9 @@ class BagReader:
             msgtype = conn.msgtype if prev is None or prev.msgtype == conn.msgtype else "(mixed)"
             topics[conn.topic] = TopicInfo(msgtype, conn.msgcount + (prev.count if prev else 0))
         self.topics = topics
-        counted = [r for r in readers if r.message_count]
-        self.start_ns = min((r.start_time for r in counted), default=0)
-        self.end_ns = max((r.end_time - 1 for r in counted), default=0)
+        spans = [span for r in readers if r.message_count for span in _stored_spans(r)]
+        self.start_ns = min((start for start, _ in spans), default=0)
+        self.end_ns = max((end - 1 for _, end in spans), default=0)
         self.typestore, undecodable = _typestore(self._connections)
         self.warnings.extend(undecodable)
 

@@ -101,3 +101,17 @@ def test_no_episode_left_names_the_reference_stream_and_where_its_times_lie(
                        "stream wheels (/joint_states, header time) has its 598 times at "
                        "1396450000000..1416748000000 ns")
     assert not (tmp_path / "out.h5").exists()
+
+
+def test_a_whole_bag_episode_spans_the_stored_messages_not_the_yaml(tmp_path: Path) -> None:
+    """rosbag2's zstd reindex fixture: metadata.yaml says 60.0 s from 22:44:49, its four files
+    hold 191.0 s from 22:41:49. Seen failing before: the episode was the yaml's 60 s (120
+    frames at 2 Hz) and the other 131 s of /rosout were left out without a word."""
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"rate_hz": 2, "streams": {
+        "level": {"topic": "/rosout", "field": "level", "align": "nearest"}}}))
+    summary = build_dataset([REAL_BAGS / "r2_sqlite3_zstd_file_v4"], tmp_path / "out.h5",
+                            config_path=config)
+    assert summary.frames == 383                 # floor(191.001158006 s * 2 Hz) + 1
+    with h5py.File(tmp_path / "out.h5", "r") as h5:
+        assert h5["data/demo_0"].attrs["t_start_ns"] == 1604356909418673946
