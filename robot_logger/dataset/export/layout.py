@@ -197,12 +197,22 @@ def _plan_obs(layout: Layout, handle: h5py.File, obs: h5py.Group) -> list[str]:
     return lowdim
 
 
+def _add_column(layout: Layout, column: Column) -> None:
+    """A feature column, or, when it has no values per frame (width 0: a build with
+    `actions: {stream: []}`), a skipped placement: Arrow and lerobot have no (0,) feature."""
+    if column.width == 0:
+        layout.placements += [Placement(source, "", Kind.SKIPPED, "no columns (shape (T, 0))")
+                              for source in column.sources]
+        return
+    layout.columns.append(column)
+    layout.placements += [Placement(source, column.feature, Kind.FEATURE)
+                          for source in column.sources]
+
+
 def _plan_columns(layout: Layout, handle: h5py.File, demo: h5py.Group, lowdim: list[str]) -> None:
     def add(feature: str, sources: tuple[str, ...], dtype: str, names: list[str] | None) -> None:
         width = sum(int(np.prod(demo[s].shape[1:], dtype=np.int64)) for s in sources)
-        layout.columns.append(Column(feature, sources, dtype, width, names))
-        for source in sources:
-            layout.placements.append(Placement(source, feature, Kind.FEATURE))
+        _add_column(layout, Column(feature, sources, dtype, width, names))
 
     widths = {s: int(np.prod(demo[f"{schema.OBS}/{s}"].shape[1:], dtype=np.int64)) for s in lowdim}
     if lowdim:
@@ -244,9 +254,8 @@ def _plan_rest(layout: Layout, demo: h5py.Group) -> None:
         dtype = _scalar_dtype(ds)
         if ds.shape[:1] == (length,) and ds.ndim <= 2 and dtype is not None:
             width = int(np.prod(ds.shape[1:], dtype=np.int64))
-            feature = "extra." + name.replace("/", ".")
-            layout.columns.append(Column(feature, (name,), dtype, width, None))
-            layout.placements.append(Placement(name, feature, Kind.FEATURE))
+            _add_column(layout, Column("extra." + name.replace("/", "."), (name,), dtype, width,
+                                       None))
         else:
             layout.placements.append(Placement(name, "", Kind.SKIPPED,
                                                f"shape {ds.shape} is not per-frame"))

@@ -237,3 +237,28 @@ def test_member_without_a_place_is_listed_and_strict_refuses(tmp_path: Path) -> 
     skipped = [p for p in summary.placements if p.kind is Kind.SKIPPED]
     assert [(p.source, p.note) for p in skipped if not p.source.startswith("/")] == [
         ("labels/calibration_run", "shape (3,) is not per-frame")]
+
+
+def test_a_dataset_without_actions_exports_and_lerobot_reads_it(tmp_path: Path,
+                                                                lerobot_python: Path) -> None:
+    """`actions: {stream: []}` (documented: A = 0), or a discovered build of a bag with no
+    JointState (a real robot's /odom as the reference stream), gives actions of shape (T, 0).
+    Seen failing before: pyarrow raised `list_size needs to be a strict positive integer` as a
+    traceback. Now `actions` is listed as skipped (no columns) and the rest exported."""
+    cell = Cell(CellSpec(**{**CELL, "duration_s": 2.0, "episodes": 1, "image_height": 48,
+                            "image_width": 64, "lidar": False}))
+    write_bag(tmp_path / "bag", cell)
+    config = tmp_path / "config.yaml"
+    config.write_text("rate_hz: 10\nstreams: {arm1: {topic: /cell/arm1/joint_states}}\n"
+                      "actions: {stream: []}\n")
+    build_dataset([tmp_path / "bag"], tmp_path / "cell.h5", config_path=config)
+    with pytest.raises(DatasetError, match="1 member.* skipped .*actions: no columns"):
+        export_lerobot(tmp_path / "cell.h5", tmp_path / "strict", strict=True)
+    summary = export_lerobot(tmp_path / "cell.h5", tmp_path / "out")
+    assert [(p.source, p.note) for p in summary.placements if p.kind is Kind.SKIPPED
+            and not p.source.startswith("/")] == [("actions", "no columns (shape (T, 0))")]
+    result, frames = read_back(lerobot_python, tmp_path / "out", "robot_logger/cell",
+                               tmp_path / "read")
+    assert "action" not in result["features"]
+    with h5py.File(tmp_path / "cell.h5") as handle:
+        np.testing.assert_array_equal(frames["observation.state"], _column(handle, "obs/arm1"))
