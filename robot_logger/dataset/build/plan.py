@@ -25,7 +25,7 @@ import numpy as np
 
 from robot_logger.bag.reader import STORAGE_SUFFIXES, BagReader, open_bag, storage_files
 from robot_logger.core.clockfit import unsynchronised
-from robot_logger.core.events import EventTally, episodes_from_events
+from robot_logger.core.events import Episode, EventTally, episodes_from_events
 from robot_logger.core.messages import (
     CAMERA_INFO,
     TF_MESSAGE,
@@ -173,6 +173,7 @@ def _read_plan(path: Path, config: BuildConfig
             if topic in clock_stamps:
                 clock_stamps[topic][0].append(header_stamp_ns(raw))
                 clock_stamps[topic][1].append(log_ns)
+        bag_span = (bag.start_ns, bag.end_ns)
         if config.episodes.labels_file is not None:
             episodes = load_labels_file(config.episodes.labels_file, bag.start_ns)
         else:
@@ -190,7 +191,13 @@ def _read_plan(path: Path, config: BuildConfig
     warnings += tf_warnings
     plans, skipped = [], []
     stamps = _reference_stamps(config, ref_stamps, clocks)
-    for episode in episodes:
+    for number, episode in enumerate(episodes):
+        outside = _outside_the_bag(config, number, episode, bag_span)
+        if outside is not None:
+            note, keep = outside
+            (warnings if keep else skipped).append(f"{path}: {note}")
+            if not keep:
+                continue
         if config.reference:
             ref = stamps[(stamps >= episode.start_ns) & (stamps <= episode.end_ns)]
         else:
@@ -207,6 +214,25 @@ def _read_plan(path: Path, config: BuildConfig
     streams = BagStreams(clocks, lidar_tf, info_topics, has_header, depth_dtypes)
     return BagPlan(path, topic_types, kinds, plans, streams, frame_ids, static_tf, probe.tf,
                    skipped), probe, warnings
+
+
+def _outside_the_bag(config: BuildConfig, number: int, episode: Episode,
+                     bag_span: tuple[int, int]) -> tuple[str, bool] | None:
+    """(note, keep) for a labels-file episode (the file applies to every bag) not inside the
+    bag's messages: one wholly outside would be built as frames without any sample, so it is
+    skipped (keep False); one running past either end is kept, saying how much of it has no
+    message. None for an episode inside the bag, and for every episode from events."""
+    labels = config.episodes.labels_file
+    start, end = bag_span
+    if labels is None or start <= episode.start_ns and episode.end_ns <= end:
+        return None
+    where = (f"labels file {labels}: episodes[{number}] "
+             f"({(episode.start_ns - start) / 1e9:.3f}..{(episode.end_ns - start) / 1e9:.3f} s "
+             f"from the bag start) {{}} the bag's messages (0..{(end - start) / 1e9:.3f} s)")
+    if episode.end_ns < start or episode.start_ns > end:
+        return where.format("lies outside") + ": skipped", False
+    beyond = max(start - episode.start_ns, 0) + max(episode.end_ns - end, 0)
+    return where.format("runs past") + f": {beyond / 1e9:.3f} s of it has no message", True
 
 
 def _no_reference_time(config: BuildConfig, stamps: np.ndarray) -> str:

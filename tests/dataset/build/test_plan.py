@@ -115,3 +115,25 @@ def test_a_whole_bag_episode_spans_the_stored_messages_not_the_yaml(tmp_path: Pa
     assert summary.frames == 383                 # floor(191.001158006 s * 2 Hz) + 1
     with h5py.File(tmp_path / "out.h5", "r") as h5:
         assert h5["data/demo_0"].attrs["t_start_ns"] == 1604356909418673946
+
+
+def test_labels_file_episodes_past_the_bag_are_skipped_or_flagged(tmp_path: Path) -> None:
+    """The labels file applies to every bag, so an episode can lie beyond a shorter bag (the real
+    Gazebo bag holds 27.783 s). Seen failing before: 100..200 s was built as 1001 frames with no
+    sample at all, and 20..40 s kept 12 s of empty frames, both without a word."""
+    (tmp_path / "labels.yaml").write_text(
+        "- {start: 2, end: 10, task: a}\n- {start: 20, end: 40, task: b}\n"
+        "- {start: 100, end: 200, task: c}\n")
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        "rate_hz": 10, "time_source": "log", "episodes": {"labels_file": "labels.yaml"},
+        "streams": {"wheels": {"topic": "/joint_states"}}}))
+    bag = REAL_BAGS / "tb3_walker_gazebo_humble"
+    summary = build_dataset([bag], tmp_path / "out.h5", config_path=config)
+    assert summary.episodes == 2 and summary.frames == 81 + 201
+    labels = tmp_path / "labels.yaml"
+    assert f"{bag}: labels file {labels}: episodes[1] (20.000..40.000 s from the bag start) runs " \
+           "past the bag's messages (0..27.783 s): 12.217 s of it has no message" \
+           in summary.warnings
+    assert f"{bag}: labels file {labels}: episodes[2] (100.000..200.000 s from the bag start) " \
+           "lies outside the bag's messages (0..27.783 s): skipped" in summary.warnings
