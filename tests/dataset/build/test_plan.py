@@ -132,8 +132,8 @@ def test_labels_file_episodes_past_the_bag_are_skipped_or_flagged(tmp_path: Path
     summary = build_dataset([bag], tmp_path / "out.h5", config_path=config)
     assert summary.episodes == 2 and summary.frames == 81 + 201
     labels = tmp_path / "labels.yaml"
-    assert f"{bag}: labels file {labels}: episodes[1] (20.000..40.000 s from the bag start) runs " \
-           "past the bag's messages (0..27.783 s): 12.217 s of it has no message" \
-           in summary.warnings
-    assert f"{bag}: labels file {labels}: episodes[2] (100.000..200.000 s from the bag start) " \
-           "lies outside the bag's messages (0..27.783 s): skipped" in summary.warnings
+    prefix = f"{bag}: labels file {labels}: episodes"
+    assert f"{prefix}[1] (20.000..40.000 s from the bag start) runs past the bag's messages " \
+           "(0..27.783 s): 12.217 s of it has no message" in summary.warnings
+    assert f"{prefix}[2] (100.000..200.000 s from the bag start) lies outside the bag's " \
+           "messages (0..27.783 s): skipped" in summary.warnings
