@@ -189,7 +189,8 @@ def _read_plan(path: Path, config: BuildConfig
                  and config.stream(name).topic in probe.samples}
     lidar_tf, tf_warnings = _lidar_transforms(config, kinds, frame_ids, static_tf, probe.tf, path)
     warnings += tf_warnings
-    plans, skipped = [], []
+    plans: list[EpisodePlan] = []
+    skipped: list[str] = []
     stamps = _reference_stamps(config, ref_stamps, clocks)
     for number, episode in enumerate(episodes):
         outside = _outside_the_bag(config, number, episode, bag_span)
