@@ -113,9 +113,17 @@ class BagReader:
             msgtype = conn.msgtype if prev is None or prev.msgtype == conn.msgtype else "(mixed)"
             topics[conn.topic] = TopicInfo(msgtype, conn.msgcount + (prev.count if prev else 0))
         self.topics = topics
-        spans = [span for r in readers if r.message_count for span in _stored_spans(r)]
+        counted = [r for r in readers if r.message_count]
+        spans = [span for r in counted for span in _stored_spans(r)]
         self.start_ns = min((start for start, _ in spans), default=0)
         self.end_ns = max((end - 1 for _, end in spans), default=0)
+        listed = (min((r.start_time for r in counted), default=0),
+                  max((r.end_time - 1 for r in counted), default=0))
+        if listed != (self.start_ns, self.end_ns):
+            self.warnings.append(
+                f"metadata.yaml gives the messages' log times as {listed[0]}..{listed[1]} ns, "
+                f"the storage files hold {self.start_ns}..{self.end_ns} ns; the files' times "
+                "are used")
         self.typestore, undecodable = _typestore(self._connections)
         self.warnings.extend(undecodable)
 

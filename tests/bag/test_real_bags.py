@@ -14,6 +14,7 @@ from robot_logger.errors import BagError
 from tests.support.paths import REAL_BAGS
 
 STORAGE_FALLBACK = "read the storage files directly"
+YAML_TIMES = "the storage files hold 1000..2998 ns; the files' times are used"
 
 # name -> (storage, messages read, {topic: count} spot checks, warning fragments)
 EXPECTED = {
@@ -23,8 +24,8 @@ EXPECTED = {
                                  ["gazebo_msgs/msg/PerformanceMetrics: unknown message type"]),
     "r2_sqlite3_talker_v4": ("sqlite3", 20, {"/topic": 10, "/rosout": 10}, [STORAGE_FALLBACK]),
     "r2_mcap_talker_v4": ("mcap", 20, {"/topic": 10, "/rosout": 10}, [STORAGE_FALLBACK]),
-    "r2_sqlite3_wbag_split_v4": ("sqlite3", 6074, {"AAA": 804, "HHH": 726}, []),
-    "r2_mcap_wbag_split": ("mcap", 6074, {"AAA": 804, "HHH": 726}, []),
+    "r2_sqlite3_wbag_split_v4": ("sqlite3", 6074, {"AAA": 804, "HHH": 726}, [YAML_TIMES]),
+    "r2_mcap_wbag_split": ("mcap", 6074, {"AAA": 804, "HHH": 726}, [YAML_TIMES]),
     "r2_sqlite3_cdr_test_v7": ("sqlite3", 7, {"/test_topic": 3, "/array_topic": 4}, []),
     "r2_mcap_cdr_test_v7": ("mcap", 7, {"/test_topic": 3, "/array_topic": 4}, []),
     "r2_sqlite3_cdr_test_v1": ("sqlite3", 7, {"/test_topic": 3, "/array_topic": 4},
@@ -37,8 +38,11 @@ EXPECTED = {
                                   ["BasicTypes_Event: the bag's definition does not parse"]),
     "r2_mcap_seek_v6": ("mcap", 5, {"topic1": 5}, ["test_msgs/BasicTypes: unknown"]),
     "r2_sqlite3_empty_v4": ("sqlite3", 0, {"/rosout": 0}, []),
-    "r2_sqlite3_zstd_file_v4": ("sqlite3", 775, {"/topic": 383, "/rosout": 392}, []),
-    "r2_sqlite3_zstd_message_v4": ("sqlite3", 1127, {"/topic": 369, "/rosout": 758}, []),
+    "r2_sqlite3_zstd_file_v4": ("sqlite3", 775, {"/topic": 383, "/rosout": 392}, [
+        "metadata.yaml gives the messages' log times as 1604357089919704830..1604357149917571546 "
+        "ns, the storage files hold 1604356909418673946..1604357100419831952 ns"]),
+    "r2_sqlite3_zstd_message_v4": ("sqlite3", 1127, {"/topic": 369, "/rosout": 758},
+                                   ["the files' times are used"]),
 }
 FAILING = {"r2_mcap_wrong_serialization_v6": "wrong_format"}
 
