@@ -58,6 +58,7 @@ Storage = Literal["mcap", "sqlite3"]  # rosbag2 storage ids, as metadata.yaml na
 STORAGES: tuple[Storage, ...] = get_args(Storage)
 STORAGE_SUFFIXES: dict[str, Storage] = {".mcap": "mcap", ".db3": "sqlite3"}
 IDL_SEPARATOR = "=" * 80 + "\n"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"     # every zstd frame starts so (RFC 8878); CDR never does
 
 # What rosbags and its storage libraries raise on damaged input: each becomes a BagError.
 READ_ERRORS = (ReaderError, apsw.Error, sqlite3.Error, struct.error, OSError, EOFError, KeyError,
@@ -175,7 +176,12 @@ class BagReader:
                 return store.deserialize_cdr(raw, msgtype)
             except (SerdeError, *READ_ERRORS) as err:
                 error = err
-        raise BagError(f"{self.path}: a {msgtype} message does not decode: {error}") from error
+        why = str(error)
+        if bytes(raw[:4]) == ZSTD_MAGIC and self.path.suffix in STORAGE_SUFFIXES:
+            why = (f"{why.rstrip('.')}; its bytes are a zstd frame (rosbag2 message compression, "
+                   f"declared only in metadata.yaml): open the bag folder {self.path.parent} "
+                   "instead")
+        raise BagError(f"{self.path}: a {msgtype} message does not decode: {why}") from error
 
     def close(self) -> None:
         """Close every storage file."""

@@ -19,6 +19,7 @@ from tests.support.bag_factory import (
     text_msgs,
     write_bag,
 )
+from tests.support.paths import REAL_BAGS
 
 STORAGES = ["mcap", "sqlite3"]
 PERIOD_NS = 2_000_000
@@ -230,3 +231,20 @@ def test_flipped_bytes_never_escape_as_another_exception(tmp_path, storage):
     # Every damaged copy ended as a read or a one-line BagError (anything else fails the test),
     # and some of the damage was detected.
     assert ("error", None) in outcomes
+
+
+def test_message_compressed_db3_alone_says_to_open_its_folder():
+    """rosbag2's message-mode zstd: only the folder's metadata.yaml says the messages are
+    compressed. Seen failing before: the bare .db3 gave 'Invalid or unsupported CDR
+    encapsulation', which does not say what to do."""
+    bag = REAL_BAGS / "r2_sqlite3_zstd_message_v4"
+    with open_bag(bag / "message_compression_0.db3") as alone:
+        _, msgtype, _, raw = next(alone.messages(["/rosout"]))
+        with pytest.raises(BagError, match=r"message_compression_0.db3: a rcl_interfaces/msg/Log "
+                           r"message does not decode: .* its bytes are a zstd frame \(rosbag2 "
+                           r"message compression, declared only in metadata.yaml\): open the "
+                           r"bag folder .*r2_sqlite3_zstd_message_v4 instead"):
+            alone.deserialize(raw, msgtype)
+    with open_bag(bag) as folder:
+        _, msgtype, _, raw = next(folder.messages(["/rosout"]))
+        assert folder.deserialize(raw, msgtype).name
