@@ -236,6 +236,9 @@ def open_bag(path: str | Path) -> BagReader:
         files = _listed_files(path)
     elif path.suffix in STORAGE_SUFFIXES:
         files = [path]
+    elif path.suffix == ".zstd" and Path(path.stem).suffix in STORAGE_SUFFIXES:
+        raise BagError(f"{path}: a zstd-compressed storage file of a bag (rosbag2 file "
+                       f"compression): open the bag folder {path.parent} instead")
     else:
         raise BagError(f"{path}: not a rosbag2 bag (expected a bag folder or a .mcap/.db3 file)")
     _check_sidecars(path, files)

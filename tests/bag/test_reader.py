@@ -248,3 +248,14 @@ def test_message_compressed_db3_alone_says_to_open_its_folder():
     with open_bag(bag) as folder:
         _, msgtype, _, raw = next(folder.messages(["/rosout"]))
         assert folder.deserialize(raw, msgtype).name
+
+
+def test_file_compressed_storage_file_alone_says_to_open_its_folder():
+    """rosbag2's file-mode zstd keeps `<name>.db3.zstd` files that only the folder's
+    metadata.yaml describes. Seen failing before: 'not a rosbag2 bag (expected a bag folder or a
+    .mcap/.db3 file)', without saying it is one file of a bag."""
+    file = REAL_BAGS / "r2_sqlite3_zstd_file_v4" / "file_compression_0.db3.zstd"
+    with pytest.raises(BagError, match=r"file_compression_0.db3.zstd: a zstd-compressed storage "
+                       r"file of a bag \(rosbag2 file compression\): open the bag folder "
+                       r".*r2_sqlite3_zstd_file_v4 instead"):
+        open_bag(file)
