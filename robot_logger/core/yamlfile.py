@@ -3,6 +3,7 @@ check its keys with one checker (`YamlMap`) that names the file and key path of 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, overload
@@ -79,7 +80,7 @@ class YamlMap:
     def get(self, key: str, kind: type | tuple[type, ...], default: Any = None,
             *, required: bool = False) -> Any:
         """The value at `key` if it is of `kind` (an int is accepted as a float, a bool never as
-        a number); `default` when absent or null, unless `required`."""
+        a number, NaN and infinity never); `default` when absent or null, unless `required`."""
         if key not in self.data or self.data[key] is None:
             if required:
                 raise self.fail(key, "required key is missing")
@@ -89,6 +90,8 @@ class YamlMap:
             value = float(value)
         if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
             raise self.fail(key, f"expected {_type_name(kind)}, got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):   # YAML's .nan, .inf
+            raise self.fail(key, f"expected a finite number, got {value!r}")
         return value
 
     @overload

@@ -30,6 +30,12 @@ def test_values_are_read_with_their_kind():
     (lambda t: t.get("name", float), "f.yaml: name: expected a number, got 'x'"),
     (lambda t: t.choice("name", ("a", "b"), None), "f.yaml: name: must be one of a, b, got 'x'"),
     (lambda t: YamlMap({"v": 0}, "f.yaml", "s").positive("v", None), "f.yaml: s.v: must be > 0"),
+    # YAML's .nan and .inf are floats; seen failing before: they passed as numbers and a build
+    # with rate_hz: .inf or clock_offset_ms: .nan ended in a traceback
+    (lambda t: YamlMap({"v": float("nan")}, "f.yaml").positive("v", None),
+     "f.yaml: v: expected a finite number, got nan"),
+    (lambda t: YamlMap({"v": float("-inf")}, "f.yaml").get("v", (int, float, str)),
+     "f.yaml: v: expected a finite number, got -inf"),
     (lambda t: t.sub("streams").sub("cam").check_known(("field",)),
      r"f\.yaml: streams\.cam\.topic: unknown key"),
     (lambda t: t.sub("name"), "f.yaml: name: must be a mapping, got 'x'"),

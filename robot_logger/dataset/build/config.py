@@ -70,6 +70,11 @@ DEFAULT_TOLERANCE_MS = {StreamKind.LOWDIM: 20.0, StreamKind.IMAGE: 50.0, StreamK
                         StreamKind.LIDAR: 100.0}
 TRANSPORT_LEAVES = ("compressed", "compressedDepth", "theora", "zstd")
 DEFAULT_RATE_HZ = 10.0
+# The reference clock's rate is an exact fraction with a denominator <= 10**6 (ops.align
+# rate_fraction), so 1e-6 Hz is the slowest it can hold; 1e6 Hz (1 us frames) is far above any
+# sensor here (joints 500 Hz-1 kHz) and already makes a minute 6e7 frames. Outside: an error,
+# where 1e-9 Hz divided by zero and 1e12 Hz asked for 70 TiB.
+RATE_RANGE_HZ = (1e-6, 1e6)
 GENERIC_SEGMENTS = frozenset({
     "joint_states", "image_raw", "image", "compressed", "image_color", "image_rect",
     "image_rect_color", "points", "points_raw", "cloud", "pointcloud", "scan",
@@ -220,9 +225,15 @@ class BuildConfig:
 
     def with_rate(self, rate_hz: float) -> BuildConfig:
         """The same config on a fixed-rate clock (`--rate` overrides `rate_hz` and `reference`)."""
-        if not rate_hz > 0:
-            raise ConfigError(f"--rate: must be > 0 Hz, got {rate_hz}")
-        return replace(self, rate_hz=float(rate_hz), reference=None)
+        return replace(self, rate_hz=_checked_rate("--rate", rate_hz), reference=None)
+
+
+def _checked_rate(where: str, rate_hz: float) -> float:
+    """The reference clock rate, inside RATE_RANGE_HZ (NaN and infinity are outside)."""
+    low, high = RATE_RANGE_HZ
+    if not low <= rate_hz <= high:
+        raise ConfigError(f"{where}: must be between {low:g} and {high:g} Hz, got {rate_hz}")
+    return float(rate_hz)
 
 
 def load_config(path: str | Path) -> BuildConfig:
@@ -252,7 +263,9 @@ def config_from_dict(data: Any, source: str, *, base_dir: Path | None = None) ->
             top.data["actions"].get("topic") is not None:
         raise ConfigError(f"{top.where('streams')}: a stream named {ACTIONS_SOURCE!r} and "
                           "actions.topic cannot go together (rename the stream)")
-    rate_hz = top.positive("rate_hz", None if reference else DEFAULT_RATE_HZ)
+    rate_hz = top.get("rate_hz", float, None if reference else DEFAULT_RATE_HZ)
+    if rate_hz is not None:
+        rate_hz = _checked_rate(top.where("rate_hz"), rate_hz)
     if rate_hz is not None and reference is not None:
         raise ConfigError(f"{top.where('reference')}: give either rate_hz or reference, not both")
     return BuildConfig(

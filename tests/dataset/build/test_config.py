@@ -62,6 +62,11 @@ def test_defaults_fill_what_is_left_out(tmp_path: Path) -> None:
     ({**MINIMAL, "rate": 10}, "rate"),
     ({**MINIMAL, "rate_hz": -1}, "rate_hz"),
     ({**MINIMAL, "rate_hz": "fast"}, "rate_hz"),
+    ({**MINIMAL, "rate_hz": float("inf")}, "rate_hz"),
+    ({**MINIMAL, "rate_hz": 1e-9}, "rate_hz: must be between 1e-06 and 1e+06 Hz"),
+    ({**MINIMAL, "rate_hz": 1e12}, "rate_hz: must be between 1e-06 and 1e+06 Hz"),
+    ({"streams": {"arm": {"topic": "/a", "clock_offset_ms": float("nan")}}},
+     "streams.arm.clock_offset_ms"),
     ({**MINIMAL, "time_source": "gps"}, "time_source"),
     ({"streams": {"arm": {"topic": "/a", "align": "cubic"}}}, "streams.arm.align"),
     ({"streams": {"arm": {"topic": "/a", "tolerance_ms": -5}}}, "streams.arm.tolerance_ms"),
@@ -183,6 +188,11 @@ def test_rate_override_replaces_reference(tmp_path: Path) -> None:
     assert fixed.rate_hz == 25 and fixed.reference is None
     with pytest.raises(ConfigError, match="--rate"):
         config.with_rate(0)
+    # seen failing before: each of these ended in a traceback (OverflowError from the exact
+    # fraction of inf, ZeroDivisionError from 1e-9 Hz rounding to 0, a 70 TiB MemoryError)
+    for rate in (float("inf"), float("nan"), 1e-9, 1e12):
+        with pytest.raises(ConfigError, match=r"--rate: must be between 1e-06 and 1e\+06 Hz"):
+            config.with_rate(rate)
 
 
 def test_the_readme_example_for_a_real_cell_is_a_valid_config() -> None:
