@@ -48,6 +48,9 @@ from robot_logger.transport.qos import (
 __all__ = ["RclpyTransport", "from_rclpy_qos", "to_rclpy_qos"]
 
 MAX_TAKE_PER_TOPIC = 4096   # per take call, so one flooded topic cannot starve the others
+# how long `close` waits for the background spin thread: the executor's shutdown wakes its wait
+# at once, so this only bounds a callback still running (a parameter or service request)
+SPIN_JOIN_S = 5.0
 
 
 def _duration(ns: int) -> Duration:
@@ -159,6 +162,7 @@ class RclpyTransport(Transport):
         self._executor = SingleThreadedExecutor(context=self._context)
         self._executor.add_node(self.node)
         self._subs: dict[str, _RawSubscription] = {}
+        self._spinner: threading.Thread | None = None
 
     def _own(self, info: Any) -> bool:
         return bool(info.node_name == self.node.get_name()
@@ -237,17 +241,24 @@ class RclpyTransport(Transport):
 
     def spin_in_background(self) -> None:
         """Serve services and parameters from a daemon thread (for nodes whose main thread
-        publishes and never calls `take`, e.g. sim_cell)."""
+        publishes and never calls `take`, e.g. sim_cell); `close` stops and joins it."""
         def spin() -> None:
             with contextlib.suppress(ExternalShutdownException):   # close() shut it down
                 self._executor.spin()
 
-        threading.Thread(target=spin, name="rclpy-spin", daemon=True).start()
+        self._spinner = threading.Thread(target=spin, name="rclpy-spin", daemon=True)
+        self._spinner.start()
 
     def close(self) -> None:
+        """Destroy subscriptions, stop the executor (and join its spin thread: a thread still
+        inside rcl's wait when the node and context go aborted the process with `terminate
+        called without an active exception`), then the node and context."""
         for sub in self._subs.values():
             sub.destroy()
         self._subs.clear()
         self._executor.shutdown()
+        if self._spinner is not None:
+            self._spinner.join(timeout=SPIN_JOIN_S)
+            self._spinner = None
         self.node.destroy_node()
         rclpy.shutdown(context=self._context)
