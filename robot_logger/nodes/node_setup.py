@@ -13,14 +13,19 @@ __all__ = ["exit_with_error", "read_parameters", "start_node"]
 
 
 def read_parameters(node: Any, params: Any) -> dict[str, Any]:
-    """Declare `params` (Param tuples) on an rclpy node and return their values."""
-    from rclpy.parameter import Parameter
+    """Declare `params` (Param tuples) on an rclpy node and return their values, each as its
+    Param's type (`Param.coerce`: `duration:=2` is 2.0, `topics:=/a` is ["/a"]); a value of
+    another type is a ConfigError naming the parameter. Declared with dynamic typing, so rclpy
+    takes any override and the check is ours: a statically typed declaration raised rclpy's
+    InvalidParameterTypeException, a traceback, for an integer given to a float."""
+    from rcl_interfaces.msg import ParameterDescriptor
 
+    dynamic = ParameterDescriptor(dynamic_typing=True)
     values = {}
-    for param in params:
-        default = Parameter.Type.STRING_ARRAY if param.many else param.default
-        value = node.declare_parameter(param.name, default).value
-        values[param.name] = ([] if value is None else list(value)) if param.many else value
+    for param in params:   # a list's default: not set (rclpy cannot type an empty list)
+        value = node.declare_parameter(param.name, None if param.many else param.default,
+                                       dynamic).value
+        values[param.name] = param.coerce([] if value is None and param.many else value)
     return values
 
 
