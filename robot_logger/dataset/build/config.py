@@ -75,6 +75,14 @@ DEFAULT_RATE_HZ = 10.0
 # sensor here (joints 500 Hz-1 kHz) and already makes a minute 6e7 frames. Outside: an error,
 # where 1e-9 Hz divided by zero and 1e12 Hz asked for 70 TiB.
 RATE_RANGE_HZ = (1e-6, 1e6)
+# Bounds far beyond any real sensor that keep a build inside int64 and memory: a clock offset
+# of 4e12 ms (127 years: sim time against the wall clock is ~1.7e12) keeps corrected stamps in
+# int64; 1e7 points a cloud (the densest LiDARs give ~1e6); 16384 px a side (above 8K video);
+# an action shift of 1e6 frames (a day at 10 Hz). Beyond them: OverflowError or out of memory.
+MAX_CLOCK_OFFSET_MS = 4e12
+MAX_POINTS = 10**7
+MAX_RESIZE_PX = 16384
+MAX_ACTION_SHIFT = 10**6
 GENERIC_SEGMENTS = frozenset({
     "joint_states", "image_raw", "image", "compressed", "image_color", "image_rect",
     "image_rect_color", "points", "points_raw", "cloud", "pointcloud", "scan",
@@ -287,8 +295,9 @@ def _stream(name: Any, keys: YamlMap | None, top: YamlMap, top_time: TimeSource)
                       "voxel_size", "crop", "intensity_field", "camera_info", "frame",
                       "clock_offset_ms", "time_source"))
     points = keys.get("points", int, 1024)
-    if points <= 0:
-        raise ConfigError(f"{keys.where('points')}: must be > 0, got {points}")
+    if not 1 <= points <= MAX_POINTS:
+        raise ConfigError(f"{keys.where('points')}: must be between 1 and {MAX_POINTS}, "
+                          f"got {points}")
     return StreamConfig(
         name=name, topic=keys.get("topic", str, required=True), field=_field(keys),
         align=_align(keys), tolerance_ms=keys.positive("tolerance_ms", None, allow_zero=True),
@@ -342,17 +351,22 @@ def _clock_offset(keys: YamlMap, top_time: TimeSource) -> ClockOffset:
         raise ConfigError(f"{keys.where('clock_offset_ms')}: corrects header stamps, but {where} "
                           "is log: receive times are already on the recorder's clock (drop "
                           "clock_offset_ms, or set time_source: header on the stream)")
-    return value if value is None or value == "auto" else float(value)
+    if value is None or value == "auto":
+        return "auto" if value else None
+    if not -MAX_CLOCK_OFFSET_MS <= value <= MAX_CLOCK_OFFSET_MS:
+        raise ConfigError(f"{keys.where('clock_offset_ms')}: must be between "
+                          f"{-MAX_CLOCK_OFFSET_MS:g} and {MAX_CLOCK_OFFSET_MS:g} ms, got {value}")
+    return float(value)
 
 
 def _resize(keys: YamlMap) -> tuple[int, int] | None:
     value = keys.get("resize", list)
     if value is None:
         return None
-    if len(value) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
-                                  for v in value):
-        raise ConfigError(f"{keys.where('resize')}: must be [height, width] in pixels, "
-                          f"got {value!r}")
+    if len(value) != 2 or not all(isinstance(v, int) and not isinstance(v, bool)
+                                  and 0 < v <= MAX_RESIZE_PX for v in value):
+        raise ConfigError(f"{keys.where('resize')}: must be [height, width] in pixels "
+                          f"(1 to {MAX_RESIZE_PX} each), got {value!r}")
     return int(value[0]), int(value[1])
 
 
@@ -400,8 +414,9 @@ def _actions(keys: YamlMap, names: list[str], given: bool) -> ActionsConfig:
     if not given:
         streams = tuple(n for n in names if n.endswith("_pos"))
     shift = keys.get("shift", int, 1)
-    if shift < 0:
-        raise ConfigError(f"{keys.where('shift')}: must be >= 0, got {shift}")
+    if not 0 <= shift <= MAX_ACTION_SHIFT:
+        raise ConfigError(f"{keys.where('shift')}: must be between 0 and {MAX_ACTION_SHIFT} "
+                          f"frames, got {shift}")
     return ActionsConfig(streams=streams, shift=shift, topic=topic, field=_field(keys),
                          align=_align(keys),
                          tolerance_ms=keys.positive("tolerance_ms", None, allow_zero=True),
