@@ -580,6 +580,13 @@ def _check_field(stream: StreamConfig, msgtype: str, sample: Any, key: str) -> N
         spec = field_spec(sample, path)
     except FieldError as err:
         raise ConfigError(f"{key}.field: {path!r} in {msgtype}: {err}") from err
+    if msgtype in NAMES_ATTR and not (len(spec.leaves) == 1 and not spec.leaves[0][0]
+                                      and spec.leaves[0][1] >= 0):
+        what = "one number" if len(spec.columns) == 1 else ", ".join(spec.columns)
+        example = f" such as {DEFAULT_FIELD[msgtype]}" if msgtype in DEFAULT_FIELD else ""
+        raise ConfigError(f"{key}.field: {path!r} in {msgtype}: its columns are matched by "
+                          "joint name, so the field must hold one value per joint (an array"
+                          f"{example}), not {what}")
     if stream.joints is not None and msgtype not in NAMES_ATTR and \
             len(stream.joints) != len(spec.columns):
         raise ConfigError(f"{key}.joints: {len(stream.joints)} names for the "

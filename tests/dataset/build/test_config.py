@@ -211,3 +211,20 @@ def test_the_readme_example_for_a_real_cell_is_a_valid_config() -> None:
     assert config.stream("cam_wrist").clock_offset_ms == "auto"
     assert config.actions.streams == ("arm1_cmd", "gripper") and config.actions.shift == 0
     assert config.frames.base == "base_link" and config.masks.by == ("outcome", "task")
+
+
+@pytest.mark.parametrize("field, what", [("header.stamp", "sec, nanosec"),
+                                         ("position.0", "one number")])
+def test_a_joint_field_must_be_one_value_per_joint(field: str, what: str) -> None:
+    """JointState columns are matched by joint name, so the field must be a per-joint array.
+    Seen failing before: `header.stamp` passed the check and the build died in a TypeError
+    traceback; `position.0` skipped every message."""
+    sample = messages.joint_state(1, ["a", "b"], [1.0, 2.0], [0.0, 0.0], [0.0, 0.0])
+    config = config_from_dict({"streams": {"arm": {"topic": "/cell/arm1/joint_states",
+                                                   "field": field}}}, "c.yaml")
+    with pytest.raises(ConfigError) as err:
+        resolve_streams(config, CELL_TOPICS, "bag", {"/cell/arm1/joint_states": sample})
+    assert str(err.value) == (
+        f"c.yaml: streams.arm.field: {field!r} in sensor_msgs/msg/JointState: its columns are "
+        f"matched by joint name, so the field must hold one value per joint (an array such as "
+        f"position), not {what}")
