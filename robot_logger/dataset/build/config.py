@@ -303,7 +303,7 @@ def _stream(name: Any, keys: YamlMap | None, top: YamlMap, top_time: TimeSource)
         align=_align(keys), tolerance_ms=keys.positive("tolerance_ms", None, allow_zero=True),
         joints=_joints(keys), resize=_resize(keys), points=points,
         voxel_size=keys.positive("voxel_size", None), crop=_crop(keys),
-        intensity_field=keys.get("intensity_field", str),
+        intensity_field=_intensity_field(keys),
         camera_info=keys.get("camera_info", str), frame=keys.get("frame", str),
         clock_offset_ms=_clock_offset(keys, top_time), time_source=_time_source(keys),
     )
@@ -357,6 +357,17 @@ def _clock_offset(keys: YamlMap, top_time: TimeSource) -> ClockOffset:
         raise ConfigError(f"{keys.where('clock_offset_ms')}: must be between "
                           f"{-MAX_CLOCK_OFFSET_MS:g} and {MAX_CLOCK_OFFSET_MS:g} ms, got {value}")
     return float(value)
+
+
+def _intensity_field(keys: YamlMap) -> str | None:
+    """The PointCloud2 field read as intensity: any but x, y, z, which every point needs as
+    its coordinates (the cloud's dtype maps each field to one column)."""
+    value: str | None = keys.get("intensity_field", str)
+    if value in ("x", "y", "z"):
+        raise ConfigError(f"{keys.where('intensity_field')}: {value!r} is a coordinate of every "
+                          "point; name the cloud's intensity field (intensity, reflectivity, "
+                          "i, signal, ...)")
+    return value
 
 
 def _resize(keys: YamlMap) -> tuple[int, int] | None:

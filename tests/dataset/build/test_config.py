@@ -76,6 +76,9 @@ def test_defaults_fill_what_is_left_out(tmp_path: Path) -> None:
     ({"streams": {"cam": {"topic": "/c", "resize": [10**6, 10**6]}}}, "streams.cam.resize"),
     ({**MINIMAL, "actions": {"stream": "arm1_pos", "shift": 10**20}},
      "actions.shift: must be between 0 and 1000000"),
+    # seen failing before: accepted, then 'PointCloud2 has no x field (fields: x, y, z, ...)'
+    ({"streams": {"l": {"topic": "/l", "intensity_field": "x"}}},
+     "streams.l.intensity_field: 'x' is a coordinate of every point"),
     ({**MINIMAL, "time_source": "gps"}, "time_source"),
     ({"streams": {"arm": {"topic": "/a", "align": "cubic"}}}, "streams.arm.align"),
     ({"streams": {"arm": {"topic": "/a", "tolerance_ms": -5}}}, "streams.arm.tolerance_ms"),
