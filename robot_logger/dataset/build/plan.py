@@ -28,6 +28,7 @@ from robot_logger.core.clockfit import unsynchronised
 from robot_logger.core.events import Episode, EventTally, episodes_from_events
 from robot_logger.core.messages import (
     CAMERA_INFO,
+    STRING,
     TF_MESSAGE,
     TF_STATIC_TOPIC,
     TF_TOPIC,
@@ -155,6 +156,11 @@ def _read_plan(path: Path, config: BuildConfig
         info_topics = {n: t for n, t in info_topics.items()
                        if topic_types.get(t) == CAMERA_INFO}
         events_topic = config.episodes.events_topic
+        events_type = topic_types.get(events_topic or "", STRING)
+        if config.episodes.labels_file is None and events_type != STRING:
+            raise ConfigError(f"{config.source}: episodes.events_topic: {events_topic!r} has type "
+                              f"{events_type} in {path}; episode events are {STRING} (JSON, "
+                              "see docs/events.md)")
         reference = _reference_topic(config)
         auto = {s.topic for s in config.all_streams if s.clock_offset_ms == "auto"}
         wanted = [t for t in {events_topic, reference, TF_STATIC_TOPIC, *auto}

@@ -17,7 +17,7 @@ import yaml
 
 from robot_logger.core import messages
 from robot_logger.dataset.build.pipeline import build_dataset
-from robot_logger.errors import DatasetError
+from robot_logger.errors import ConfigError, DatasetError
 from tests.support.bag_factory import START_NS, Msg, event_msgs, write_bag
 from tests.support.paths import REAL_BAGS
 
@@ -137,3 +137,18 @@ def test_labels_file_episodes_past_the_bag_are_skipped_or_flagged(tmp_path: Path
            "(0..27.783 s): 12.217 s of it has no message" in summary.warnings
     assert f"{prefix}[2] (100.000..200.000 s from the bag start) lies outside the bag's " \
            "messages (0..27.783 s): skipped" in summary.warnings
+
+
+def test_an_events_topic_of_another_type_is_a_config_error(tmp_path: Path) -> None:
+    """Seen failing before: `episodes: {events_topic: /joint_states}` ended in an AttributeError
+    traceback ('JointState' object has no attribute 'data')."""
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"episodes": {"events_topic": "/joint_states"},
+                                      "streams": {"wheels": {"topic": "/joint_states"}}}))
+    with pytest.raises(ConfigError) as error:
+        build_dataset([REAL_BAGS / "tb3_walker_gazebo_humble"], tmp_path / "out.h5",
+                      config_path=config)
+    assert str(error.value) == (
+        f"{config}: episodes.events_topic: '/joint_states' has type sensor_msgs/msg/JointState "
+        "in " + str(REAL_BAGS / "tb3_walker_gazebo_humble") + "; episode events are "
+        "std_msgs/msg/String (JSON, see docs/events.md)")
