@@ -46,6 +46,11 @@ def test_export_json_and_text(dataset: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize("args, fragment", [
     (("missing.h5", "-o", "{tmp}/o"), "cannot open dataset missing.h5: no such file"),
     (("{dataset}", "-o", "{tmp}"), "already exists (pass --overwrite to replace it)"),
+    # seen failing before: av.error.ValueError / InvalidDataError tracebacks (exit 1)
+    (("{dataset}", "-o", "{tmp}/o", "--preset", "bogus"),
+     "the libsvtav1 encoder refused its options (crf 30, preset bogus): "),
+    (("{dataset}", "-o", "{tmp}/o", "--vcodec", "hevc", "--crf", "63"),
+     "the hevc encoder refused its options (crf 63): "),
 ])
 def test_bad_input_is_one_error_line(dataset: Path, tmp_path: Path, args: tuple[str, ...],
                                      fragment: str) -> None:
@@ -53,6 +58,7 @@ def test_bad_input_is_one_error_line(dataset: Path, tmp_path: Path, args: tuple[
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0]
+    assert not (tmp_path / "o").exists() and not (tmp_path / "o.partial").exists()
 
 
 def test_build_format_lerobot_is_build_then_export(tmp_path: Path) -> None:

@@ -177,6 +177,7 @@ class _Writer:
             self.container.close()
             raise DatasetError(f"{path}: cannot encode {options.vcodec}/{options.pix_fmt} "
                                f"{width}x{height}: {err}") from err
+        self.options = options
         self.time_base = Fraction(1, fps)
         self.frames = 0
         self.bytes = 0
@@ -185,16 +186,27 @@ class _Writer:
         frame.pts = self.frames
         frame.time_base = self.time_base
         self.frames += 1
-        for packet in self.stream.encode(frame):
-            self.bytes += packet.size
-            self.container.mux(packet)
+        self._mux(frame)
 
     def close(self) -> int:
-        for packet in self.stream.encode():
-            self.bytes += packet.size
-            self.container.mux(packet)
+        self._mux(None)
         self.container.close()
         return self.path.stat().st_size
+
+    def _mux(self, frame: av.VideoFrame | None) -> None:
+        """Encode a frame (None: flush). FFmpeg opens the encoder at the first frame, so a crf
+        or preset it rejects (hevc's crf stops at 51, a preset name that is not one) surfaces
+        here: a DatasetError naming the file, encoder and options."""
+        try:
+            for packet in self.stream.encode(frame):
+                self.bytes += packet.size
+                self.container.mux(packet)
+        except av.FFmpegError as err:
+            self.container.close()
+            given = ", ".join(f"{k} {v}" for k, v in self.options.codec_options().items()
+                              if k in ("crf", "preset"))
+            raise DatasetError(f"{self.path}: the {self.options.vcodec} encoder refused its "
+                               f"options ({given}): {err}") from err
 
 
 def _to_frames(block: np.ndarray, depth: bool, quant: DepthQuant) -> list[av.VideoFrame]:
