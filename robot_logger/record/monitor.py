@@ -150,6 +150,7 @@ class _Topic:
     count: int = 0
     nbytes: int = 0
     drops: int = 0
+    window_drops: int = 0   # of `drops`, found since the last status
     first_recv_ns: int = 0
     last_recv_ns: int = 0
     last_stamp_ns: int = 0
@@ -215,7 +216,9 @@ class SyncMonitor:
         period = state.period_ns()
         if period:
             missing = np.rint(gaps / period) - 1
-            state.drops += int(missing[gaps > 1.5 * period].sum())
+            found = int(missing[gaps > 1.5 * period].sum())
+            state.drops += found
+            state.window_drops += found
 
     def status(self, now_ns: int, problems: TopicProblems = TopicProblems()) -> MonitorStatus:
         """Status since the last call: per-topic records and warnings, `problems` among them."""
@@ -227,9 +230,11 @@ class SyncMonitor:
             if name not in self._irregular:
                 started = state.first_recv_ns > self._window_start_ns  # rate not yet meaningful
                 warnings.extend(
-                    f"{name}: {w}" for w in self._warnings(state, topics[name], now_ns, started)
+                    f"{name}: {w}"
+                    for w in self._warnings(state, topics[name], now_ns, started, window_s)
                 )
             state.window_count = 0
+            state.window_drops = 0
             state.window_latency_ns = []
         for key, label in TOPIC_PROBLEMS.items():
             found: Mapping[str, str] = getattr(problems, key)
@@ -255,7 +260,7 @@ class SyncMonitor:
         )
 
     def _warnings(
-        self, state: _Topic, status: TopicStatus, now_ns: int, started: bool
+        self, state: _Topic, status: TopicStatus, now_ns: int, started: bool, window_s: float
     ) -> list[str]:
         lim = self._limits
         if not state.count:
@@ -273,6 +278,9 @@ class SyncMonitor:
             found.append(f"stale: last message {age_ns / NS:.1f} s ago")
         elif period and not started and status.rate_hz < lim.low_rate_ratio * NS / period:
             found.append(f"low rate: {status.rate_hz} Hz, expected {NS / period:.1f} Hz")
+        if state.window_drops:
+            found.append(f"dropping: {state.window_drops} missing in the last {window_s:.1f} s "
+                         f"(header-stamp gaps; {state.drops} since the start)")
         mean = status.latency_ms_mean
         if mean is not None and mean > lim.late_ms:
             found.append(f"late: header stamps {mean:.0f} ms behind receive time")

@@ -164,3 +164,18 @@ def test_status_json_keeps_the_wire_format_and_reads_back():
     assert json.loads(final.to_json())["dropped_at_stop"] == {"/js": 0}
     assert RecorderStatus.from_json(final.to_json()) == final
     assert final.messages_written == 100
+
+
+def test_a_dropping_stream_is_a_warning_in_the_window_it_dropped_in():
+    """Drops were only a column of the terminal table: the one-line status (not a TTY) and the
+    recorder node's log, which print the warnings, never said a stream was dropping."""
+    monitor = SyncMonitor({"/cam": 30.0}, start_ns=T0)
+    period = NS // 30
+    feed_stream(monitor, "/cam", T0 + np.arange(30) * period, latency_ns=1_000_000)
+    assert monitor.status(T0 + NS).warnings == ()
+    kept = np.delete(np.arange(30, 60), [5, 6, 20])   # 3 of 30 lost: the rate stays above 80 %
+    feed_stream(monitor, "/cam", T0 + kept * period, latency_ns=1_000_000)
+    assert monitor.status(T0 + 2 * NS).warnings == (
+        "/cam: dropping: 3 missing in the last 1.0 s (header-stamp gaps; 3 since the start)",)
+    feed_stream(monitor, "/cam", T0 + np.arange(60, 90) * period, latency_ns=1_000_000)
+    assert monitor.status(T0 + 3 * NS).warnings == ()
