@@ -58,6 +58,10 @@ DISCOVERY_PERIOD_S = 0.5
 # kill), so a publisher that keeps flooding cannot keep the recorder from stopping.
 DRAIN_WAIT_S = 0.02
 DRAIN_LIMIT_S = 0.5
+# Topics that publish when something happens or once (latched state), not at a rate: counted,
+# never warned about as silent, stale or low-rate (/tf_static is sent once and was `stale` for
+# the whole recording; /rosout and /parameter_events of every rclpy node were `silent`).
+IRREGULAR_TOPICS = frozenset({EVENTS_TOPIC, "/tf_static", "/rosout", "/parameter_events"})
 
 
 def _compile(pattern: str | None, what: str) -> re.Pattern[str] | None:
@@ -126,6 +130,15 @@ class RecordOptions:
         return self.qos_overrides.get(topic) or adapt(default_profile(topic), offered or [])
 
 
+def _queue_warnings(dropped: dict[str, int]) -> tuple[str, ...]:
+    """One warning per topic that lost messages to a full writer queue (or a stopped writer),
+    in every status from then on: they were only a column of the terminal table, never in the
+    one-line status or the recorder node's log."""
+    return tuple(f"{topic}: {n} messages dropped, not written: the writer queue was full "
+                 "(--queue-size) or the writer had stopped"
+                 for topic, n in sorted(dropped.items()) if n)
+
+
 class Recorder:
     """Records until `stop` is set, `duration_s` passes or the bag writer stops (disk ~full).
 
@@ -144,7 +157,7 @@ class Recorder:
         self.on_status = on_status
         self.sink = BagSink(path, options.sink)
         self.monitor = SyncMonitor(
-            options.expected_hz, start_ns=time.time_ns(), irregular=frozenset({EVENTS_TOPIC})
+            options.expected_hz, start_ns=time.time_ns(), irregular=IRREGULAR_TOPICS
         )
         self.skipped: dict[str, str] = {}  # topic -> why it is not recorded
         self._has_header: dict[str, bool] = {}
@@ -235,6 +248,7 @@ class Recorder:
     def status(self) -> RecorderStatus:
         """Monitor status plus queue, writer and discovery facts."""
         stats = self.sink.stats
+        dropped = dict(stats.dropped)
         problems = TopicProblems(
             unmatched=self.transport.unmatched(), skipped=dict(self.skipped), absent=self._absent()
         )
@@ -243,13 +257,14 @@ class Recorder:
             time_ns=monitor.time_ns,
             elapsed_s=monitor.elapsed_s,
             topics=monitor.topics,
-            warnings=monitor.warnings + tuple(self.transport.warnings()),
+            warnings=monitor.warnings + _queue_warnings(dropped)
+            + tuple(self.transport.warnings()),
             queue_messages=stats.queue_messages,
             queue_bytes=stats.queue_bytes,
             bytes_written=stats.bytes_written,
             disk_free_bytes=stats.disk_free_bytes,
             written=dict(stats.written),
-            dropped_queue=dict(stats.dropped),
+            dropped_queue=dropped,
             unmatched=problems.unmatched,
             skipped=problems.skipped,
             absent=problems.absent,

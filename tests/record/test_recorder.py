@@ -546,3 +546,34 @@ def test_a_publisher_that_keeps_flooding_cannot_hold_up_the_stop_and_nothing_goe
     assert final.written[JOINTS] + final.dropped_at_stop[JOINTS] + after == sent[0]
     left = [w for w in final.warnings if "stop drain ended" in w]
     assert len(left) == (final.dropped_at_stop[JOINTS] > 0)
+
+
+
+def test_a_full_writer_queue_is_a_warning_naming_the_topic(monkeypatch, tmp_path):
+    """In every status from then on: it was only a column of the terminal table, so the
+    one-line status (not a TTY) and the recorder node's log never said messages were lost."""
+    private_domain(monkeypatch)
+    options = RecordOptions(sink=SinkOptions(min_free_bytes=0, queue_limit_bytes=1000))
+    with open_transport("dds") as transport:
+        recorder = Recorder(transport, tmp_path / "bag", options)
+        recorder.sink.add_topic(JOINTS, m.JOINT_STATE)
+        assert recorder.sink.put(JOINTS, RECV_NS, [(joint_cdr(i), 0) for i in range(50)]) == 50
+        status = recorder.status()
+        recorder.sink.close()
+    assert status.dropped_queue[JOINTS] == 50
+    assert f"{JOINTS}: 50 messages dropped, not written: the writer queue was full " \
+           "(--queue-size) or the writer had stopped" in status.warnings
+
+
+def test_latched_and_log_topics_are_not_warned_about_as_streams(monkeypatch, tmp_path):
+    """/tf_static (sent once) was `stale` for the whole recording; /rosout and
+    /parameter_events, which every rclpy node offers, were `silent`."""
+    private_domain(monkeypatch)
+    with open_transport("dds") as transport:
+        recorder = Recorder(transport, tmp_path / "bag", RecordOptions())
+        recorder.sink.close()
+    monitor, start = recorder.monitor, time.time_ns()
+    monitor.add_topic("/rosout")
+    monitor.add_topic("/parameter_events")
+    monitor.feed("/tf_static", [start], start, 100)
+    assert monitor.status(start + 10 * 10**9).warnings == ()
