@@ -125,8 +125,9 @@ class BagReader:
                 f"metadata.yaml gives the messages' log times as {listed[0]}..{listed[1]} ns, "
                 f"the storage files hold {self.start_ns}..{self.end_ns} ns; the files' times "
                 "are used")
-        self.typestore, undecodable = _typestore(self._connections)
-        self.warnings.extend(undecodable)
+        # msgtype -> why its messages are counted, not decoded (also in warnings)
+        self.typestore, self.undecodable = _typestore(self._connections)
+        self.warnings.extend(self.undecodable.values())
 
     @property
     def message_count(self) -> int:
@@ -352,15 +353,15 @@ def _matched_count(dirreader: DirectoryReader) -> int:
     return total
 
 
-def _typestore(connections: list[Connection]) -> tuple[Typestore, list[str]]:
-    """Types from the bag's definitions plus ROS 2 Humble; warnings name types we cannot decode.
+def _typestore(connections: list[Connection]) -> tuple[Typestore, dict[str, str]]:
+    """Types from the bag's definitions plus ROS 2 Humble; a warning per type we cannot decode.
 
     Bags whose definitions all match Humble (ours, most recordings) share the cached Humble
     store; only bags with custom or different types pay for building a store of their own.
     """
     base = messages.typestore()
     parsed: dict[str, Any] = {}
-    warnings: list[str] = []
+    warnings: dict[str, str] = {}
     failed: set[str] = set()
     for conn in connections:
         if conn.msgdef.format == MessageDefinitionFormat.NONE or conn.msgtype in failed:
@@ -373,8 +374,8 @@ def _typestore(connections: list[Connection]) -> tuple[Typestore, list[str]]:
                 parsed.setdefault(name, fielddef)
         except (TypesysError, *READ_ERRORS) as err:
             failed.add(conn.msgtype)
-            warnings.append(f"{conn.msgtype}: the bag's definition does not parse "
-                            f"({reason(err)}); its messages are counted, not decoded")
+            warnings[conn.msgtype] = (f"{conn.msgtype}: the bag's definition does not parse "
+                                      f"({reason(err)}); its messages are counted, not decoded")
     new = {name: fd for name, fd in parsed.items() if not _same_fields(base, name, fd)}
     known = {**base.fielddefs, **parsed}
     with_messages = {c.msgtype for c in connections if c.msgcount}
@@ -385,15 +386,16 @@ def _typestore(connections: list[Connection]) -> tuple[Typestore, list[str]]:
         del new[name]          # registering it would make every decode of it fail later
         if name in with_messages:
             failed.add(name)
-            warnings.append(f"{name}: the bag's definition refers to {missing}, which is not "
-                            "defined; its messages are counted, not decoded")
+            warnings[name] = (f"{name}: the bag's definition refers to {missing}, which is not "
+                              "defined; its messages are counted, not decoded")
     store = base
     if new:
         store = get_typestore(Stores.EMPTY)
         store.register(new)
         store.register({k: v for k, v in base.fielddefs.items() if k not in new})
     for msgtype in sorted(with_messages - store.fielddefs.keys() - failed):
-        warnings.append(f"{msgtype}: unknown message type; its messages are counted, not decoded")
+        warnings[msgtype] = (f"{msgtype}: unknown message type; its messages are counted, "
+                             "not decoded")
     return store, warnings
 
 

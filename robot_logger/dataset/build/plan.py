@@ -184,7 +184,12 @@ def _read_plan(path: Path, config: BuildConfig
             episodes = load_labels_file(config.episodes.labels_file, bag.start_ns)
         else:
             episodes = episodes_from_events(events, bag.start_ns, bag.end_ns)
-        warnings = [f"{path}: {w}" for w in bag.warnings + tally.warnings(str(events_topic))]
+        # a type the build never reads skips nothing of the dataset: info reports it, not build
+        read = {topic_types.get(t) for t in (*wanted, *info_topics.values(),
+                                             *(s.topic for s in config.all_streams))}
+        unread = {w for msgtype, w in bag.undecodable.items() if msgtype not in read}
+        warnings = [f"{path}: {w}" for w in bag.warnings + tally.warnings(str(events_topic))
+                    if w not in unread]
         has_header = {t: bag.has_header(t) for t in set(topic_types.values())
                       if bag.can_decode(t)}
     clocks = _clocks(config, clock_stamps, path)

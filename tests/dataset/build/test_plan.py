@@ -17,7 +17,7 @@ import yaml
 
 from robot_logger.core import messages
 from robot_logger.dataset.build.pipeline import build_dataset
-from robot_logger.errors import ConfigError, DatasetError
+from robot_logger.errors import BagError, ConfigError, DatasetError
 from tests.support.bag_factory import START_NS, Msg, event_msgs, write_bag
 from tests.support.paths import REAL_BAGS
 
@@ -152,3 +152,21 @@ def test_an_events_topic_of_another_type_is_a_config_error(tmp_path: Path) -> No
         f"{config}: episodes.events_topic: '/joint_states' has type sensor_msgs/msg/JointState "
         "in " + str(REAL_BAGS / "tb3_walker_gazebo_humble") + "; episode events are "
         "std_msgs/msg/String (JSON, see docs/events.md)")
+
+
+def test_an_undecodable_topic_the_build_does_not_read_is_no_warning(tmp_path: Path) -> None:
+    """The real Gazebo bag's /performance_metrics (gazebo_msgs, not in Humble, no definition in
+    the bag) is never read by this build, so nothing is skipped. Seen failing before: its
+    'unknown message type' warning made every --strict build of the bag fail."""
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"rate_hz": 10, "time_source": "log", "streams": {
+        "wheels": {"topic": "/joint_states"}, "scan": {"topic": "/scan", "points": 64}}}))
+    summary = build_dataset([REAL_BAGS / "tb3_walker_gazebo_humble"], tmp_path / "out.h5",
+                            config_path=config, strict=True)
+    assert summary.warnings == [] and summary.frames == 278
+    config.write_text(yaml.safe_dump({"streams": {"perf": {"topic": "/performance_metrics",
+                                                           "field": "real_time_factor"}}}))
+    with pytest.raises(BagError, match="no definition for message type 'gazebo_msgs/msg/"
+                                       "PerformanceMetrics'"):
+        build_dataset([REAL_BAGS / "tb3_walker_gazebo_humble"], tmp_path / "perf.h5",
+                      config_path=config)
