@@ -15,6 +15,7 @@ in `BagReader.warnings`. A bag left behind by a killed recorder gets a hint to r
 from __future__ import annotations
 
 import heapq
+import re
 import sqlite3
 import struct
 import sys
@@ -95,6 +96,24 @@ def storage_files(folder: Path) -> list[Path]:
     """The .mcap/.db3 storage files in a bag folder, in name order (split bags sort naturally)."""
     found = [p for p in folder.iterdir() if p.suffix in STORAGE_SUFFIXES]
     return sorted(found, key=lambda p: (len(p.name), p.name))
+
+
+def unfinished_splits(folder: Path) -> list[Path]:
+    """Storage files of split recordings their recorder did not close: a split bag's file in
+    progress is written as a bag of its own in `REC/REC_<n>/REC_<n>.<suffix>` and moved up
+    into REC/ when it closes (record/bagsink.py), so after a kill it is still down there, in
+    no metadata.yaml. In name order."""
+    name = re.compile(re.escape(folder.name) + r"_\d+")
+    found = [sub / (sub.name + suffix) for sub in folder.iterdir()
+             if sub.is_dir() and name.fullmatch(sub.name) for suffix in STORAGE_SUFFIXES]
+    pending = [f for f in found if f.is_file() and not (folder / f.name).exists()]
+    return sorted(pending, key=lambda p: (len(p.name), p.name))
+
+
+def _unfinished_warnings(folder: Path) -> list[str]:
+    return [f"{f}: a split file its recorder did not close (killed?) is not part of the bag; "
+            f"run `robot-logger repair {folder}` for a copy with it"
+            for f in unfinished_splits(folder)]
 
 
 class BagReader:
@@ -229,7 +248,7 @@ def open_bag(path: str | Path) -> BagReader:
         raise BagError(f"{path}: no such bag (the path does not exist)")
     if path.is_dir():
         if not (path / "metadata.yaml").is_file():
-            found = storage_files(path)
+            found = storage_files(path) or unfinished_splits(path)
             if found:
                 raise BagError(f"{path}: no metadata.yaml beside {found[0].name}; "
                                f"{repair_hint(path)}")
@@ -245,11 +264,12 @@ def open_bag(path: str | Path) -> BagReader:
     _check_sidecars(path, files)
     reader = _open_reader(path)
     storage = STORAGE_SUFFIXES.get(path.suffix) or _storage_id(reader)
-    if path.is_dir():
-        fallback = _fallback_if_metadata_disagrees(path, reader)
-        if fallback is not None:
-            return fallback
-    return _make(path, [reader], storage, [], decompress=False)
+    if not path.is_dir():
+        return _make(path, [reader], storage, [], decompress=False)
+    bag = _fallback_if_metadata_disagrees(path, reader) or _make(path, [reader], storage, [],
+                                                                  decompress=False)
+    bag.warnings.extend(_unfinished_warnings(path))
+    return bag
 
 
 def _make(path: Path, readers: list[Reader], storage: Storage, warnings: list[str],

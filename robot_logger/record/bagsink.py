@@ -13,7 +13,7 @@ one bag folder `OUT` with `OUT_0.mcap`, `OUT_1.mcap`, ... listed in one metadata
 what Humble and Jazzy both read), so `ros2 bag info OUT` and our reader see one bag. The file in
 progress is written as a bag of its own in `OUT/OUT_<n>/` and moved up when it closes, at which
 point OUT/metadata.yaml is rewritten to list it: a killed recording leaves OUT readable with every
-finished split, and the one in progress for `robot-logger repair OUT/OUT_<n>`.
+finished split; `robot-logger repair OUT` adds the one in progress (bag.reader.unfinished_splits).
 
 Each topic's connection records the QoS its publishers offered (`set_offered_qos`), as rosbag2
 does, so `ros2 bag play` offers the same (transient-local events stay transient-local).

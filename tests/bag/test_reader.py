@@ -15,6 +15,7 @@ from tests.support.bag_factory import (
     event_msgs,
     image_msgs,
     joint_msgs,
+    killed_split_recording,
     storage_file,
     text_msgs,
     write_bag,
@@ -259,3 +260,16 @@ def test_file_compressed_storage_file_alone_says_to_open_its_folder():
                        r"file of a bag \(rosbag2 file compression\): open the bag folder "
                        r".*r2_sqlite3_zstd_file_v4 instead"):
         open_bag(file)
+
+
+def test_a_split_file_its_recorder_left_in_progress_is_named_with_the_fix(tmp_path):
+    """`info REC` read the finished files and said nothing of REC/REC_<n>/ (the last seconds of
+    the recording); with no file finished it said REC was not a bag at all."""
+    killed = killed_split_recording(tmp_path / "three", 3)
+    with open_bag(killed) as bag:
+        assert bag.topics["/joints"].count == 200
+        assert any(f"{killed / 'rec_2' / 'rec_2.mcap'}: a split file its recorder did not close"
+                   in w and f"robot-logger repair {killed}" in w for w in bag.warnings)
+    first = killed_split_recording(tmp_path / "one", 1)
+    with pytest.raises(BagError, match=f"robot-logger repair {first}"):
+        open_bag(first)

@@ -8,6 +8,8 @@ under test. Bags from the simulator (tests/conftest.py `make_bag`) cover the rea
 from __future__ import annotations
 
 from collections.abc import Iterable
+import shutil
+import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -15,6 +17,7 @@ import numpy as np
 from rosbags.rosbag2 import StoragePlugin, Writer
 
 from robot_logger.core import events, messages
+from robot_logger.record.bagsink import BagSink, SinkOptions
 
 START_NS = 1_700_000_000_000_000_000
 JOINTS = [f"j{i}" for i in range(6)]
@@ -92,3 +95,30 @@ def storage_file(bag: Path) -> Path:
     """The one storage file of a bag written by write_bag."""
     (found,) = [p for p in bag.iterdir() if p.suffix in (".mcap", ".db3")]
     return found
+
+
+def killed_split_recording(tmp_path: Path, files: int) -> Path:
+    """What `record --split-duration 1` killed in its `files`-th file leaves: the finished files
+    moved up into REC/ and listed in its metadata.yaml, the one in progress as
+    REC/REC_<n>/REC_<n>.mcap with its flushed chunks only (copied while the writer runs, which
+    is what the disk holds after a SIGKILL). 100 joint states a file."""
+    live = tmp_path / "live" / "rec"
+    live.parent.mkdir(parents=True)
+    sink = BagSink(live, SinkOptions(min_free_bytes=0, split_duration_ns=10**9,
+                                     flush_interval_s=0.05))
+    sink.add_topic("/joints", messages.JOINT_STATE)
+    stamp = 1_700_000_000 * 10**9
+    for i in range(100 * files):
+        cdr = messages.serialize(messages.joint_state(stamp + i * 10**7, ["j"], [i * 1.0],
+                                                      [0.0], [0.0]), messages.JOINT_STATE)
+        assert sink.put("/joints", stamp + i * 10**7, [(cdr, 0)]) == 0
+    pending = live / f"rec_{files - 1}" / f"rec_{files - 1}.mcap"
+    deadline = time.monotonic() + 10
+    while sink.stats.queue_messages or not pending.is_file():
+        assert time.monotonic() < deadline, "the writer did not start the last split"
+        time.sleep(0.05)
+    time.sleep(0.3)   # several flush intervals: every message is in a flushed chunk
+    killed = tmp_path / "killed" / "rec"
+    shutil.copytree(live, killed)
+    sink.close()
+    return killed

@@ -19,7 +19,13 @@ from typing import Any
 import yaml
 
 from robot_logger.bag.metadata import METADATA_VERSION
-from robot_logger.bag.reader import STORAGE_SUFFIXES, Storage, open_bag, storage_files
+from robot_logger.bag.reader import (
+    STORAGE_SUFFIXES,
+    Storage,
+    open_bag,
+    storage_files,
+    unfinished_splits,
+)
 from robot_logger.bag.repair.mcap import recover_mcap
 from robot_logger.bag.repair.recovery import FileRecovery, RecoveredTopic
 from robot_logger.bag.repair.sqlite import recover_sqlite
@@ -105,6 +111,10 @@ def _source_files(path: Path) -> list[Path]:
               for name in _list(_old_metadata(path).get("relative_file_paths"))]
     files = listed if listed and all(f.suffix in STORAGE_SUFFIXES and f.is_file()
                                      for f in listed) else storage_files(path)
+    # the split file a killed recorder had in progress, REC/REC_<n>/REC_<n>.mcap, goes into
+    # the copy as REC_<n>.mcap after the finished ones
+    names = {f.name for f in files}
+    files += [f for f in unfinished_splits(path) if f.name not in names]
     if not files:
         compressed = sorted(p.name for p in path.glob("*.zstd"))
         raise BagError(f"{path}: no .mcap or .db3 file to repair"

@@ -27,7 +27,13 @@ from robot_logger.bag.reader import open_bag
 from robot_logger.bag.repair.recover import default_output, repair_bag
 from robot_logger.core import messages
 from robot_logger.errors import BagError
-from tests.support.bag_factory import image_msgs, storage_file, text_msgs, write_bag
+from tests.support.bag_factory import (
+    image_msgs,
+    killed_split_recording,
+    storage_file,
+    text_msgs,
+    write_bag,
+)
 from tests.support.paths import REAL_BAGS, REPO
 
 
@@ -253,3 +259,16 @@ def test_sqlite_rows_only_in_the_wal_file_are_recovered(tmp_path):
     report = repair_bag(bag)
     assert report.message_count == 500
     assert sorted(read_back(Path(report.output))) == sorted(m.raw for m in msgs)
+
+
+@pytest.mark.parametrize("files", [1, 3])
+def test_a_split_recording_killed_mid_file_is_repaired_whole(tmp_path, files):
+    """The file in progress (REC/REC_<n>/) was left out: `repair REC` copied only the finished
+    files, and with none finished said there was nothing to repair."""
+    killed = killed_split_recording(tmp_path, files)
+    report = repair_bag(killed)
+    assert report.recovered == {"/joints": 100 * files}
+    with open_bag(report.output) as bag:
+        assert bag.topics["/joints"].count == 100 * files
+        assert sorted(p.name for p in Path(report.output).glob("*.mcap")) == [
+            f"rec_{i}.mcap" for i in range(files)]
