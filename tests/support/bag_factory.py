@@ -7,9 +7,9 @@ under test. Bags from the simulator (tests/conftest.py `make_bag`) cover the rea
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 import shutil
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
