@@ -114,9 +114,10 @@ def _build_target(output: Path, fmt: str) -> Iterator[Path]:
 
 def _summary_text(summary: BuildSummary) -> str:
     rtf = summary.bag_seconds / summary.seconds if summary.seconds else 0.0
+    speed = f"{rtf:.1f}x real time" if summary.shards_built else "every shard reused"
     lines = [f"wrote {summary.output}: {summary.episodes} episodes, {summary.frames} frames, "
              f"{summary.size_bytes / 1e6:.1f} MB in {summary.seconds:.1f} s "
-             f"({rtf:.1f}x real time) from {len(summary.bags)} bag(s)",
+             f"({speed}) from {len(summary.bags)} bag(s)",
              f"shards: {summary.shards_built} built, {summary.shards_reused} reused unchanged",
              "valid frames per stream:"]
     lines += [f"  {name:<24} {share:7.1%}" for name, share in summary.valid_share.items()]
