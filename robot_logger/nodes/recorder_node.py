@@ -22,7 +22,12 @@ from robot_logger import __version__
 from robot_logger.core import events
 from robot_logger.core.messages import EVENTS_TOPIC, STRING, serialize, string
 from robot_logger.errors import RobotLoggerError
-from robot_logger.nodes.node_setup import exit_with_error, read_parameters, start_node
+from robot_logger.nodes.node_setup import (
+    exit_with_error,
+    read_parameters,
+    start_node,
+    warn_unknown_parameters,
+)
 from robot_logger.record.malloc import tune_malloc
 from robot_logger.record.params import RECORD_PARAMS, record_options
 from robot_logger.record.recorder import Recorder
@@ -86,6 +91,7 @@ def main(args: list[str] | None = None) -> None:
         services = _episode_services(
             transport.node, transport.publisher(EVENTS_TOPIC, STRING, EVENTS)
         )
+        warn_unknown_parameters(transport.node)
         recorder = Recorder(
             transport,
             path,

@@ -9,7 +9,12 @@ Parameters are the `robot-logger sim --publish` flags, one table for both
 from __future__ import annotations
 
 from robot_logger.errors import RobotLoggerError
-from robot_logger.nodes.node_setup import exit_with_error, read_parameters, start_node
+from robot_logger.nodes.node_setup import (
+    exit_with_error,
+    read_parameters,
+    start_node,
+    warn_unknown_parameters,
+)
 from robot_logger.sim.params import CELL_PARAMS, SIM_PARAMS, cell_from_params
 from robot_logger.sim.publisher import publish_cell
 from robot_logger.transport.qos import load_overrides
@@ -24,6 +29,7 @@ def main(args: list[str] | None = None) -> None:
     log = transport.node.get_logger()
     try:
         v = read_parameters(transport.node, SIM_PARAMS)
+        warn_unknown_parameters(transport.node)
         cell = cell_from_params({p.name: v[p.name] for p in CELL_PARAMS})
         result = publish_cell(
             transport,

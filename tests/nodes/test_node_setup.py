@@ -18,11 +18,14 @@ RECORDER = [sys.executable, "-c", "from robot_logger.nodes.recorder_node import 
 def test_recorder_takes_a_whole_number_for_a_float_and_one_topic_as_a_string(
         ros2: Ros2, tmp_path: Path) -> None:
     """`duration:=1` (an integer) and `topics:=/chatter` (a string, not a list) are what a user
-    types; they were an rclpy InvalidParameterTypeException traceback, exit 1."""
+    types; they were an rclpy InvalidParameterTypeException traceback, exit 1. A misspelt
+    parameter (`split_duraton`) is named in a warning; rclpy ignored it in silence."""
     done = ros2.run([*RECORDER, "--ros-args", "-p", f"output:={tmp_path / 'bag'}",
-                     "-p", "duration:=1", "-p", "topics:=/chatter"], check=False, timeout=60)
+                     "-p", "duration:=1", "-p", "topics:=/chatter", "-p", "split_duraton:=3.0"],
+                    check=False, timeout=60)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "bag" / "metadata.yaml").exists()
+    assert "[WARN]" in done.stderr and "split_duraton" in done.stderr, done.stderr
 
 
 def test_a_parameter_of_the_wrong_type_is_one_error_naming_it(ros2: Ros2,
