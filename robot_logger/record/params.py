@@ -37,8 +37,16 @@ RECORD_PARAMS = (
         "zstd: compressed MCAP chunks / sqlite3 messages.",
         choices=("none", "zstd"),
     ),
-    Param("split_size", 0, "Start a new bag after this many MB of messages (0: never)."),
-    Param("split_duration", 0.0, "Start a new bag after this many seconds (0: never)."),
+    Param(
+        "split_size",
+        0,
+        "Start a new storage file of the same bag after this many MB of messages (0: never).",
+    ),
+    Param(
+        "split_duration",
+        0.0,
+        "Start a new storage file of the same bag after this many seconds (0: never).",
+    ),
     Param("qos", "", "YAML file of per-topic QoS overrides (rosbag2 override format)."),
     Param("duration", 0.0, "Stop after this many seconds (0: until Ctrl-C / SIGTERM)."),
     Param("min_free", 1024, "Stop cleanly when free disk space falls below this many MB."),
