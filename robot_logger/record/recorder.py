@@ -169,7 +169,12 @@ class Recorder:
         self._started = time.monotonic()
         self._status_pub = transport.publisher(STATUS_TOPIC, STRING, STATUS)
         self._subscribe(EVENTS_TOPIC, STRING)
-        for topic in options.selector.topics:
+        # topics asked for: named, or given an expected rate and selected (`all: true` with
+        # config/cell.yaml's `expect` list); each is watched, and reported when nobody publishes it
+        selector = options.selector
+        self._watched = selector.topics + tuple(
+            t for t in options.expected_hz if t not in selector.topics and selector.wants(t))
+        for topic in self._watched:
             self.monitor.add_topic(topic)
 
     def run(self, stop: threading.Event) -> RecorderStatus:
@@ -274,14 +279,11 @@ class Recorder:
         )
 
     def _absent(self) -> dict[str, str]:
-        """Topics asked for by name that nobody publishes (after a grace period), with what is."""
+        """Topics asked for (named, or with an expected rate) that nobody publishes (after a
+        grace period), with what is."""
         if time.monotonic() - self._started < self.options.absent_after_s:
             return {}
-        missing = [
-            t
-            for t in self.options.selector.topics
-            if t not in self._has_header and t not in self.skipped
-        ]
+        missing = [t for t in self._watched if t not in self._has_header and t not in self.skipped]
         seen = ", ".join(sorted(self._seen)) or "none"
         return {
             t: f"no publisher on ROS_DOMAIN_ID={self.transport.domain_id}; topics seen: {seen}"

@@ -342,12 +342,21 @@ def test_status_table_shows_topics_queue_and_warnings():
     assert "warning: /cell/cam1/image_raw: never matched: QoS mismatch: x" in text
 
 
+@pytest.mark.parametrize(("selector", "expected"), [
+    (TopicSelector(("/cell/arm9/joint_states",)), {}),
+    (TopicSelector(all_topics=True, exclude="arm7"),
+     {"/cell/arm9/joint_states": 500.0, "/cell/arm7/joint_states": 500.0}),
+], ids=["named", "expected"])
 def test_a_named_topic_nobody_publishes_is_reported_with_the_topics_that_exist(
-    monkeypatch, tmp_path
+    monkeypatch, tmp_path, selector, expected
 ):
+    """A topic named or given an expected rate (config/cell.yaml's `expect` with `all: true`:
+    an unplugged camera was never mentioned) and not published; one the selection excludes is
+    not the recorder's business."""
     private_domain(monkeypatch)
     options = RecordOptions(
-        selector=TopicSelector(("/cell/arm9/joint_states",)),
+        selector=selector,
+        expected_hz=expected,
         duration_s=1.5,
         absent_after_s=0.5,
         sink=SinkOptions(min_free_bytes=0),
@@ -358,6 +367,7 @@ def test_a_named_topic_nobody_publishes_is_reported_with_the_topics_that_exist(
     reason = final.absent["/cell/arm9/joint_states"]
     assert reason.startswith("no publisher on ROS_DOMAIN_ID=") and JOINTS in reason
     assert any(w.startswith("/cell/arm9/joint_states: not published") for w in final.warnings)
+    assert not any("arm7" in w for w in final.warnings)
 
 
 def test_a_first_bag_that_cannot_be_created_stops_the_sink_and_counts_every_message(tmp_path):
