@@ -445,6 +445,8 @@ class EpisodeBuilder:
                 self._write_quality(frame.stream.name, frame.selector.valid,
                                     frame.selector.age_ns)
                 valid[frame.stream.name] = int(frame.selector.valid.sum())
+                _warn_repeated(warnings, f"{where}: stream {frame.stream.name} "
+                               f"({frame.stream.topic})", frame.selector.repeated)
         for samples in self.lowdim.values():
             samples.parse()
         aligned: dict[str, Aligned] = {}
@@ -498,10 +500,13 @@ class EpisodeBuilder:
                                 f"dataset's columns {list(layout.columns)} and were left out "
                                 "(list them with joints: [...] to keep them)")
             result = align_joints(ref, per_joint, method=method, tolerance_ns=tolerance)
+            _warn_repeated(warnings, label, max((len(s) - len(np.unique(s)) for s, _ in per_joint),
+                                                default=0))
         else:
             times, values, skipped = samples.generic(layout, stamps)
             if len(times):
                 order = clean_order(times)
+                _warn_repeated(warnings, label, len(times) - len(order))
                 result = align(ref, times[order], values[order], method=method,
                                tolerance_ns=tolerance)
             else:
@@ -536,6 +541,14 @@ class EpisodeBuilder:
                 out[stream] = records
         return out
 
+
+
+def _warn_repeated(warnings: list[str], label: str, repeated: int) -> None:
+    """One sample per stamp is kept (the first, ops.align.clean_order / FrameSelector): the
+    messages left out for repeating an earlier stamp are counted, as their values may differ."""
+    if repeated:
+        warnings.append(f"{label}: {repeated} message(s) repeat an earlier stamp; the first of "
+                        "each was kept")
 
 
 def _shifted(values: np.ndarray, shift: int) -> np.ndarray:

@@ -39,6 +39,7 @@ class FrameSelector:
         self.valid = np.zeros(len(self.ref_ns), bool)
         self.age_ns = np.zeros(len(self.ref_ns), np.int64)
         self.candidates = 0
+        self.repeated = 0                    # candidates whose stamp an earlier one has
         self._next = 0                       # first reference time not yet final
         self._stamps: list[int] = []         # sorted candidate stamps in the buffer
         self._raws: list[Any] = []
@@ -48,7 +49,8 @@ class FrameSelector:
         """Offer a candidate; returns the frames it makes final."""
         pos = bisect.bisect_left(self._stamps, stamp_ns)
         if pos < len(self._stamps) and self._stamps[pos] == stamp_ns:
-            return []                        # duplicate stamp: the first one wins
+            self.repeated += 1               # duplicate stamp: the first one wins
+            return []
         self._stamps.insert(pos, stamp_ns)
         self._raws.insert(pos, raw)
         self._keys.insert(pos, self.candidates)
