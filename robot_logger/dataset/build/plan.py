@@ -317,11 +317,33 @@ def _clock_warnings(config: BuildConfig, kinds: dict[str, StreamKind], probe: Ba
                   if offset_ms > margin else
                   f"so its frames are off by about {abs(offset_ms):.0f} ms against the other "
                   "streams")
-        out.append(f"{path}: stream {stream.name} ({stream.topic}): the smallest log time minus "
+        label = f"{path}: stream {stream.name} ({stream.topic})"
+        first = _first_stamp_ns(probe.samples.get(stream.topic))
+        if 0 < first < EPOCH_CLOCK_MIN_NS:
+            out.append(f"{label}: its header stamps start {first / 1e9:.3f} s after the epoch: "
+                       "they count from a simulation's start (sim time) or a device's boot, "
+                       "not the recorder's wall clock; the smallest log time minus header stamp "
+                       f"is {offset_ms:.1f} ms, {effect}; set time_source: log on "
+                       f"streams.{stream.name} (or clock_offset_ms: auto if that clock runs at a "
+                       "steady rate, which a simulation slower than real time does not)")
+            continue
+        out.append(f"{label}: the smallest log time minus "
                    f"header stamp is {offset_ms:.1f} ms, {effect}; its device clock is not "
                    f"synchronised: set clock_offset_ms: auto on streams.{stream.name} "
                    f"(or a measured offset in ms, or time_source: log on streams.{stream.name})")
     return out
+
+
+# Header stamps before 1973 (1e17 ns) are no wall-clock time: a clock counting from a
+# simulation's start or a device's boot. Gazebo's /clock in the real TurtleBot3 bag starts
+# ~1396 s, a boot clock at seconds to weeks.
+EPOCH_CLOCK_MIN_NS = 10**17
+
+
+def _first_stamp_ns(sample: Any) -> int:
+    """header.stamp of a probed message in ns; 0 without a header."""
+    stamp = getattr(getattr(sample, "header", None), "stamp", None)
+    return int(stamp.sec) * 10**9 + int(stamp.nanosec) if stamp is not None else 0
 
 
 def _frame_id(sample: Any, path: Path, topic: str) -> str:
