@@ -4,6 +4,7 @@ worker's half-written shard is redone, bag fingerprints follow content."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from robot_logger.dataset.build.shards import CRASH_ONCE_ENV, shards_dir
 from robot_logger.dataset.read.validate import validate_dataset
 from robot_logger.errors import DatasetError
 from tests.support.dataset_compare import assert_same_dataset
+from tests.support.paths import package_sources
 
 SMALL = {"duration_s": 1.5, "episodes": 1, "cameras": 1, "image_height": 24, "image_width": 32,
          "lidar_points": 256}
@@ -58,6 +60,34 @@ def test_an_unchanged_rerun_does_no_work(make_bag, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert (summary["shards_built"], summary["shards_reused"]) == (0, 2)
+
+
+def test_a_rerun_by_changed_program_code_rebuilds_its_shards(make_bag, tmp_path: Path) -> None:
+    """The package's version string stays 0.1.0 from fix to fix: a rerun after an upgrade that
+    changes how shards are built (a fixed offset mean, a wider episode range) reused the stale
+    shards. The key now holds a digest of the program's code, so the rerun rebuilds them."""
+    bags = make_bags(make_bag, tmp_path, 1)
+    source = package_sources(tmp_path / "program")
+    out = tmp_path / "out.h5"
+
+    def build(*extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", "from robot_logger.cli import main; main()",
+                               "build", str(bags), "-o", str(out), "--rate", "10", "--json",
+                               *extra], env={**os.environ, "PYTHONPATH": str(source)},
+                              cwd=tmp_path, capture_output=True, text=True, timeout=120)
+
+    def shards(done: subprocess.CompletedProcess) -> tuple[int, int]:
+        assert done.returncode == 0, done.stderr
+        summary = json.loads(done.stdout)
+        return summary["shards_built"], summary["shards_reused"]
+
+    assert shards(build()) == (1, 0)
+    assert shards(build()) == (0, 1)
+    module = source / "robot_logger" / "dataset" / "ops" / "images.py"
+    module.write_text(module.read_text().replace('"""', '"""An upgraded program. ', 1))
+    refused = build()                        # as after a config change: the old output stays
+    assert refused.returncode == 2 and "exists; pass --overwrite" in refused.stderr
+    assert shards(build("--overwrite")) == (1, 0)
 
 
 def test_a_changed_bag_rebuilds_only_its_shard(make_bag, tmp_path: Path) -> None:
