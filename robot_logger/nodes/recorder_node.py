@@ -106,9 +106,10 @@ def main(args: list[str] | None = None) -> None:
         exit_with_error(transport, str(err))
     log.info(
         f"recorded {final.messages_written} messages into {', '.join(final.bags)} "
-        f"({final.stop_reason}); {len(services)} episode services closed"
+        f"({final.stop_reason}); {len(services)} episode services closed; per topic: "
+        + (", ".join(f"{t} {n}" for t, n in sorted(final.written.items())) or "none")
     )
-    for warning in recorder.stop_warnings():
+    for warning in final.warnings:   # as `record` prints them: losses, absent topics, the drain
         log.warning(warning)
     if recorder.sink.stop_reason:
         exit_with_error(transport, recorder.sink.stop_reason)
