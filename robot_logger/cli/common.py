@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import select
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -42,9 +44,34 @@ def fail(message: str) -> None:
     sys.exit(EXIT_USAGE)
 
 
+EXIT_PIPE_CLOSED = 128 + 13   # what a shell reports for a program ended by SIGPIPE (cat, grep)
+
+
+def stdout_closed() -> bool:
+    """True when nobody reads our stdout any more (`robot-logger info BAG | head -1` after head
+    exits): Linux reports POLLERR on a pipe's write end without readers, POLLHUP on a hung-up
+    socket or terminal; a file never."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    poller = select.poll()
+    poller.register(fd, 0)
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+
+
+def exit_quietly_for_a_closed_pipe() -> None:
+    """Stop as cat does when its reader went away: no message, exit 141; stdout goes to
+    /dev/null first so the interpreter's last flush does not report the pipe again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    sys.exit(EXIT_PIPE_CLOSED)
+
+
 class RobotLoggerGroup(click.Group):
     """A click group that turns our errors (and OS errors such as a full disk) into one line and
-    exit 2."""
+    exit 2; a reader closing our stdout pipe ends the command quietly (exit 141)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -52,6 +79,8 @@ class RobotLoggerGroup(click.Group):
         except RobotLoggerError as err:
             fail(str(err))
         except OSError as err:
+            if isinstance(err, BrokenPipeError) and stdout_closed():
+                exit_quietly_for_a_closed_pipe()
             where = f": {err.filename}" if err.filename else ""
             reason = "disk full" if disk_full(err) else (err.strerror or str(err))
             fail(f"{reason}{where}")

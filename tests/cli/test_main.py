@@ -82,3 +82,18 @@ def test_an_error_naming_a_key_with_a_control_character_stays_one_line(tmp_path,
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and str(config) in lines[0]
     assert "\\r" in lines[0] or "\\n" in lines[0]
+
+
+def test_a_reader_that_closes_the_pipe_ends_the_command_quietly():
+    """`robot-logger info BAG | head -1`: the reader is gone before the command writes. Like cat
+    or grep, it stops without a word and exits 141 (128 + SIGPIPE) for `set -o pipefail`; it said
+    `error: Broken pipe` (exit 2), an error in a command that did nothing wrong."""
+    bag = REAL_BAGS / "r2_mcap_talker_v4"
+    proc = subprocess.Popen([sys.executable, "-c", "from robot_logger.cli import main; main()",
+                             "info", str(bag)], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141, err
+    assert err == ""
