@@ -113,10 +113,12 @@ def record_options(
         raise ConfigError(f"unknown recorder parameter {unknown[0]!r}")
     v = {p.name: p.default for p in RECORD_PARAMS} | values
     if not v["output"]:
-        raise ConfigError("output is required: the bag folder to create (-o BAG)")
+        raise ConfigError("output is required: the bag folder to create "
+                          "(record -o BAG; recorder node: -p output:=BAG)")
     topics = _split_topics(list(v["topics"]))
     if not (topics or v["regex"] or v["all"]):
-        raise ConfigError("nothing to record: give --topics, --regex or --all")
+        raise ConfigError("nothing to record: give --topics, --regex or --all (recorder node: "
+                          "-p topics:=..., -p regex:=... or -p all:=true)")
     for name in ("split_size", "split_duration", "duration", "min_free", "queue_size"):
         if float(v[name]) < 0:
             raise ConfigError(f"{name} must not be negative, not {v[name]}")

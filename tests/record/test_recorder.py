@@ -243,8 +243,8 @@ def test_parameters_make_validated_options(tmp_path):
     assert options.sink.split_size_bytes == 2 << 20 and options.expected_hz == {"/a": 500.0}
     assert options.sink.min_free_bytes == 1 << 30  # the 1 GiB default
     for bad, message in (
-        ({"topics": ["/a"]}, "output is required"),
-        ({"output": "x"}, "nothing to record"),
+        ({"topics": ["/a"]}, "output is required.*-o BAG.*-p output:=BAG"),   # CLI and node
+        ({"output": "x"}, "nothing to record.*--all.*-p all:=true"),
         ({"output": "x", "all": True, "duration": -1}, "must not be negative"),
         ({"output": "x", "all": True, "storage": "bagz"}, "storage must be one of"),
         ({"output": "x", "all": True, "colour": 1}, "unknown recorder parameter"),
