@@ -4,8 +4,12 @@ Feed it what the recorder receives, `feed(topic, stamps_ns, recv_ns, nbytes)`, a
 `status(now_ns, problems)` once a second: a MonitorStatus of TopicStatus records and warnings. The
 recorder adds its writer and discovery facts to make a RecorderStatus, whose `to_json()` is the
 `/robot_logger/status` message and whose fields the terminal table and the node's log read.
-Drops are inferred from header-stamp gaps: a gap of k expected periods means k - 1 missing.
-The expected period is the configured rate, else the median of the first stamp intervals seen.
+Drops are inferred from header-stamp gaps: a stamp k expected periods past the newest one seen
+means k - 1 missing, and a late stamp (behind the newest: it arrived out of order) fills one of
+them again. A stamp RESET_NS or more behind the newest is a restarted device clock: measuring goes
+on from it. The expected period is the configured rate, else the median of the first stamp
+intervals seen. A topic with several publishers (`set_publishers`) interleaves their stamps, so no
+drop is inferred on it.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ __all__ = [
 
 NS = 1_000_000_000
 PERIOD_SAMPLES = 20  # stamp intervals used to estimate a topic's period when no rate is given
+RESET_NS = NS  # a stamp this far behind the newest is a restarted clock, not a late message
 # TopicProblems fields (topic -> reason) and how their warnings read
 TOPIC_PROBLEMS = {
     "unmatched": "never matched",
@@ -153,7 +158,8 @@ class _Topic:
     window_drops: int = 0   # of `drops`, found since the last status
     first_recv_ns: int = 0
     last_recv_ns: int = 0
-    last_stamp_ns: int = 0
+    newest_stamp_ns: int = 0
+    publishers: int = 1
     intervals: list[int] = field(default_factory=list)
     window_count: int = 0
     window_latency_ns: list[float] = field(default_factory=list)
@@ -167,6 +173,31 @@ class _Topic:
         if self.median_ns is None and len(self.intervals) >= PERIOD_SAMPLES:
             self.median_ns = float(np.median(self.intervals))
         return self.median_ns
+
+
+def _advances(newest_ns: int, stamps: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """How far the stamps move the topic's newest stamp forward (>= 0 each), how many are late
+    (behind the newest by less than RESET_NS: out of order), and the newest afterwards. A stamp
+    RESET_NS or more behind restarts the chain there (it becomes the newest). In order, the usual
+    case, this is one np.diff: it runs per batch on the recorder's main thread."""
+    chain = np.concatenate(([newest_ns], stamps)) if newest_ns else stamps
+    steps = np.diff(chain)
+    if not len(steps) or steps.min() >= 0:
+        return steps, 0, int(stamps[-1])
+    parts, late = [], 0
+    while len(stamps):
+        prior = np.maximum.accumulate(np.concatenate(([newest_ns or stamps[0]], stamps[:-1])))
+        restart = np.flatnonzero(prior - stamps >= RESET_NS)
+        cut = int(restart[0]) if len(restart) else len(stamps)
+        step = stamps[:cut] - prior[:cut]
+        parts.append(np.maximum(step, 0))
+        late += int((step < 0).sum())
+        if cut:
+            newest_ns = int(max(prior[cut - 1], stamps[cut - 1]))
+        if cut == len(stamps):
+            break
+        newest_ns, stamps = int(stamps[cut]), stamps[cut + 1:]
+    return np.concatenate(parts), late, newest_ns
 
 
 class SyncMonitor:
@@ -208,17 +239,25 @@ class SyncMonitor:
         if not len(stamps):
             return
         state.window_latency_ns.extend((recv_ns - stamps).tolist())
-        chain = np.concatenate(([state.last_stamp_ns], stamps)) if state.last_stamp_ns else stamps
-        gaps = np.diff(chain)
-        state.last_stamp_ns = int(stamps[-1])
+        advances, late, state.newest_stamp_ns = _advances(state.newest_stamp_ns, stamps)
+        if state.publishers > 1:
+            return
         if len(state.intervals) < PERIOD_SAMPLES and not state.expected_hz:
-            state.intervals.extend(int(g) for g in gaps[gaps > 0][:PERIOD_SAMPLES])
+            state.intervals.extend(int(g) for g in advances[advances > 0][:PERIOD_SAMPLES])
         period = state.period_ns()
         if period:
-            missing = np.rint(gaps / period) - 1
-            found = int(missing[gaps > 1.5 * period].sum())
+            missing = np.rint(advances / period) - 1
+            found = int(missing[advances > 1.5 * period].sum())
+            if late:                                  # each refills a gap counted before
+                found = max(found - late, -state.window_drops)
             state.drops += found
             state.window_drops += found
+
+    def set_publishers(self, topic: str, count: int) -> None:
+        """How many publishers the topic has now (the recorder asks discovery): with more than
+        one, their stamps interleave and gaps between them are no losses."""
+        self.add_topic(topic)
+        self._topics[topic].publishers = count
 
     def status(self, now_ns: int, problems: TopicProblems = TopicProblems()) -> MonitorStatus:
         """Status since the last call: per-topic records and warnings, `problems` among them."""

@@ -316,15 +316,18 @@ class Recorder:
         if offered:
             self._record_offered(topic, offered)
         self.monitor.add_topic(topic)
+        self.monitor.set_publishers(topic, len(offered))
         self._qos[topic] = self.options.qos_for(topic, offered)
         self.transport.subscribe(topic, msgtype, self._qos[topic])
 
     def _readapt(self, topic: str, msgtype: str) -> None:
         """Subscribe again, adapted, when a publisher the current profile cannot match appeared
-        (never for an override: its mismatch is reported instead)."""
+        (never for an override: its mismatch is reported instead); and tells the monitor how
+        many publishers the topic has now."""
+        offered = self.transport.offered_qos(topic)
+        self.monitor.set_publishers(topic, len(offered))
         if topic in self.options.qos_overrides:
             return
-        offered = self.transport.offered_qos(topic)
         if not any(incompatibility(o, self._qos[topic]) for o in offered):
             return
         self._qos[topic] = self.options.qos_for(topic, offered)

@@ -59,6 +59,44 @@ def test_period_is_estimated_from_stamps_when_no_rate_is_given():
     assert topic.drops == 3
 
 
+
+def test_a_late_message_is_not_a_drop_and_a_restarted_clock_is_followed():
+    """Stamps 0..59 at 30 Hz with three pairs swapped in transit and two frames really lost: two
+    drops. Gaps measured between neighbours counted each swap twice (8 in all), so a stream that
+    only arrived out of order was reported `dropping`. A device whose clock restarts (its stamps
+    jump back 5 s) goes on being measured from its new stamps."""
+    monitor = SyncMonitor({"/cam": 30.0}, start_ns=T0)
+    period = NS // 30
+    order = list(range(60))
+    for i in (10, 25, 40):
+        order[i], order[i + 1] = order[i + 1], order[i]
+    order.remove(50)
+    order.remove(55)
+    feed_stream(monitor, "/cam", T0 + np.array(order) * period, latency_ns=1_000_000)
+    assert monitor.status(T0 + 2 * NS).topics["/cam"].drops == 2
+    restarted = T0 - 5 * NS + np.delete(np.arange(60), [30]) * period
+    feed_stream(monitor, "/cam", restarted, latency_ns=1_000_000)
+    assert monitor.status(T0 + 4 * NS).topics["/cam"].drops == 3
+
+
+def test_drops_are_not_inferred_on_a_topic_with_several_publishers():
+    """/diagnostics from two nodes, each at 10 Hz: their stamps interleave unevenly, and gaps in
+    the merged stamps are no losses. With the publisher count known, no drop is inferred and no
+    `dropping` warning is given; with one publisher again, inference resumes."""
+    monitor = SyncMonitor(start_ns=T0)
+    monitor.set_publishers("/diagnostics", 2)
+    first = T0 + np.arange(40) * (NS // 10)
+    second = first + 13_000_000
+    merged = np.sort(np.concatenate([first, second[::2], second[1::4]]))
+    feed_stream(monitor, "/diagnostics", merged, latency_ns=1_000_000)
+    status = monitor.status(T0 + 4 * NS)
+    assert status.topics["/diagnostics"].drops == 0
+    assert not any("dropping" in w for w in status.warnings)
+    monitor.set_publishers("/diagnostics", 1)
+    kept = np.delete(np.arange(40, 80), [30])   # after the 20 intervals that give the period
+    feed_stream(monitor, "/diagnostics", T0 + kept * (NS // 10), latency_ns=1_000_000)
+    assert monitor.status(T0 + 8 * NS).topics["/diagnostics"].drops == 1
+
 def test_messages_without_header_are_counted_but_not_used_for_drops():
     monitor = SyncMonitor({"/events": 1.0}, start_ns=T0)
     monitor.feed("/events", [0, 0, 0], T0 + NS, 30)

@@ -587,3 +587,39 @@ def test_latched_and_log_topics_are_not_warned_about_as_streams(monkeypatch, tmp
     monitor.add_topic("/parameter_events")
     monitor.feed("/tf_static", [start], start, 100)
     assert monitor.status(start + 10 * 10**9).warnings == ()
+
+
+def test_a_topic_with_two_publishers_is_not_reported_dropping(monkeypatch, tmp_path):
+    """Two drivers publish one topic at 100 Hz each, 1 ms apart: every message arrives, but the
+    merged stamps step 1, 9, 1, 9 ms, so gaps read as losses (the median interval is 5 ms).
+    The recorder tells the monitor the topic's publisher count from discovery: no drop is
+    inferred and no `dropping` warning is given."""
+    private_domain(monkeypatch)
+    options = RecordOptions(selector=TopicSelector((JOINTS,)), sink=SinkOptions(min_free_bytes=0),
+                            qos_overrides={JOINTS: RELIABLE_ALL})
+    sent = 200
+    with (open_transport("dds") as rec_transport, open_transport("dds") as a_transport,
+          open_transport("dds") as b_transport):
+        pubs = [t.publisher(JOINTS, m.JOINT_STATE, RELIABLE_ALL)
+                for t in (a_transport, b_transport)]
+        assert wait_until(lambda: len(rec_transport.offered_qos(JOINTS)) == 2, 4.0)
+        recorder = Recorder(rec_transport, tmp_path / "bag", options)
+        stop = threading.Event()
+        result: dict[str, RecorderStatus] = {}
+        thread = threading.Thread(target=lambda: result.update(final=recorder.run(stop)))
+        thread.start()
+        try:
+            assert wait_until(lambda: all(p.subscriber_count() == 1 for p in pubs), 4.0)
+            for i in range(sent):
+                for offset_ns, pub in zip((0, 1_000_000), pubs):
+                    pub.publish(m.serialize(m.joint_state(
+                        STAMP_NS + i * 10_000_000 + offset_ns, ["j"], np.array([float(i)]),
+                        np.zeros(1), np.zeros(1)), m.JOINT_STATE))
+            assert all(p.wait_for_acks(5.0) for p in pubs)
+        finally:
+            stop.set()
+            thread.join(10)
+    final = result["final"]
+    assert final.written[JOINTS] == 2 * sent
+    assert final.topics[JOINTS].drops == 0
+    assert not any("dropping" in w for w in final.warnings), final.warnings
