@@ -14,6 +14,7 @@ number and split the episodes, and cut them into tasks.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -47,12 +48,18 @@ from robot_logger.dataset.build.episode import (
 )
 from robot_logger.dataset.build.labels_file import load_labels_file
 from robot_logger.dataset.build.probe import BagProbe, probe_bag, tf_transforms
-from robot_logger.dataset.ops.align import clean_order, effective_stamps, reference_times
+from robot_logger.dataset.ops.align import (
+    best_valid_share,
+    clean_order,
+    effective_stamps,
+    reference_times,
+    tolerance_for_every_frame,
+)
 from robot_logger.dataset.ops.clocks import NO_FIX, ClockFix, fit_lower_envelope, fixed_offset
 from robot_logger.dataset.ops.depth import depth_encoding
 from robot_logger.dataset.ops.fields import NAMES_ATTR, FieldError, field_spec
 from robot_logger.dataset.ops.transforms import FrameTree, Transform
-from robot_logger.dataset.schema import StreamKind, TimeSource
+from robot_logger.dataset.schema import AlignMethod, StreamKind, TimeSource
 from robot_logger.errors import BagError, ConfigError, DatasetError
 
 __all__ = ["BagPlan", "Task", "find_bags", "frame_transform", "make_tasks", "plan_build"]
@@ -194,6 +201,7 @@ def _read_plan(path: Path, config: BuildConfig
                       if bag.can_decode(t)}
     clocks = _clocks(config, clock_stamps, path)
     warnings += _clock_warnings(config, kinds, probe, clocks, path)
+    warnings += _interval_warnings(config, kinds, topic_types, probe, clocks, path)
     frame_ids = {name: _frame_id(probe.samples[config.stream(name).topic], path,
                                  config.stream(name).topic)
                  for name, kind in kinds.items() if kind != StreamKind.LOWDIM
@@ -332,6 +340,52 @@ def _clock_warnings(config: BuildConfig, kinds: dict[str, StreamKind], probe: Ba
                    f"synchronised: set clock_offset_ms: auto on streams.{stream.name} "
                    f"(or a measured offset in ms, or time_source: log on streams.{stream.name})")
     return out
+
+
+def _interval_warnings(config: BuildConfig, kinds: dict[str, StreamKind],
+                       topic_types: dict[str, str], probe: BagProbe,
+                       clocks: dict[str, ClockFix], path: Path) -> list[str]:
+    """A warning for every stream whose samples lie too far apart for its tolerance and align
+    method to make every frame valid (ops.align best_valid_share on the median interval of the
+    probed first second, on the clock the stream is aligned on): its valid share would be low
+    with nothing saying why. Names the interval, the best share and the tolerance that fixes it.
+    The reference stream is skipped: its frames are its own samples."""
+    out = []
+    for stream in config.all_streams:
+        pairs = probe.stamps.get(stream.topic, [])
+        if stream.name == config.reference or stream.name not in kinds or len(pairs) < 2:
+            continue
+        header, log = np.asarray(pairs, np.int64).T
+        times = effective_stamps(header, log, clocks.get(stream.name, NO_FIX),
+                                 config.time_source_of(stream))
+        steps = np.diff(np.unique(times))
+        if steps.size == 0:
+            continue
+        interval_ns = float(np.median(steps))
+        kind = kinds[stream.name]
+        method = stream.align_for(kind, topic_types[stream.topic])
+        tolerance_ns = stream.tolerance_ns(kind)
+        share = best_valid_share(interval_ns, tolerance_ns, method)
+        if share >= 1.0:
+            continue
+        needed_ms = math.ceil(tolerance_for_every_frame(interval_ns, method) / 1e6)
+        key = ("actions.tolerance_ms" if stream.name == ACTIONS_SOURCE and config.actions.topic
+               else f"streams.{stream.name}.tolerance_ms")
+        out.append(f"{path}: stream {stream.name} ({stream.topic}): its samples come every "
+                   f"{interval_ns / 1e6:.1f} ms (median interval), too far apart for align "
+                   f"{method} with tolerance_ms {tolerance_ns / 1e6:g}: at an even interval "
+                   f"of that, at most {100 * share:.1f}% of its frames can be valid "
+                   f"({_RULES[method]}); set {key}: {needed_ms}")
+    return out
+
+
+# Why a sampling interval leaves frames invalid, per align method (ops.align best_valid_share).
+_RULES = {
+    AlignMethod.INTERPOLATE: "interpolate needs both samples around a frame within tolerance: "
+                             "every frame at an interval <= tolerance_ms, none beyond 2x",
+    AlignMethod.NEAREST: "nearest needs an interval <= 2x tolerance_ms for every frame",
+    AlignMethod.PREVIOUS: "previous needs an interval <= tolerance_ms for every frame",
+}
 
 
 # Header stamps before 1973 (1e17 ns) are no wall-clock time: a clock counting from a

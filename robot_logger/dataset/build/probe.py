@@ -4,6 +4,7 @@
     probe.samples[topic]                 # first message (deserialized): kind, field, frame_id
     probe.names[topic]                   # joint names seen (named types), first-seen order
     probe.min_offset_ns[topic]           # smallest log - header seen (clock check)
+    probe.stamps[topic]                  # (header stamp or 0, log time) per message read
 
 Every topic is read until it has PROBE_MESSAGES messages or PROBE_WINDOW_NS of log time after
 its first one, whichever comes first: 1 s covers joint states published as alternating subsets
@@ -37,6 +38,7 @@ class BagProbe:
     samples: dict[str, Any] = field(default_factory=dict)
     names: dict[str, list[str]] = field(default_factory=dict)
     min_offset_ns: dict[str, int] = field(default_factory=dict)
+    stamps: dict[str, list[tuple[int, int]]] = field(default_factory=dict)   # sample intervals
     tf: list[Transform] = field(default_factory=list)      # /tf edges, first pose of each child
 
 
@@ -64,11 +66,11 @@ def probe_bag(bag: BagReader, topics: Iterable[str]) -> BagProbe:
             if msgtype in NAMES_ATTR:
                 names = probe.names.setdefault(topic, [])
                 names += [n for n in getattr(msg, NAMES_ATTR[msgtype]) if n not in names]
-        if bag.has_header(msgtype):
-            stamp = header_stamp_ns(raw)
-            if stamp > 0:
-                offset = log_ns - stamp
-                probe.min_offset_ns[topic] = min(probe.min_offset_ns.get(topic, offset), offset)
+        stamp = header_stamp_ns(raw) if bag.has_header(msgtype) else 0
+        probe.stamps.setdefault(topic, []).append((stamp, log_ns))
+        if stamp > 0:
+            offset = log_ns - stamp
+            probe.min_offset_ns[topic] = min(probe.min_offset_ns.get(topic, offset), offset)
         if seen[topic] >= min(PROBE_MESSAGES, bag.topics[topic].count) or \
                 log_ns - first_log[topic] >= PROBE_WINDOW_NS:
             done.add(topic)

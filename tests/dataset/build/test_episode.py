@@ -39,7 +39,7 @@ def test_messages_repeating_a_stamp_are_counted(tmp_path: Path) -> None:
     without a word, though their values differ."""
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({"rate_hz": 10, "streams": {
-        "arm": {"topic": "/arm/joint_states", "align": "nearest"},
+        "arm": {"topic": "/arm/joint_states", "align": "nearest", "tolerance_ms": 25},
         "cam": {"topic": "/cam/image_raw"}}}))
     bag = _bag(tmp_path)
     summary = build_dataset([bag], tmp_path / "out.h5", config_path=config)

@@ -263,7 +263,7 @@ def test_an_unsplit_recording_without_metadata_is_sent_to_repair(make_bag, tmp_p
 def test_malformed_events_and_unknown_outcomes_are_reported_and_strict_fails(tmp_path) -> None:
     texts = [events.episode_start("a"), "{not json", '{"type": "episode_end", "outcome": '
              '"succeeded"}', events.episode_start("b"), events.episode_end("success")]
-    bag = write_bag(tmp_path / "bag", joint_msgs(ARM, 60, 50 * MS)
+    bag = write_bag(tmp_path / "bag", joint_msgs(ARM, 150, 20 * MS)
                     + text_msgs(messages.EVENTS_TOPIC, texts, 500 * MS, START_NS + 100 * MS))
     done = CliRunner().invoke(main, ["build", str(bag), "-o", str(tmp_path / "out.h5"),
                                      "--rate", "10"])
