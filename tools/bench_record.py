@@ -214,9 +214,9 @@ def run_receiver(stop: threading.Event, reliable: bool) -> dict:
         next_discovery = 0.0
         while not stop.is_set():
             if time.monotonic() >= next_discovery:
-                for topic, msgtype in transport.discover().items():
+                for topic, types in transport.discover().items():
                     if topic.startswith("/bench") and topic not in subscribed:
-                        transport.subscribe(topic, msgtype, reader_qos(reliable))
+                        transport.subscribe(topic, types[0], reader_qos(reliable))
                         subscribed.add(topic)
                 next_discovery = time.monotonic() + 0.5
             for batch in transport.take(0.05):

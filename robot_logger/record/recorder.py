@@ -160,10 +160,12 @@ class Recorder:
             options.expected_hz, start_ns=time.time_ns(), irregular=IRREGULAR_TOPICS
         )
         self.skipped: dict[str, str] = {}  # topic -> why it is not recorded
+        self._other_types: dict[str, str] = {}  # recorded topic -> why some publishers are not
         self._has_header: dict[str, bool] = {}
         self._qos: dict[str, QosProfile] = {}  # topic -> the profile it is subscribed with
         self._offered_known: set[str] = set()  # topics whose offered QoS went to the sink
         self._seen: set[str] = set()  # every topic discovered on the domain
+        self._msgtype: dict[str, str] = {}  # recorded topic -> the type it is recorded as
         self._dropped_at_stop: dict[str, int] = {}  # topic -> left when the drain's time ran out
         self._left_uncounted = False  # the count of what was left ran out of time too
         self._started = time.monotonic()
@@ -255,7 +257,8 @@ class Recorder:
         stats = self.sink.stats
         dropped = dict(stats.dropped)
         problems = TopicProblems(
-            unmatched=self.transport.unmatched(), skipped=dict(self.skipped), absent=self._absent()
+            unmatched={**self._other_types, **self.transport.unmatched()},
+            skipped=dict(self.skipped), absent=self._absent()
         )
         monitor = self.monitor.status(time.time_ns(), problems)
         return RecorderStatus(
@@ -293,12 +296,20 @@ class Recorder:
     def _discover(self) -> None:
         found = self.transport.discover()
         self._seen.update(found)
-        for topic, msgtype in sorted(found.items()):
+        for topic, types in sorted(found.items()):
             if topic in self._has_header:
-                self._readapt(topic, msgtype)
+                self._note_other_types(topic, types)
+                self._readapt(topic, self._msgtype[topic])
                 continue
             if topic in self.skipped or not self.options.selector.wants(topic):
                 continue
+            if len(types) > 1:
+                self.skipped[topic] = (f"published with {len(types)} message types "
+                                       f"({', '.join(types)}); a bag topic has one, so it is not "
+                                       "recorded (as rosbag2 does)")
+                log.warning("not recording %s: %s", topic, self.skipped[topic])
+                continue
+            msgtype = types[0]
             why = register_type(msgtype, self.options.msg_paths)
             if why is not None:
                 self.skipped[topic] = (
@@ -309,8 +320,20 @@ class Recorder:
                 continue
             self._subscribe(topic, msgtype)
 
+    def _note_other_types(self, topic: str, types: tuple[str, ...]) -> None:
+        """A publisher of another type on a recorded topic: its messages cannot be recorded."""
+        others = [t for t in types if t != self._msgtype[topic]]
+        if not others:
+            self._other_types.pop(topic, None)
+        elif topic not in self._other_types:
+            self._other_types[topic] = (f"type mismatch: a publisher sends {', '.join(others)}, "
+                                        f"the recorder records {self._msgtype[topic]}; those "
+                                        "messages are not recorded")
+            log.warning("%s: %s", topic, self._other_types[topic])
+
     def _subscribe(self, topic: str, msgtype: str) -> None:
         self._has_header[topic] = has_header(msgtype)
+        self._msgtype[topic] = msgtype
         offered = self.transport.offered_qos(topic)
         self.sink.add_topic(topic, msgtype)
         if offered:

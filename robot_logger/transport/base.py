@@ -64,8 +64,10 @@ class Transport(ABC):
     domain_id: int
 
     @abstractmethod
-    def discover(self) -> dict[str, str]:
-        """Topics published on the domain by others: ROS topic name -> ROS message type."""
+    def discover(self) -> dict[str, tuple[str, ...]]:
+        """Topics published on the domain by others: ROS topic name -> the ROS message types its
+        publishers send, sorted (more than one when publishers disagree; rosbag2 then records
+        none of it, and so does the recorder, saying why)."""
 
     @abstractmethod
     def offered_qos(self, topic: str) -> list[QosProfile]:

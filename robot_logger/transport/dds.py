@@ -380,9 +380,12 @@ class DdsTransport(Transport):
             )
             self._first_seen.setdefault(topic, time.monotonic())
 
-    def discover(self) -> dict[str, str]:
+    def discover(self) -> dict[str, tuple[str, ...]]:
         self._refresh_publications()
-        return {topic: msgtype for topic, msgtype, _qos in self._publications.values()}
+        found: dict[str, set[str]] = {}
+        for topic, msgtype, _qos in self._publications.values():
+            found.setdefault(topic, set()).add(msgtype)
+        return {topic: tuple(sorted(types)) for topic, types in found.items()}
 
     def offered_qos(self, topic: str) -> list[QosProfile]:
         self._refresh_publications()

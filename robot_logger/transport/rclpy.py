@@ -168,15 +168,15 @@ class RclpyTransport(Transport):
         return bool(info.node_name == self.node.get_name()
                     and info.node_namespace == self.node.get_namespace())
 
-    def discover(self) -> dict[str, str]:
+    def discover(self) -> dict[str, tuple[str, ...]]:
         """Topics with at least one publisher other than this node (subscriber-only topics
-        are not offered for recording, as in rosbag2)."""
+        are not offered for recording, as in rosbag2), with the types those publishers send."""
         found = {}
-        for topic, types in self.node.get_topic_names_and_types():
-            if len(types) != 1:
-                continue
-            if any(not self._own(i) for i in self.node.get_publishers_info_by_topic(topic)):
-                found[topic] = types[0]
+        for topic, _types in self.node.get_topic_names_and_types():
+            types = {i.topic_type for i in self.node.get_publishers_info_by_topic(topic)
+                     if not self._own(i)}
+            if types:
+                found[topic] = tuple(sorted(types))
         return found
 
     def offered_qos(self, topic: str) -> list[QosProfile]:

@@ -623,3 +623,37 @@ def test_a_topic_with_two_publishers_is_not_reported_dropping(monkeypatch, tmp_p
     assert final.written[JOINTS] == 2 * sent
     assert final.topics[JOINTS].drops == 0
     assert not any("dropping" in w for w in final.warnings), final.warnings
+
+
+def test_publishers_of_two_types_on_one_topic_are_reported_not_dropped_silently(monkeypatch,
+                                                                               tmp_path):
+    """One topic, two message types: a topic not yet recorded is skipped with the reason, as
+    rosbag2 does (the rclpy transport dropped it from discovery without a word; the dds one
+    subscribed to whichever type it saw last); a recorded topic that gains a publisher of
+    another type says those messages are not recorded."""
+    private_domain(monkeypatch)
+    options = RecordOptions(selector=TopicSelector((JOINTS, "/t/mixed")),
+                            sink=SinkOptions(min_free_bytes=0))
+    with (open_transport("dds") as rec_transport, open_transport("dds") as a_transport,
+          open_transport("dds") as b_transport):
+        a_transport.publisher("/t/mixed", m.STRING, qos.SENSOR_WRITER)
+        b_transport.publisher("/t/mixed", m.JOINT_STATE, qos.SENSOR_WRITER)
+        joints = a_transport.publisher(JOINTS, m.JOINT_STATE, qos.SENSOR_WRITER)
+        assert wait_until(lambda: rec_transport.discover().get("/t/mixed", ()) == (
+            m.JOINT_STATE, m.STRING), 4.0)
+        recorder = Recorder(rec_transport, tmp_path / "bag", options)
+        stop = threading.Event()
+        result: dict[str, RecorderStatus] = {}
+        thread = threading.Thread(target=lambda: result.update(final=recorder.run(stop)))
+        thread.start()
+        try:
+            assert wait_until(lambda: joints.subscriber_count() == 1, 4.0)
+            b_transport.publisher(JOINTS, m.STRING, qos.SENSOR_WRITER)
+            assert wait_until(lambda: JOINTS in recorder.status().unmatched, 4.0)
+        finally:
+            stop.set()
+            thread.join(10)
+    final = result["final"]
+    assert "/t/mixed" in final.skipped and "2 message types" in final.skipped["/t/mixed"]
+    assert m.STRING in final.unmatched[JOINTS] and "not recorded" in final.unmatched[JOINTS]
+    assert any(w.startswith("/t/mixed: ") for w in final.warnings), final.warnings

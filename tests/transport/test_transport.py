@@ -105,7 +105,7 @@ def test_discovery_lists_other_participants_topics_not_our_own(monkeypatch):
         a.publisher("/t/cam", m.IMAGE, qos.SENSOR_WRITER)
         b.publisher("/t/own", m.STRING, qos.STATUS)
         assert wait_until(lambda: "/t/cam" in b.discover())
-        assert b.discover()["/t/cam"] == m.IMAGE
+        assert b.discover()["/t/cam"] == (m.IMAGE,)
         assert "/t/own" not in b.discover()
 
 
