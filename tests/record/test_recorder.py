@@ -475,6 +475,21 @@ class _LiveRecording(NamedTuple):
 
 
 @contextlib.contextmanager
+def _running(recorder: Recorder) -> Iterator[tuple[threading.Event, threading.Thread,
+                                                  dict[str, RecorderStatus]]]:
+    """`recorder.run` in a thread until the block ends; `result["final"]` is its final status."""
+    stop = threading.Event()
+    result: dict[str, RecorderStatus] = {}
+    thread = threading.Thread(target=lambda: result.update(final=recorder.run(stop)))
+    thread.start()
+    try:
+        yield stop, thread, result
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+@contextlib.contextmanager
 def _recording_joints(monkeypatch: pytest.MonkeyPatch, bag: Path) -> Iterator[_LiveRecording]:
     """A recorder of JOINTS (reliable keep-all) running in a thread on a private domain, and a
     matched publisher on a transport of its own; `result["final"]` is set when the run ends."""
@@ -483,17 +498,9 @@ def _recording_joints(monkeypatch: pytest.MonkeyPatch, bag: Path) -> Iterator[_L
                             qos_overrides={JOINTS: RELIABLE_ALL})
     with open_transport("dds") as rec_transport, open_transport("dds") as pub_transport:
         pub = pub_transport.publisher(JOINTS, m.JOINT_STATE, RELIABLE_ALL)
-        recorder = Recorder(rec_transport, bag, options)
-        stop = threading.Event()
-        result: dict[str, RecorderStatus] = {}
-        thread = threading.Thread(target=lambda: result.update(final=recorder.run(stop)))
-        thread.start()
-        try:
+        with _running(Recorder(rec_transport, bag, options)) as (stop, thread, result):
             assert wait_until(lambda: pub.subscriber_count() == 1, 4.0)
             yield _LiveRecording(rec_transport, pub, stop, thread, result)
-        finally:
-            stop.set()
-            thread.join(10)
 
 
 def test_a_stop_right_after_the_data_arrived_still_writes_all_of_it(monkeypatch, tmp_path):
@@ -603,12 +610,7 @@ def test_a_topic_with_two_publishers_is_not_reported_dropping(monkeypatch, tmp_p
         pubs = [t.publisher(JOINTS, m.JOINT_STATE, RELIABLE_ALL)
                 for t in (a_transport, b_transport)]
         assert wait_until(lambda: len(rec_transport.offered_qos(JOINTS)) == 2, 4.0)
-        recorder = Recorder(rec_transport, tmp_path / "bag", options)
-        stop = threading.Event()
-        result: dict[str, RecorderStatus] = {}
-        thread = threading.Thread(target=lambda: result.update(final=recorder.run(stop)))
-        thread.start()
-        try:
+        with _running(Recorder(rec_transport, tmp_path / "bag", options)) as (_, _, result):
             assert wait_until(lambda: all(p.subscriber_count() == 1 for p in pubs), 4.0)
             for i in range(sent):
                 for offset_ns, pub in zip((0, 1_000_000), pubs):
@@ -616,9 +618,6 @@ def test_a_topic_with_two_publishers_is_not_reported_dropping(monkeypatch, tmp_p
                         STAMP_NS + i * 10_000_000 + offset_ns, ["j"], np.array([float(i)]),
                         np.zeros(1), np.zeros(1)), m.JOINT_STATE))
             assert all(p.wait_for_acks(5.0) for p in pubs)
-        finally:
-            stop.set()
-            thread.join(10)
     final = result["final"]
     assert final.written[JOINTS] == 2 * sent
     assert final.topics[JOINTS].drops == 0
@@ -642,17 +641,10 @@ def test_publishers_of_two_types_on_one_topic_are_reported_not_dropped_silently(
         assert wait_until(lambda: rec_transport.discover().get("/t/mixed", ()) == (
             m.JOINT_STATE, m.STRING), 4.0)
         recorder = Recorder(rec_transport, tmp_path / "bag", options)
-        stop = threading.Event()
-        result: dict[str, RecorderStatus] = {}
-        thread = threading.Thread(target=lambda: result.update(final=recorder.run(stop)))
-        thread.start()
-        try:
+        with _running(recorder) as (_, _, result):
             assert wait_until(lambda: joints.subscriber_count() == 1, 4.0)
             b_transport.publisher(JOINTS, m.STRING, qos.SENSOR_WRITER)
             assert wait_until(lambda: JOINTS in recorder.status().unmatched, 4.0)
-        finally:
-            stop.set()
-            thread.join(10)
     final = result["final"]
     assert "/t/mixed" in final.skipped and "2 message types" in final.skipped["/t/mixed"]
     assert m.STRING in final.unmatched[JOINTS] and "not recorded" in final.unmatched[JOINTS]
