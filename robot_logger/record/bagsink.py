@@ -103,6 +103,17 @@ class SinkStats:
     disk_free_bytes: int = 0
 
 
+def _check_creatable(path: Path) -> None:
+    """Make and remove the bag folder once, before recording: /proc, a read-only mount or a
+    dangling symlink pass the parent checks (for root, every permission check too), and the
+    writer thread's own attempt failed only after the recording had started."""
+    try:
+        path.mkdir()
+        path.rmdir()
+    except OSError as err:
+        raise BagError(f"cannot create bag {path}: {reason(err)}") from err
+
+
 class BagSink:
     """Accepts batches from the transport thread without blocking; one thread writes them."""
 
@@ -112,6 +123,7 @@ class BagSink:
             raise BagError(f"{self.path} exists already; choose a new output name")
         if not self.path.parent.is_dir():
             raise BagError(f"{self.path.parent} is not a directory")
+        _check_creatable(self.path)
         self.options = options
         self.stats = SinkStats(disk_free_bytes=shutil.disk_usage(self.path.parent).free)
         self.stop_reason: str | None = None  # set when the sink stopped by itself (disk, error)

@@ -370,19 +370,15 @@ def test_a_named_topic_nobody_publishes_is_reported_with_the_topics_that_exist(
     assert not any("arm7" in w for w in final.warnings)
 
 
-def test_a_first_bag_that_cannot_be_created_stops_the_sink_and_counts_every_message(tmp_path):
+def test_a_first_bag_that_cannot_be_created_is_an_error_before_recording(tmp_path):
     """A bad output path (here a dangling symlink: it does not `exist`, but mkdir fails) used to
-    kill the writer thread silently: the sink said nothing and queued forever."""
+    kill the writer thread silently; then it stopped the sink once recording had begun. Now the
+    sink makes the folder once up front: the error comes before anything is received. (A split
+    that cannot be created, below, still stops a running sink.)"""
     bad = tmp_path / "bag"
     bad.symlink_to(tmp_path / "nowhere" / "bag")
-    writer = sink(bad)
-    for i in range(5):                    # accepted or refused, depending on the thread's pace
-        writer.put(JOINTS, RECV_NS + i, [(joint_cdr(i), 0)])
-    assert wait_until(lambda: writer.stopped, 1.0), "no stop within a second"
-    assert "cannot create bag" in writer.stop_reason and str(bad) in writer.stop_reason
-    assert writer.put(JOINTS, RECV_NS, [(joint_cdr(9), 0)]) == 1
-    stats = writer.close()
-    assert stats.written[JOINTS] == 0 and stats.dropped[JOINTS] == 6
+    with pytest.raises(BagError, match=f"cannot create bag {bad}"):
+        sink(bad)
 
 
 def test_a_split_that_cannot_be_created_stops_the_sink_and_counts_every_message(
@@ -413,7 +409,21 @@ def test_record_cli_exits_2_within_a_second_when_the_bag_cannot_be_created(monke
     assert result.output.count("\n") == 1 and took < 3.0   # transport start-up + < 1 s
 
 
-def test_a_read_only_output_folder_stops_the_sink_with_the_reason(tmp_path):
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+def test_record_cli_says_only_the_error_when_the_folder_cannot_hold_a_bag(monkeypatch):
+    """/proc passes 'the parent is a directory' (and, for root, every permission check), yet no
+    folder can be made in it: the recorder started, printed its status table and a 'recorded 0
+    messages' line, then the error. Creating the bag folder is now tried before recording."""
+    private_domain(monkeypatch)
+    bad = Path("/proc/robot_logger_test_bag")
+    result = CliRunner().invoke(main, ["record", "-o", str(bad), "--all", "--transport", "dds",
+                                       "--duration", "10"])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"error: cannot create bag {bad}")
+    assert result.output.count("\n") == 1, result.output
+
+
+def test_a_read_only_output_folder_is_an_error_with_the_reason(tmp_path):
     """A real read-only filesystem (root can write anywhere else): EROFS from the kernel."""
     import os
     import subprocess
@@ -427,13 +437,8 @@ def test_a_read_only_output_folder_stops_the_sink_with_the_reason(tmp_path):
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
     try:
-        writer = sink(where / "bag")
-        writer.put(JOINTS, RECV_NS, [(joint_cdr(0), 0)])
-        assert wait_until(lambda: writer.stopped, 1.0), "no stop within a second"
-        stats = writer.close()
-        assert "cannot create bag" in writer.stop_reason
-        assert "Read-only file system" in writer.stop_reason
-        assert stats.written[JOINTS] + stats.dropped[JOINTS] == 1
+        with pytest.raises(BagError, match="cannot create bag .*Read-only file system"):
+            sink(where / "bag")
     finally:
         subprocess.run(["umount", str(where)], check=False)
 
