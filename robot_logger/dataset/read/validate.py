@@ -15,6 +15,9 @@ and D; /meta/frames quaternions are unit (1e-6); /meta/extrinsics/<s> are rigid 
 /meta/clocks/<s> name an obs stream, a known method and time source (method none: offset and
 drift 0; a stream on log time is not corrected), one per obs stream in files whose records carry
 a time source; /meta/action_names has one name per action column.
+
+In every format, /meta/stats/<key>/<stat> must be finite: a NaN or inf there poisons every
+batch normalised by it.
 """
 
 from __future__ import annotations
@@ -302,9 +305,7 @@ class _Checker:
         if self.action_dim is not None:
             keys[schema.ACTIONS] = (self.action_dim,)
         for key, trailing in sorted(keys.items()) if has_train else []:
-            for stat in schema.STAT_NAMES:
-                self.dataset(f"{schema.STATS}/{key}/{stat}", "float32", 1, trailing[0],
-                             "the features are F")
+            self.stats(key, trailing[0])
         for key, trailing in sorted(lowdim.items()):
             names = self.get(f"{schema.JOINT_NAMES}/{key}")
             if isinstance(names, h5py.Dataset) and names.shape != trailing:
@@ -319,6 +320,24 @@ class _Checker:
         self.frames()
         self.extrinsics()
         self.clocks()
+
+    def stats(self, key: str, features: int) -> None:
+        """/meta/stats/<key>/<stat>: float32 (F,), finite; one problem names every non-finite
+        stat of the key and the features where they are."""
+        stats, bad = [], np.zeros(features, bool)
+        for stat in schema.STAT_NAMES:
+            dset = self.dataset(f"{schema.STATS}/{key}/{stat}", "float32", 1, features,
+                                "the features are F")
+            if dset is not None and dset.shape == (features,):
+                finite = np.isfinite(dset[()])
+                if not finite.all():
+                    stats.append(stat)
+                    bad |= ~finite
+        if stats:
+            verb = "holds" if len(stats) == 1 else "hold"
+            self.problem(f"{schema.STATS}/{key}", f"{', '.join(stats)} {verb} NaN or inf at "
+                         f"feature(s) {np.flatnonzero(bad).tolist()}: normalising by them makes "
+                         "those features NaN in training")
 
     def _records(self, where: str) -> list[tuple[str, Any]]:
         group = self.h5.get(where)

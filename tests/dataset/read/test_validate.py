@@ -13,10 +13,12 @@ import pytest
 from click.testing import CliRunner
 
 from robot_logger.cli import main
+from robot_logger.core import messages
 from robot_logger.dataset.build.pipeline import build_dataset
 from robot_logger.dataset.read.validate import validate_dataset
 from robot_logger.errors import DatasetError
 from robot_logger.sim import Cell, CellSpec, write_bag
+from tests.support import bag_factory
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +53,10 @@ def replace(h5: h5py.File, key: str, data: np.ndarray) -> None:
     h5[key].attrs.update(attrs)
 
 
+def set_values(h5: h5py.File, key: str, features: list[int], value: float) -> None:
+    h5[key][features] = value
+
+
 DAMAGE = {
     "missing timestamps": (lambda h5: h5.__delitem__("data/demo_1/timestamps"),
                            "data/demo_1/timestamps: missing"),
@@ -68,6 +74,11 @@ DAMAGE = {
         "mask/valid: names demo_7, which is no episode"),
     "stats missing": (lambda h5: h5.__delitem__("meta/stats/arm1_pos"),
                       "meta/stats/arm1_pos/mean: missing"),
+    "stats NaN": (lambda h5: set_values(h5, "meta/stats/arm1_pos/std", [1], np.nan),
+                  "meta/stats/arm1_pos: std holds NaN or inf at feature(s) [1]:"),
+    "stats inf": (lambda h5: (set_values(h5, "meta/stats/actions/mean", [0], np.inf),
+                              set_values(h5, "meta/stats/actions/q99", [2], -np.inf)),
+                  "meta/stats/actions: mean, q99 hold NaN or inf at feature(s) [0, 2]:"),
     "format version": (lambda h5: h5.attrs.__setitem__("format_version", "0.9"),
                        "format_version is '0.9'"),
     "valid without obs": (lambda h5: h5.__setitem__("data/demo_0/valid/ghost",
@@ -94,6 +105,31 @@ def test_broken_files_are_caught(built: Path, tmp_path: Path, case: str) -> None
     damage, expected = DAMAGE[case]
     problems = broken(built, tmp_path, damage)
     assert any(expected in p for p in problems), problems
+
+
+def test_stats_a_build_left_undefined_are_a_problem_naming_file_and_key(tmp_path: Path) -> None:
+    """A driver filling JointState velocity with NaN (no velocity sensor): the build's stats
+    skip non-finite values, so both columns' stats are NaN, which would make every normalised
+    velocity NaN in training. Seen failing before: validate called the file valid."""
+    msgs = []
+    for i in range(100):
+        stamp = bag_factory.START_NS + i * 10_000_000
+        joints = messages.joint_state(stamp, ["a", "b"], [float(i), 1.0], [np.nan, np.nan],
+                                      [0.0, 0.0])
+        msgs.append(bag_factory.Msg("/j", messages.JOINT_STATE, stamp + 1_000_000,
+                                    messages.serialize(joints, messages.JOINT_STATE)))
+    bag = bag_factory.write_bag(tmp_path / "bag", msgs)
+    config = tmp_path / "config.yaml"
+    config.write_text(json.dumps({"rate_hz": 10, "split": {"valid_fraction": 0.0},
+                                  "streams": {"vel": {"topic": "/j", "field": "velocity"}}}))
+    out = tmp_path / "nan.h5"
+    build_dataset([bag], out, config_path=config)
+    done = CliRunner().invoke(main, ["validate", str(out)])
+    assert done.exit_code == 1
+    assert done.output.splitlines() == [
+        f"{out}: INVALID, 1 problem(s):",
+        "  meta/stats/vel: mean, std, min, max, q01, q99 hold NaN or inf at feature(s) [0, 1]: "
+        "normalising by them makes those features NaN in training"]
 
 
 def test_external_links_are_followed(built: Path, tmp_path: Path) -> None:
