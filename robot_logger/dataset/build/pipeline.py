@@ -246,6 +246,8 @@ def _dataset_meta(config: BuildConfig, bags: Sequence[Path], plans: list[BagPlan
     action_names = [name for source in config.actions.sources
                     for name in ([f"{source}/{c}" for c in layouts[source].columns]
                                  if not config.actions.topic else layouts[source].columns)]
+    stat_values = {key: acc.to_dict() for key, acc in stats.items()}
+    warnings += _undefined_stats(stat_values, layouts, action_names)
     meta = {
         "root_attrs": {schema.ATTR_CREATED_BY: f"robot_logger {__version__}",
                        schema.ATTR_BUILD_CONFIG: config_json(config),
@@ -254,7 +256,7 @@ def _dataset_meta(config: BuildConfig, bags: Sequence[Path], plans: list[BagPlan
                                                         "type": 0, "env_kwargs": {}}),
                        schema.ATTR_RATE_HZ: float(config.rate_hz or 0.0)},
         "masks": _masks(config, plans),
-        "stats": {key: acc.to_dict() for key, acc in stats.items()},
+        "stats": stat_values,
         "joint_names": {name: list(layout.columns) for name, layout in layouts.items()
                         if name != ACTIONS_SOURCE or not config.actions.topic},
         "action_names": action_names,
@@ -264,6 +266,25 @@ def _dataset_meta(config: BuildConfig, bags: Sequence[Path], plans: list[BagPlan
         "clocks": _clock_records(config, plans),
     }
     return meta, warnings + tf_warnings
+
+
+def _undefined_stats(stats: dict[str, dict[str, np.ndarray]], layouts: dict[str, StreamLayout],
+                     action_names: list[str]) -> list[str]:
+    """A warning per low-dim key with columns that hold no finite value in the train episodes:
+    their /meta/stats are NaN (stats skip non-finite values), which `validate` rejects and which
+    would make those columns NaN in every normalised batch."""
+    out = []
+    for key, values in stats.items():
+        bad = np.flatnonzero(~np.isfinite(values["mean"]))
+        if not bad.size:
+            continue
+        names = action_names if key == schema.ACTIONS else \
+            list(layouts[key].columns) if key in layouts else []
+        columns = [names[i] if i < len(names) else str(i) for i in bad.tolist()]
+        out.append(f"stream {key}: column(s) {', '.join(columns)} hold no finite value in the "
+                   f"train episodes, so /meta/stats/{key} is NaN there and validate rejects the "
+                   "dataset; leave them out (joints:, or another field)")
+    return out
 
 
 def _cameras(config: BuildConfig, results: list[EpisodeResult]

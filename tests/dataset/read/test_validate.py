@@ -110,7 +110,8 @@ def test_broken_files_are_caught(built: Path, tmp_path: Path, case: str) -> None
 def test_stats_a_build_left_undefined_are_a_problem_naming_file_and_key(tmp_path: Path) -> None:
     """A driver filling JointState velocity with NaN (no velocity sensor): the build's stats
     skip non-finite values, so both columns' stats are NaN, which would make every normalised
-    velocity NaN in training. Seen failing before: validate called the file valid."""
+    velocity NaN in training. Seen failing before: validate called the file valid, and the
+    build said nothing."""
     msgs = []
     for i in range(100):
         stamp = bag_factory.START_NS + i * 10_000_000
@@ -123,7 +124,11 @@ def test_stats_a_build_left_undefined_are_a_problem_naming_file_and_key(tmp_path
     config.write_text(json.dumps({"rate_hz": 10, "split": {"valid_fraction": 0.0},
                                   "streams": {"vel": {"topic": "/j", "field": "velocity"}}}))
     out = tmp_path / "nan.h5"
-    build_dataset([bag], out, config_path=config)
+    summary = build_dataset([bag], out, config_path=config)
+    assert summary.warnings == [
+        "stream vel: column(s) a, b hold no finite value in the train episodes, so "
+        "/meta/stats/vel is NaN there and validate rejects the dataset; leave them out (joints:, "
+        "or another field)"]
     done = CliRunner().invoke(main, ["validate", str(out)])
     assert done.exit_code == 1
     assert done.output.splitlines() == [
