@@ -314,7 +314,7 @@ def _clock_warnings(config: BuildConfig, kinds: dict[str, StreamKind], probe: Ba
     out = []
     margin = config.latency_margin_ms
     for stream in config.all_streams:
-        offset_ns = probe.min_offset_ns.get(stream.topic)
+        offset_ns = probe.min_offset_ns(stream.topic)
         if offset_ns is None or stream.name in clocks or \
                 config.time_source_of(stream) == TimeSource.LOG:
             continue
@@ -326,7 +326,7 @@ def _clock_warnings(config: BuildConfig, kinds: dict[str, StreamKind], probe: Ba
                   f"so its frames are off by about {abs(offset_ms):.0f} ms against the other "
                   "streams")
         label = f"{path}: stream {stream.name} ({stream.topic})"
-        first = _first_stamp_ns(probe.samples.get(stream.topic))
+        first = probe.first_stamp_ns(stream.topic)
         if 0 < first < EPOCH_CLOCK_MIN_NS:
             out.append(f"{label}: its header stamps start {first / 1e9:.3f} s after the epoch: "
                        "they count from a simulation's start (sim time) or a device's boot, "
@@ -392,12 +392,6 @@ _RULES = {
 # simulation's start or a device's boot. Gazebo's /clock in the real TurtleBot3 bag starts
 # ~1396 s, a boot clock at seconds to weeks.
 EPOCH_CLOCK_MIN_NS = 10**17
-
-
-def _first_stamp_ns(sample: Any) -> int:
-    """header.stamp of a probed message in ns; 0 without a header."""
-    stamp = getattr(getattr(sample, "header", None), "stamp", None)
-    return int(stamp.sec) * 10**9 + int(stamp.nanosec) if stamp is not None else 0
 
 
 def _frame_id(sample: Any, path: Path, topic: str) -> str:

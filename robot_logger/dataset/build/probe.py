@@ -3,8 +3,8 @@
     probe = probe_bag(bag, topics)       # one early-stopping pass over the first messages
     probe.samples[topic]                 # first message (deserialized): kind, field, frame_id
     probe.names[topic]                   # joint names seen (named types), first-seen order
-    probe.min_offset_ns[topic]           # smallest log - header seen (clock check)
     probe.stamps[topic]                  # (header stamp or 0, log time) per message read
+    probe.min_offset_ns(topic)           # smallest log - header seen (clock check)
 
 Every topic is read until it has PROBE_MESSAGES messages or PROBE_WINDOW_NS of log time after
 its first one, whichever comes first: 1 s covers joint states published as alternating subsets
@@ -37,9 +37,18 @@ class BagProbe:
 
     samples: dict[str, Any] = field(default_factory=dict)
     names: dict[str, list[str]] = field(default_factory=dict)
-    min_offset_ns: dict[str, int] = field(default_factory=dict)
-    stamps: dict[str, list[tuple[int, int]]] = field(default_factory=dict)   # sample intervals
+    stamps: dict[str, list[tuple[int, int]]] = field(default_factory=dict)   # (header, log)
     tf: list[Transform] = field(default_factory=list)      # /tf edges, first pose of each child
+
+    def first_stamp_ns(self, topic: str) -> int:
+        """Header stamp of the topic's first probed message; 0 without one (or unprobed)."""
+        pairs = self.stamps.get(topic)
+        return pairs[0][0] if pairs else 0
+
+    def min_offset_ns(self, topic: str) -> int | None:
+        """Smallest log time minus header stamp over the probed messages with a stamp."""
+        offsets = [log - stamp for stamp, log in self.stamps.get(topic, ()) if stamp > 0]
+        return min(offsets) if offsets else None
 
 
 def probe_bag(bag: BagReader, topics: Iterable[str]) -> BagProbe:
@@ -68,9 +77,6 @@ def probe_bag(bag: BagReader, topics: Iterable[str]) -> BagProbe:
                 names += [n for n in getattr(msg, NAMES_ATTR[msgtype]) if n not in names]
         stamp = header_stamp_ns(raw) if bag.has_header(msgtype) else 0
         probe.stamps.setdefault(topic, []).append((stamp, log_ns))
-        if stamp > 0:
-            offset = log_ns - stamp
-            probe.min_offset_ns[topic] = min(probe.min_offset_ns.get(topic, offset), offset)
         if seen[topic] >= min(PROBE_MESSAGES, bag.topics[topic].count) or \
                 log_ns - first_log[topic] >= PROBE_WINDOW_NS:
             done.add(topic)
