@@ -12,7 +12,7 @@ import yaml
 
 from robot_logger.errors import ConfigError
 
-__all__ = ["YamlMap", "load_yaml"]
+__all__ = ["YamlMap", "check_within", "load_yaml"]
 
 
 def load_yaml(path: str | Path, what: str) -> Any:
@@ -114,9 +114,29 @@ class YamlMap:
             raise self.fail(key, f"must be {'>= 0' if allow_zero else '> 0'}, got {value}")
         return value
 
+    def within(self, key: str, kind: type, default: Any, low: float, high: float,
+               unit: str = "") -> Any:
+        """A value of `kind` between `low` and `high` (inclusive; `check_within`)."""
+        value = self.get(key, kind, default)
+        if value is not None:
+            check_within(self.where(key), value, low, high, unit)
+        return value
+
     def sub(self, key: str) -> YamlMap:
         """The mapping below `key` (an empty one when the key is absent or null)."""
         return YamlMap(self.data.get(key) or {}, self.source, self.key_path(key))
+
+
+def check_within(where: str, value: float, low: float, high: float, unit: str = "") -> None:
+    """ConfigError `where: must be between LOW and HIGH UNIT, got VALUE` unless low <= value <=
+    high (NaN never is); the one wording of every bounded setting, from a file or an option."""
+    if not low <= value <= high:
+        raise ConfigError(f"{where}: must be between {_number(low)} and {_number(high)}{unit}, "
+                          f"got {value}")
+
+
+def _number(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _type_name(kind: type | tuple[type, ...]) -> str:

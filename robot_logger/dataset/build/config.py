@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from robot_logger.core import messages
-from robot_logger.core.yamlfile import YamlMap, load_yaml
+from robot_logger.core.yamlfile import YamlMap, check_within, load_yaml
 from robot_logger.dataset.ops.depth import depth_encoding
 from robot_logger.dataset.ops.fields import (
     DEFAULT_FIELD,
@@ -238,9 +238,7 @@ class BuildConfig:
 
 def _checked_rate(where: str, rate_hz: float) -> float:
     """The reference clock rate, inside RATE_RANGE_HZ (NaN and infinity are outside)."""
-    low, high = RATE_RANGE_HZ
-    if not low <= rate_hz <= high:
-        raise ConfigError(f"{where}: must be between {low:g} and {high:g} Hz, got {rate_hz}")
+    check_within(where, rate_hz, *RATE_RANGE_HZ, " Hz")
     return float(rate_hz)
 
 
@@ -294,10 +292,7 @@ def _stream(name: Any, keys: YamlMap | None, top: YamlMap, top_time: TimeSource)
     keys.check_known(("topic", "field", "align", "tolerance_ms", "joints", "resize", "points",
                       "voxel_size", "crop", "intensity_field", "camera_info", "frame",
                       "clock_offset_ms", "time_source"))
-    points = keys.get("points", int, 1024)
-    if not 1 <= points <= MAX_POINTS:
-        raise ConfigError(f"{keys.where('points')}: must be between 1 and {MAX_POINTS}, "
-                          f"got {points}")
+    points = keys.within("points", int, 1024, 1, MAX_POINTS)
     return StreamConfig(
         name=name, topic=keys.get("topic", str, required=True), field=_field(keys),
         align=_align(keys), tolerance_ms=keys.positive("tolerance_ms", None, allow_zero=True),
@@ -353,9 +348,8 @@ def _clock_offset(keys: YamlMap, top_time: TimeSource) -> ClockOffset:
                           "clock_offset_ms, or set time_source: header on the stream)")
     if value is None or value == "auto":
         return "auto" if value else None
-    if not -MAX_CLOCK_OFFSET_MS <= value <= MAX_CLOCK_OFFSET_MS:
-        raise ConfigError(f"{keys.where('clock_offset_ms')}: must be between "
-                          f"{-MAX_CLOCK_OFFSET_MS:g} and {MAX_CLOCK_OFFSET_MS:g} ms, got {value}")
+    check_within(keys.where("clock_offset_ms"), value, -MAX_CLOCK_OFFSET_MS, MAX_CLOCK_OFFSET_MS,
+                 " ms")
     return float(value)
 
 
@@ -424,10 +418,7 @@ def _actions(keys: YamlMap, names: list[str], given: bool) -> ActionsConfig:
                               f"actions.stream, set {key} on the stream itself)")
     if not given:
         streams = tuple(n for n in names if n.endswith("_pos"))
-    shift = keys.get("shift", int, 1)
-    if not 0 <= shift <= MAX_ACTION_SHIFT:
-        raise ConfigError(f"{keys.where('shift')}: must be between 0 and {MAX_ACTION_SHIFT} "
-                          f"frames, got {shift}")
+    shift = keys.within("shift", int, 1, 0, MAX_ACTION_SHIFT, " frames")
     return ActionsConfig(streams=streams, shift=shift, topic=topic, field=_field(keys),
                          align=_align(keys),
                          tolerance_ms=keys.positive("tolerance_ms", None, allow_zero=True),
