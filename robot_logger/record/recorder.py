@@ -27,6 +27,7 @@ from robot_logger.core.messages import (
     EVENTS_TOPIC,
     STATUS_TOPIC,
     STRING,
+    TF_STATIC_TOPIC,
     has_header,
     header_stamp_ns,
     register_type,
@@ -61,7 +62,7 @@ DRAIN_LIMIT_S = 0.5
 # Topics that publish when something happens or once (latched state), not at a rate: counted,
 # never warned about as silent, stale or low-rate (/tf_static is sent once and was `stale` for
 # the whole recording; /rosout and /parameter_events of every rclpy node were `silent`).
-IRREGULAR_TOPICS = frozenset({EVENTS_TOPIC, "/tf_static", "/rosout", "/parameter_events"})
+IRREGULAR_TOPICS = frozenset({EVENTS_TOPIC, TF_STATIC_TOPIC, "/rosout", "/parameter_events"})
 
 
 def _compile(pattern: str | None, what: str) -> re.Pattern[str] | None:
